@@ -1,0 +1,1 @@
+//! TODO: crate under construction.

@@ -1,0 +1,16 @@
+//! Generated gRPC clients and servers for the attestor and gate services.
+
+pub mod attestor {
+    pub mod v1 {
+        tonic::include_proto!("stella.attestor.v1");
+    }
+}
+
+pub mod gate {
+    pub mod v1 {
+        tonic::include_proto!("stella.gate.v1");
+    }
+}
+
+/// gRPC metadata key that carries the reason code of a rejected request.
+pub const REASON_CODE_METADATA_KEY: &str = "stella-reason-code";
