@@ -1,1 +1,89 @@
-fn main() {}
+//! `stella-attestor`: the offline attestor gRPC server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use stella_attestor::AttestorConfig;
+use stella_bundle::{DEFAULT_MAX_ARCHIVE_BYTES, Limits};
+use tracing::error;
+
+/// Imports trust roots, Rekor tiles and evidence, and verifies inclusion offline.
+#[derive(Debug, Parser)]
+#[command(name = "stella-attestor", version)]
+struct Args {
+    /// Address to listen on, such as 127.0.0.1:7401.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Directory of the attestor's RocksDB database (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Largest bundle archive accepted, in bytes; also the largest gRPC request.
+    #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    max_bundle_bytes: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let limits = Limits {
+        max_archive_bytes: args.max_bundle_bytes,
+        ..Limits::default()
+    };
+    let config = AttestorConfig {
+        data_dir: args.data_dir,
+        limits,
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(bind_error) => {
+            error!(address = %args.listen, error = %bind_error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    match stella_attestor::run(listener, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(run_error) => {
+            error!(error = format!("{run_error:#}"), "attestor failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(signal_error) = tokio::signal::ctrl_c().await {
+            error!(error = %signal_error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(signal_error) => {
+                error!(error = %signal_error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,1 +1,70 @@
-//! TODO: crate under construction.
+//! Offline bundle formats, version 1: how trust roots, Rekor tiles and proofs, and evidence
+//! travel into an air-gapped site.
+//!
+//! Each bundle is a gzip-compressed ustar archive holding `manifest.json` and the files it lists
+//! with their SHA-256 digests and sizes. Three kinds exist, told apart by the manifest's
+//! `format`:
+//!
+//! - trust root set, `stella.trust-root-set/v1` ([`open_trust_set`], [`pack_trust_set`]);
+//! - Rekor tile/proof bundle, `stella.rekor-tiles/v1` ([`open_tiles`], [`pack_tiles`]);
+//! - portable evidence bundle, `stella.evidence/v1` ([`open_evidence`], [`pack_evidence`]).
+//!
+//! `docs/formats.md` specifies the layouts. Readers work in memory and never extract to disk.
+//! They reject unsafe paths, links, devices, duplicates, unlisted or missing files, and input
+//! over [`Limits`], and stop decompressing at the limit. Writers are deterministic: the same
+//! input gives the same archive bytes.
+//!
+//! Opening checks integrity and structure, and parses the content with `stella_verify`. It
+//! verifies no signature, proof or expiry time; the importer does that against its trust set
+//! and clock.
+#![forbid(unsafe_code)]
+
+mod archive;
+mod error;
+mod evidence;
+mod limits;
+mod manifest;
+mod path;
+mod tiles;
+mod trust_set;
+
+use std::collections::BTreeMap;
+
+pub use archive::{read_archive, write_archive};
+pub use error::{BundleError, Measure, NEW_ARCHIVE};
+pub use evidence::{EvidenceBundle, EvidenceInput, open_evidence, pack_evidence};
+pub use limits::{
+    DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits,
+};
+pub use manifest::{
+    BundleKind, DIGEST_PREFIX, FORMAT_EVIDENCE, FORMAT_REKOR_TILES, FORMAT_TRUST_ROOT_SET, FileEntry, LogRef,
+    MANIFEST_PATH, MAX_SAFE_INTEGER, Manifest, ManifestFields, Subject, bundle_digest, format_time, parse_time,
+    sha256_hex,
+};
+pub use path::{MAX_PATH_BYTES, decode_origin, encode_origin};
+pub use tiles::{LogTiles, LogTilesInput, TilesBundle, TilesInput, TlogProofFile, open_tiles, pack_tiles};
+pub use trust_set::{NOTE_KEYS_PATH, TRUSTED_ROOT_PATH, TrustSetBundle, TrustSetInput, open_trust_set, pack_trust_set};
+
+use error::malformed;
+
+/// Finds, parses and checks the manifest of an unpacked archive: its format must be `kind`, and
+/// the files must match its list. Returns the manifest bytes and the parsed manifest.
+fn open_manifest(
+    archive: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    kind: BundleKind,
+) -> Result<(Vec<u8>, Manifest), BundleError> {
+    let Some(bytes) = files.get(MANIFEST_PATH) else {
+        return Err(malformed(archive, MANIFEST_PATH, "missing; every bundle starts from manifest.json"));
+    };
+    let manifest = Manifest::parse(archive, bytes)?;
+    if manifest.kind() != kind {
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            format!("format {:?}, expected {:?}", manifest.format, kind.format()),
+        ));
+    }
+    manifest.check_files(archive, files)?;
+    Ok((bytes.clone(), manifest))
+}

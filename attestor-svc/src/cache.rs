@@ -1,0 +1,340 @@
+//! The offline proof cache: hash tiles and tlog-proof files from the store, served to the
+//! verification library through its `TileSource` and `InclusionSource` traits.
+//!
+//! Inclusion of (origin, index) is proven, in order of preference:
+//! 1. from tiles, using the stored checkpoint with the largest tree size above `index`
+//!    whose tiles are all stored, falling back to smaller checkpoints;
+//! 2. from the tlog-proof file stored for (origin, index).
+//!
+//! Every checkpoint handed out is verified again against the current trust set, so a set
+//! that drops a log key also stops its cached checkpoints from proving anything. When
+//! nothing proves inclusion, the error lists the exact files that would close the gap:
+//! the missing tile paths of the newest covering checkpoint (as `<origin>/tile/...`) and
+//! the tlog-proof path of the tile bundle layout (`proofs/<encoded origin>/<index>.tlog-proof`).
+//!
+//! A RocksDB error inside a library callback is reported to the library as an unreadable
+//! tile and also kept in a [`StoreErrorSlot`], so the caller turns the whole request into
+//! an internal error ([`StoreErrorSlot::take_error`]) rather than a verification failure.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use stella_verify::checkpoint::verify_checkpoint;
+use stella_verify::evidence::{CachedInclusion, InclusionLookupError, InclusionSource, ProofSource};
+use stella_verify::note::NoteVerifier;
+use stella_verify::tiles::{TileError, TileId, TileSource, inclusion_proof_from_tiles, tiles_for_inclusion};
+use stella_verify::tlog_proof::TlogProof;
+use stella_verify::trust_root::TrustSet;
+
+use crate::error::ServiceError;
+use crate::store::{Store, StoreError};
+
+/// Number of hashes in a full tile.
+const FULL_WIDTH: u16 = 256;
+
+/// Holds the first storage error raised inside a library callback.
+#[derive(Debug, Default)]
+pub struct StoreErrorSlot {
+    error: RefCell<Option<StoreError>>,
+}
+
+impl StoreErrorSlot {
+    fn record(&self, error: StoreError) {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    fn has_error(&self) -> bool {
+        self.error.borrow().is_some()
+    }
+
+    /// Returns the recorded storage error as an internal error, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Internal`] when a storage error was recorded.
+    pub fn take_error(&self) -> Result<(), ServiceError> {
+        match self.error.borrow_mut().take() {
+            Some(error) => Err(ServiceError::from(error)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Returns the path of the full tile and the path prefix of its partial versions.
+fn tile_paths(level: u8, index: u64) -> (String, String) {
+    let full = TileId {
+        level,
+        index,
+        width: FULL_WIDTH,
+    }
+    .path();
+    let partial_prefix = format!("{full}.p/");
+    (full, partial_prefix)
+}
+
+/// Returns the width encoded in a partial tile path suffix.
+fn partial_width(path: &str, prefix: &str) -> Option<u16> {
+    path.strip_prefix(prefix)?.parse::<u16>().ok()
+}
+
+/// Picks the stored version of a tile with at least `width` hashes: the full tile, else
+/// the widest partial tile that is wide enough. The first hashes of a tile never change as
+/// the log grows, so any such version serves the request.
+fn pick_tile<'a>(
+    full: Option<&'a Vec<u8>>,
+    partials: impl Iterator<Item = (&'a str, &'a Vec<u8>)>,
+    prefix: &str,
+    width: u16,
+) -> Option<&'a Vec<u8>> {
+    if full.is_some() {
+        return full;
+    }
+    partials
+        .filter_map(|(path, data)| partial_width(path, prefix).map(|found| (found, data)))
+        .filter(|(found, _)| *found >= width)
+        .max_by_key(|(found, _)| *found)
+        .map(|(_, data)| data)
+}
+
+fn stored_tile(store: &Store, origin: &str, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, StoreError> {
+    let (full_path, prefix) = tile_paths(level, index);
+    if let Some(full) = store.tile(origin, &full_path)? {
+        return Ok(Some(full));
+    }
+    let partials = store.tiles_with_prefix(origin, &prefix)?;
+    let picked = pick_tile(
+        None,
+        partials.iter().map(|(path, data)| (path.as_str(), data)),
+        &prefix,
+        width,
+    );
+    Ok(picked.cloned())
+}
+
+/// The stored tiles of one origin.
+pub struct OriginTiles<'a> {
+    store: &'a Store,
+    origin: &'a str,
+    errors: &'a StoreErrorSlot,
+}
+
+impl<'a> OriginTiles<'a> {
+    /// Serves the stored tiles of `origin`; storage errors go to `errors`.
+    pub fn new(store: &'a Store, origin: &'a str, errors: &'a StoreErrorSlot) -> Self {
+        OriginTiles { store, origin, errors }
+    }
+}
+
+impl TileSource for OriginTiles<'_> {
+    fn hash_tile(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, TileError> {
+        match stored_tile(self.store, self.origin, level, index, width) {
+            Ok(found) => Ok(found),
+            Err(error) => {
+                let unreadable = TileError::Unreadable {
+                    path: format!("{}/{}", self.origin, TileId { level, index, width }.path()),
+                    reason: error.to_string(),
+                };
+                self.errors.record(error);
+                Err(unreadable)
+            }
+        }
+    }
+}
+
+/// Tiles of a bundle being imported, over the stored tiles of the same origin. Used to
+/// prove consistency between a new checkpoint and the stored ones.
+pub struct OverlayTiles<'a> {
+    fresh: &'a BTreeMap<String, Vec<u8>>,
+    stored: OriginTiles<'a>,
+}
+
+impl<'a> OverlayTiles<'a> {
+    /// Serves `fresh` first, then the stored tiles of `origin`.
+    pub fn new(
+        store: &'a Store,
+        origin: &'a str,
+        fresh: &'a BTreeMap<String, Vec<u8>>,
+        errors: &'a StoreErrorSlot,
+    ) -> Self {
+        OverlayTiles {
+            fresh,
+            stored: OriginTiles::new(store, origin, errors),
+        }
+    }
+}
+
+impl TileSource for OverlayTiles<'_> {
+    fn hash_tile(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, TileError> {
+        let (full_path, prefix) = tile_paths(level, index);
+        let partials = self
+            .fresh
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, data)| (path.as_str(), data));
+        if let Some(found) = pick_tile(self.fresh.get(&full_path), partials, &prefix, width) {
+            return Ok(Some(found.clone()));
+        }
+        self.stored.hash_tile(level, index, width)
+    }
+}
+
+/// Proves inclusion from the store for the verification library.
+pub struct Cache<'a> {
+    store: &'a Store,
+    verifiers: Vec<NoteVerifier>,
+    errors: StoreErrorSlot,
+}
+
+impl<'a> Cache<'a> {
+    /// Creates a cache view that trusts the checkpoint keys of `trust`.
+    pub fn new(store: &'a Store, trust: &TrustSet) -> Self {
+        Cache {
+            store,
+            verifiers: trust.checkpoint_verifiers(),
+            errors: StoreErrorSlot::default(),
+        }
+    }
+
+    /// Returns a storage error raised during a lookup as an internal error.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Internal`] when a storage error was recorded.
+    pub fn take_error(&self) -> Result<(), ServiceError> {
+        self.errors.take_error()
+    }
+
+    /// Returns the tlog-proof path that would prove (origin, index), as laid out in a
+    /// tile/proof bundle.
+    pub fn tlog_proof_path(origin: &str, index: u64) -> String {
+        format!("proofs/{}/{index}.tlog-proof", stella_bundle::encode_origin(origin))
+    }
+
+    fn lookup(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError> {
+        let checkpoints = match self.store.checkpoints_newest_first(origin) {
+            Ok(found) => found,
+            Err(error) => {
+                self.errors.record(error);
+                Vec::new()
+            }
+        };
+
+        let tiles = OriginTiles::new(self.store, origin, &self.errors);
+        let mut gap: Option<Vec<String>> = None;
+        for (size, note) in checkpoints.iter().filter(|(size, _)| *size > index) {
+            let Ok(checkpoint) = verify_checkpoint(note, &self.verifiers) else {
+                // Signed by a key the current trust set no longer holds.
+                continue;
+            };
+            match inclusion_proof_from_tiles(index, *size, &tiles) {
+                Ok(proof) => {
+                    return Ok(CachedInclusion {
+                        checkpoint,
+                        proof,
+                        source: ProofSource::Tiles,
+                    });
+                }
+                Err(TileError::Missing { paths }) => {
+                    gap.get_or_insert(paths);
+                }
+                Err(_) => {
+                    // Stored tiles were authenticated at import; a tile that no longer
+                    // fits is treated as absent, so the missing-paths list shows it.
+                    let paths = tiles_for_inclusion(index, *size).iter().map(TileId::path).collect();
+                    gap.get_or_insert(paths);
+                }
+            }
+        }
+
+        match self.store.tlog_proof(origin, index) {
+            Ok(Some(bytes)) => {
+                if let Ok(proof) = TlogProof::parse(&bytes)
+                    && let Ok(checkpoint) = verify_checkpoint(&proof.checkpoint, &self.verifiers)
+                {
+                    return Ok(CachedInclusion {
+                        checkpoint,
+                        proof: proof.hashes,
+                        source: ProofSource::TlogProof,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(error) => self.errors.record(error),
+        }
+
+        if self.errors.has_error() {
+            return Err(InclusionLookupError::Unavailable {
+                detail: "the attestor's store failed; see its log".to_owned(),
+            });
+        }
+        let mut paths: Vec<String> = match gap {
+            Some(tile_paths) => tile_paths.into_iter().map(|path| format!("{origin}/{path}")).collect(),
+            None => vec![format!(
+                "{origin}/checkpoint (a checkpoint with tree size above {index})"
+            )],
+        };
+        paths.push(Self::tlog_proof_path(origin, index));
+        Err(InclusionLookupError::Missing { paths })
+    }
+}
+
+impl InclusionSource for Cache<'_> {
+    fn inclusion(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError> {
+        self.lookup(origin, index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiles(entries: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        entries
+            .iter()
+            .map(|(path, data)| ((*path).to_owned(), data.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn pick_from(map: &BTreeMap<String, Vec<u8>>, width: u16) -> Option<String> {
+        let (full, prefix) = tile_paths(0, 0);
+        let partials = map
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, data)| (path.as_str(), data));
+        pick_tile(map.get(&full), partials, &prefix, width).map(|data| String::from_utf8_lossy(data).into_owned())
+    }
+
+    #[test]
+    fn pick_prefers_full_tile() {
+        let map = tiles(&[("tile/0/000", "full"), ("tile/0/000.p/200", "w200")]);
+        assert_eq!(pick_from(&map, 10).as_deref(), Some("full"));
+    }
+
+    #[test]
+    fn pick_widest_wide_enough_partial() {
+        let map = tiles(&[
+            ("tile/0/000.p/3", "w3"),
+            ("tile/0/000.p/12", "w12"),
+            ("tile/0/000.p/7", "w7"),
+        ]);
+        assert_eq!(pick_from(&map, 5).as_deref(), Some("w12"));
+        assert_eq!(pick_from(&map, 12).as_deref(), Some("w12"));
+        assert_eq!(pick_from(&map, 13), None);
+    }
+
+    #[test]
+    fn pick_ignores_other_indexes() {
+        let map = tiles(&[("tile/0/001.p/20", "other"), ("tile/1/000.p/20", "level 1")]);
+        assert_eq!(pick_from(&map, 1), None);
+    }
+
+    #[test]
+    fn tlog_proof_path_layout() {
+        let path = Cache::tlog_proof_path("log2025-1.rekor.sigstore.dev", 42);
+        assert!(path.starts_with("proofs/"), "{path}");
+        assert!(path.ends_with("/42.tlog-proof"), "{path}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Request failures and their gRPC form.
+//!
+//! A rejected request becomes a status whose message starts with its reason code
+//! (`"<CODE>: <file>: <detail>"`) and whose `stella-reason-code` metadata carries the
+//! same code. Internal failures (storage, a stored record that no longer opens) are
+//! logged once here and reach the client as a generic `INTERNAL` status.
+
+use stella_proto::REASON_CODE_METADATA_KEY;
+use stella_verify::reason::{HasReasonCode, ReasonCode};
+use tonic::{Code, Status};
+use tracing::{error, info};
+
+use crate::store::StoreError;
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The client's input was rejected, or the request cannot run in the current state.
+    #[error("{reason}: {message}")]
+    Rejected {
+        code: Code,
+        reason: ReasonCode,
+        /// "<file>: <detail>", or just the detail when no file is involved.
+        message: String,
+    },
+    /// A failure on the attestor's side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// INVALID_ARGUMENT: a bundle or request that is bad in itself.
+    pub fn invalid(reason: ReasonCode, message: impl Into<String>) -> Self {
+        ServiceError::Rejected {
+            code: Code::InvalidArgument,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// FAILED_PRECONDITION: valid input that the current state cannot accept.
+    pub fn precondition(reason: ReasonCode, message: impl Into<String>) -> Self {
+        ServiceError::Rejected {
+            code: Code::FailedPrecondition,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// NOT_FOUND: an unknown bundle id or report digest.
+    pub fn not_found(reason: ReasonCode, message: impl Into<String>) -> Self {
+        ServiceError::Rejected {
+            code: Code::NotFound,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// INVALID_ARGUMENT with the code of a library error; the error's text names the
+    /// file and the fault.
+    pub fn from_coded(error: &(impl HasReasonCode + std::fmt::Display)) -> Self {
+        ServiceError::invalid(error.reason_code(), error.to_string())
+    }
+
+    /// Returns the reason code of a rejection.
+    pub fn reason(&self) -> Option<ReasonCode> {
+        match self {
+            ServiceError::Rejected { reason, .. } => Some(*reason),
+            ServiceError::Internal(_) => None,
+        }
+    }
+
+    /// Converts to a status, logging once: rejections at info with their code, internal
+    /// errors at error.
+    pub fn into_status(self) -> Status {
+        match self {
+            ServiceError::Rejected { code, reason, message } => {
+                info!(reason_code = %reason, %message, "request rejected");
+                let mut status = Status::new(code, format!("{reason}: {message}"));
+                if let Ok(value) = reason.as_str().parse() {
+                    status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);
+                }
+                status
+            }
+            ServiceError::Internal(detail) => {
+                error!(error = %detail, "internal error");
+                Status::internal("internal error; see the attestor log")
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        ServiceError::Internal(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_carries_code_twice() {
+        let status = ServiceError::invalid(
+            ReasonCode::FileDigestMismatch,
+            "rekor-tiles.tgz: logs/0/checkpoint: sha256 aa, manifest says bb",
+        )
+        .into_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "ERR_FILE_DIGEST_MISMATCH: rekor-tiles.tgz: logs/0/checkpoint: sha256 aa, manifest says bb"
+        );
+        let metadata = status.metadata().get(REASON_CODE_METADATA_KEY).expect("metadata");
+        assert_eq!(metadata.to_str().expect("ASCII"), "ERR_FILE_DIGEST_MISMATCH");
+    }
+
+    #[test]
+    fn internal_hides_detail() {
+        let status = ServiceError::Internal("RocksDB put failed: disk full".to_owned()).into_status();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("disk full"));
+        assert!(status.metadata().get(REASON_CODE_METADATA_KEY).is_none());
+    }
+
+    #[test]
+    fn precondition_and_not_found_codes() {
+        let missing = ServiceError::precondition(ReasonCode::TrustRootMissing, "no trust root set imported");
+        assert_eq!(missing.reason(), Some(ReasonCode::TrustRootMissing));
+        assert_eq!(missing.into_status().code(), Code::FailedPrecondition);
+        let unknown = ServiceError::not_found(ReasonCode::EvidenceNotFound, "evidence bundle sha256:ab");
+        assert_eq!(unknown.into_status().code(), Code::NotFound);
+    }
+}

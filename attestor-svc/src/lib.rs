@@ -1,0 +1,75 @@
+//! Attestor service behind `stella-attestor`: imports trust root sets, Rekor tile/proof
+//! bundles and evidence bundles into RocksDB, and verifies evidence and log inclusion
+//! offline from that cache.
+
+pub mod attestor;
+pub mod cache;
+pub mod error;
+pub mod imports;
+pub mod service;
+pub mod store;
+pub mod verification;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use stella_bundle::Limits;
+use stella_proto::attestor::v1::attestor_server::AttestorServer;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tracing::info;
+
+use crate::attestor::Attestor;
+use crate::service::AttestorService;
+use crate::store::Store;
+
+/// Extra room in a request beyond the archive itself (file name, protobuf framing).
+const REQUEST_OVERHEAD_BYTES: u64 = 64 * 1024;
+
+/// Settings of one attestor instance.
+#[derive(Debug, Clone)]
+pub struct AttestorConfig {
+    /// RocksDB directory.
+    pub data_dir: PathBuf,
+    /// Limits applied to every archive; `max_archive_bytes` also sizes the largest gRPC
+    /// request accepted.
+    pub limits: Limits,
+}
+
+/// Opens the store and serves the attestor and gRPC health on `listener` until
+/// `shutdown` completes.
+///
+/// # Errors
+///
+/// Fails before serving when the database cannot be opened, and afterwards when the
+/// server fails.
+pub async fn run(
+    listener: TcpListener,
+    config: AttestorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)
+        .with_context(|| format!("cannot open the attestor database in {}", config.data_dir.display()))?;
+    let max_message =
+        usize::try_from(config.limits.max_archive_bytes.saturating_add(REQUEST_OVERHEAD_BYTES)).unwrap_or(usize::MAX);
+    let attestor = Arc::new(Attestor::new(store, config.limits));
+
+    let service = AttestorServer::new(AttestorService::new(attestor))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<AttestorServer<AttestorService>>().await;
+
+    let address = listener.local_addr()?;
+    info!(%address, max_message_bytes = max_message, "attestor listening");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+        .context("attestor server failed")?;
+    info!("attestor stopped");
+    Ok(())
+}

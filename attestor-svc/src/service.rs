@@ -1,0 +1,171 @@
+//! The `stella.attestor.v1.Attestor` gRPC service: decodes requests, reads the clock once,
+//! runs the blocking logic of [`Attestor`] on tokio's blocking pool and maps the result.
+
+use std::sync::Arc;
+
+use stella_proto::attestor::v1 as pb;
+use stella_proto::attestor::v1::attestor_server::Attestor as AttestorRpc;
+use tonic::{Request, Response, Status};
+use tracing::{info, instrument};
+
+use crate::attestor::Attestor;
+use crate::error::ServiceError;
+use crate::store::CheckpointSummary;
+
+/// gRPC front of the attestor.
+#[derive(Clone)]
+pub struct AttestorService {
+    attestor: Arc<Attestor>,
+}
+
+impl AttestorService {
+    /// Serves `attestor` over gRPC.
+    pub fn new(attestor: Arc<Attestor>) -> Self {
+        AttestorService { attestor }
+    }
+
+    /// Runs `call` with the request time on the blocking pool.
+    async fn run<T, F>(&self, call: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Attestor, i64) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let attestor = Arc::clone(&self.attestor);
+        let now = now_unix();
+        match tokio::task::spawn_blocking(move || call(&attestor, now)).await {
+            Ok(result) => result.map_err(ServiceError::into_status),
+            Err(join_error) => Err(ServiceError::Internal(format!("request task failed: {join_error}")).into_status()),
+        }
+    }
+}
+
+/// Reads the clock: Unix seconds, UTC.
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn checkpoint_ref(summary: &CheckpointSummary) -> pb::CheckpointRef {
+    pb::CheckpointRef {
+        origin: summary.origin.clone(),
+        tree_size: summary.tree_size,
+        root_hash: summary.root_hash.clone(),
+    }
+}
+
+#[tonic::async_trait]
+impl AttestorRpc for AttestorService {
+    #[instrument(name = "attestor.ImportTrustRoots", skip_all, fields(file_name = %request.get_ref().file_name, bytes = request.get_ref().archive.len()))]
+    async fn import_trust_roots(
+        &self,
+        request: Request<pb::ImportBundleRequest>,
+    ) -> Result<Response<pb::ImportTrustRootsResponse>, Status> {
+        let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
+        let imported = self
+            .run(move |attestor, now| attestor.import_trust_roots(&file_name, &archive, now))
+            .await?;
+        info!(digest = %imported.digest, version = imported.version, already_imported = imported.already_imported, "trust root set imported");
+        Ok(Response::new(pb::ImportTrustRootsResponse {
+            trust_set_digest: imported.digest,
+            version: imported.version,
+            expires_at: imported.expires_at,
+            already_imported: imported.already_imported,
+        }))
+    }
+
+    #[instrument(name = "attestor.ImportTiles", skip_all, fields(file_name = %request.get_ref().file_name, bytes = request.get_ref().archive.len()))]
+    async fn import_tiles(
+        &self,
+        request: Request<pb::ImportBundleRequest>,
+    ) -> Result<Response<pb::ImportTilesResponse>, Status> {
+        let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
+        let imported = self
+            .run(move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
+            .await?;
+        info!(
+            digest = %imported.digest,
+            tiles = imported.tiles,
+            entry_bundles = imported.entry_bundles,
+            proofs = imported.proofs,
+            already_imported = imported.already_imported,
+            "tile bundle imported"
+        );
+        Ok(Response::new(pb::ImportTilesResponse {
+            bundle_digest: imported.digest,
+            checkpoints: imported.checkpoints.iter().map(checkpoint_ref).collect(),
+            tiles_imported: imported.tiles,
+            entry_bundles_imported: imported.entry_bundles,
+            proofs_imported: imported.proofs,
+            already_imported: imported.already_imported,
+        }))
+    }
+
+    #[instrument(name = "attestor.RegisterEvidence", skip_all, fields(file_name = %request.get_ref().file_name, bytes = request.get_ref().archive.len()))]
+    async fn register_evidence(
+        &self,
+        request: Request<pb::ImportBundleRequest>,
+    ) -> Result<Response<pb::RegisterEvidenceResponse>, Status> {
+        let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
+        let registered = self
+            .run(move |attestor, now| attestor.register_evidence(&file_name, &archive, now))
+            .await?;
+        info!(bundle_id = %registered.bundle_id, already_registered = registered.already_registered, "evidence bundle registered");
+        Ok(Response::new(pb::RegisterEvidenceResponse {
+            bundle_id: registered.bundle_id,
+            sigstore_bundles: registered.sigstore_bundles,
+            already_registered: registered.already_registered,
+        }))
+    }
+
+    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(bundle_id = %request.get_ref().bundle_id))]
+    async fn verify_evidence(
+        &self,
+        request: Request<pb::VerifyEvidenceRequest>,
+    ) -> Result<Response<pb::VerifyEvidenceResponse>, Status> {
+        let bundle_id = request.into_inner().bundle_id;
+        let id = bundle_id.clone();
+        let verified = self
+            .run(move |attestor, now| attestor.verify_evidence(&id, now))
+            .await?;
+        info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = ?verified.reason_codes, "evidence verified");
+        Ok(Response::new(pb::VerifyEvidenceResponse {
+            bundle_id,
+            report_digest: verified.report_digest,
+            outcome: verified.outcome,
+            reason_codes: verified.reason_codes,
+            report_json: verified.report_json,
+        }))
+    }
+
+    #[instrument(name = "attestor.GetReport", skip_all, fields(report_digest = %request.get_ref().report_digest))]
+    async fn get_report(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::GetReportResponse>, Status> {
+        let report_digest = request.into_inner().report_digest;
+        let digest = report_digest.clone();
+        let report_json = self.run(move |attestor, _now| attestor.report(&digest)).await?;
+        Ok(Response::new(pb::GetReportResponse {
+            report_digest,
+            report_json,
+        }))
+    }
+
+    #[instrument(name = "attestor.VerifyInclusion", skip_all, fields(origin = %request.get_ref().origin, index = request.get_ref().index))]
+    async fn verify_inclusion(
+        &self,
+        request: Request<pb::VerifyInclusionRequest>,
+    ) -> Result<Response<pb::VerifyInclusionResponse>, Status> {
+        let pb::VerifyInclusionRequest { origin, index, entry } = request.into_inner();
+        let result = self
+            .run(move |attestor, now| attestor.verify_inclusion(&origin, index, &entry, now))
+            .await?;
+        info!(included = result.included, proof_source = %result.proof_source, reason_codes = ?result.reason_codes, "inclusion checked");
+        Ok(Response::new(pb::VerifyInclusionResponse {
+            included: result.included,
+            checkpoint: result.checkpoint.as_ref().map(checkpoint_ref),
+            proof_source: result.proof_source,
+            reason_codes: result.reason_codes,
+            detail: result.detail,
+        }))
+    }
+}

@@ -1,0 +1,245 @@
+//! Offline verification requests: VerifyEvidence, GetReport and VerifyInclusion.
+//!
+//! Evidence is verified with `stella_verify::evidence::verify_bundle` against the current
+//! trust set, with inclusion proven from the local cache ([`Cache`]), never from the
+//! bundle's own proof and never over the network. Reports contain no wall-clock time, so
+//! verifying the same evidence against the same trust set and cache gives the same report
+//! digest.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use stella_bundle::{EvidenceBundle, open_evidence};
+use stella_verify::bundle::{BundleContent, HashAlgorithm, parse_bundle};
+use stella_verify::evidence::{
+    Artifact, InclusionLookupError, InclusionSource, ProofSource, VerifyInput, verify_bundle,
+};
+use stella_verify::merkle;
+use stella_verify::reason::{HasReasonCode, ReasonCode};
+use stella_verify::report::{Outcome, VerificationReport};
+
+use crate::attestor::Attestor;
+use crate::cache::Cache;
+use crate::error::ServiceError;
+use crate::store::CheckpointSummary;
+
+/// Result of VerifyEvidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceVerification {
+    /// "sha256:<hex>" of `report_json`.
+    pub report_digest: String,
+    /// "verified" or "failed".
+    pub outcome: String,
+    /// Sorted reason code spellings.
+    pub reason_codes: Vec<String>,
+    /// RFC 8785 JSON.
+    pub report_json: Vec<u8>,
+}
+
+/// Result of VerifyInclusion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionResult {
+    pub included: bool,
+    /// The checkpoint the proof was checked against, when one was found.
+    pub checkpoint: Option<CheckpointSummary>,
+    /// "tiles", "tlog-proof", or empty when no proof was found.
+    pub proof_source: String,
+    /// Sorted reason code spellings; empty when included.
+    pub reason_codes: Vec<String>,
+    pub detail: String,
+}
+
+impl Attestor {
+    /// Verifies every Sigstore bundle of a registered evidence bundle, stores the report
+    /// under its digest and returns it.
+    ///
+    /// # Errors
+    ///
+    /// NOT_FOUND with `ERR_EVIDENCE_NOT_FOUND` for an unknown bundle id, and
+    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` without a trust set. Failed
+    /// verification is not an error: it is a report with outcome "failed".
+    pub fn verify_evidence(&self, bundle_id: &str, now: i64) -> Result<EvidenceVerification, ServiceError> {
+        let evidence = self.load_evidence(bundle_id)?;
+        let trust = self.current_trust_set()?;
+        let cache = Cache::new(&self.store, &trust);
+
+        let mut entries = BTreeMap::new();
+        for (path, json) in &evidence.sigstore_bundles {
+            let input = VerifyInput {
+                bundle_json: json,
+                trust: &trust,
+                artifact: artifact_for(json, &evidence),
+                now,
+            };
+            let entry = verify_bundle(&input, &cache);
+            cache.take_error()?;
+            entries.insert(path.clone(), entry);
+        }
+
+        let report = VerificationReport::new(&evidence.id, &trust, entries);
+        let report_json = report.to_canonical_json();
+        let report_digest = report.digest();
+        self.store.put_report(&report_digest, &report_json)?;
+
+        Ok(EvidenceVerification {
+            report_digest,
+            outcome: outcome_text(report.outcome).to_owned(),
+            reason_codes: sorted_codes(report.reason_codes.iter().copied()),
+            report_json,
+        })
+    }
+
+    /// Returns a stored report's JSON.
+    ///
+    /// # Errors
+    ///
+    /// NOT_FOUND with `ERR_EVIDENCE_NOT_FOUND` when no report has that digest.
+    pub fn report(&self, report_digest: &str) -> Result<Vec<u8>, ServiceError> {
+        self.store.report(report_digest)?.ok_or_else(|| {
+            ServiceError::not_found(
+                ReasonCode::EvidenceNotFound,
+                format!("no verification report has digest {report_digest}; run VerifyEvidence first"),
+            )
+        })
+    }
+
+    /// Proves that `entry` is the leaf at `index` of log `origin`, from cached tiles or a
+    /// cached tlog-proof.
+    ///
+    /// # Errors
+    ///
+    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`.
+    /// A missing or failing proof is not an error but a result with `included` false.
+    pub fn verify_inclusion(
+        &self,
+        origin: &str,
+        index: u64,
+        entry: &[u8],
+        now: i64,
+    ) -> Result<InclusionResult, ServiceError> {
+        let trust = self.current_trust_set()?;
+        trust
+            .check_valid_at(now)
+            .map_err(|error| ServiceError::precondition(error.reason_code(), error.to_string()))?;
+        let cache = Cache::new(&self.store, &trust);
+
+        let found = cache.inclusion(origin, index);
+        cache.take_error()?;
+        let found = match found {
+            Ok(found) => found,
+            Err(error) => {
+                let detail = match &error {
+                    InclusionLookupError::Missing { paths } => format!(
+                        "no cached proof for {origin} index {index}; import a tile bundle with any of: {}",
+                        paths.join(", ")
+                    ),
+                    other => format!("no usable cached proof for {origin} index {index}: {other}"),
+                };
+                return Ok(InclusionResult {
+                    included: false,
+                    checkpoint: None,
+                    proof_source: String::new(),
+                    reason_codes: sorted_codes([error.reason_code()]),
+                    detail,
+                });
+            }
+        };
+
+        let checkpoint = found.checkpoint.checkpoint();
+        let summary = CheckpointSummary {
+            origin: checkpoint.origin.clone(),
+            tree_size: checkpoint.size,
+            root_hash: BASE64.encode(checkpoint.root_hash),
+        };
+        let proof_source = match found.source {
+            ProofSource::Tiles => "tiles",
+            ProofSource::TlogProof => "tlog-proof",
+            ProofSource::Bundle => "bundle",
+        }
+        .to_owned();
+
+        let leaf = merkle::leaf_hash(entry);
+        match merkle::verify_inclusion(index, checkpoint.size, &leaf, &found.proof, &checkpoint.root_hash) {
+            Ok(()) => Ok(InclusionResult {
+                included: true,
+                detail: format!("entry {index} is included in {origin} at tree size {}", checkpoint.size),
+                checkpoint: Some(summary),
+                proof_source,
+                reason_codes: Vec::new(),
+            }),
+            Err(error) => Ok(InclusionResult {
+                included: false,
+                detail: format!(
+                    "entry {index} of {origin} is not proven at tree size {}: {error}",
+                    checkpoint.size
+                ),
+                checkpoint: Some(summary),
+                proof_source,
+                reason_codes: sorted_codes([error.reason_code()]),
+            }),
+        }
+    }
+
+    fn load_evidence(&self, bundle_id: &str) -> Result<EvidenceBundle, ServiceError> {
+        let Some(archive) = self.store.evidence_archive(bundle_id)? else {
+            return Err(ServiceError::not_found(
+                ReasonCode::EvidenceNotFound,
+                format!(
+                    "evidence bundle {bundle_id} is not registered; run `stella evidence verify --bundle FILE` first"
+                ),
+            ));
+        };
+        let label = format!("stored evidence bundle {bundle_id}");
+        let opened = open_evidence(&label, &archive, &self.limits)
+            .map_err(|error| ServiceError::Internal(format!("cannot reopen {label}: {error}")))?;
+        if opened.id != bundle_id {
+            return Err(ServiceError::Internal(format!(
+                "{label} now has id {}; the store was modified",
+                opened.id
+            )));
+        }
+        Ok(opened)
+    }
+}
+
+/// Chooses the artifact digest a message signature is checked against: the manifest
+/// subject whose digest the bundle signs, else the only subject. DSSE statements name
+/// their subjects themselves.
+fn artifact_for(bundle_json: &[u8], evidence: &EvidenceBundle) -> Artifact {
+    let Ok(bundle) = parse_bundle(bundle_json) else {
+        return Artifact::None;
+    };
+    let BundleContent::MessageSignature(message) = &bundle.content else {
+        return Artifact::None;
+    };
+    let subject_digests: Vec<[u8; 32]> = evidence
+        .subjects
+        .iter()
+        .filter_map(|subject| hex::decode(subject.sha256_hex()).ok())
+        .filter_map(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .collect();
+    let signed = (message.digest.algorithm == HashAlgorithm::Sha2_256).then_some(message.digest.digest.as_slice());
+    if let Some(matching) = subject_digests.iter().find(|digest| Some(digest.as_slice()) == signed) {
+        return Artifact::Sha256(*matching);
+    }
+    match subject_digests.as_slice() {
+        [only] => Artifact::Sha256(*only),
+        _ => Artifact::None,
+    }
+}
+
+/// Returns the outcome as the report JSON spells it.
+fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Verified => "verified",
+        Outcome::Failed => "failed",
+    }
+}
+
+fn sorted_codes(codes: impl IntoIterator<Item = ReasonCode>) -> Vec<String> {
+    let mut strings: Vec<String> = codes.into_iter().map(|code| code.as_str().to_owned()).collect();
+    strings.sort_unstable();
+    strings.dedup();
+    strings
+}

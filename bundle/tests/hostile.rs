@@ -1,0 +1,349 @@
+//! Hostile archives, built header by header with the tar crate's low-level `Header` API, must be
+//! rejected with the exact error variant.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use stella_bundle::{
+    BundleError, DEFAULT_MAX_FILE_BYTES, Limits, MANIFEST_PATH, Measure, open_evidence, open_tiles, pack_evidence,
+    pack_tiles, read_archive, write_archive,
+};
+use stella_verify::reason::{HasReasonCode, ReasonCode};
+use tar::{EntryType, Header};
+
+use common::{evidence_input, gzip, tiles_input};
+
+/// One raw tar entry.
+struct Raw {
+    path: Vec<u8>,
+    kind: EntryType,
+    data: Vec<u8>,
+    /// Size written in the header when it differs from `data.len()`.
+    declared_size: Option<u64>,
+    link: Option<&'static [u8]>,
+}
+
+fn file(path: &str, data: &[u8]) -> Raw {
+    Raw { path: path.as_bytes().to_vec(), kind: EntryType::Regular, data: data.to_vec(), declared_size: None, link: None }
+}
+
+fn special(path: &str, kind: EntryType, link: Option<&'static [u8]>) -> Raw {
+    Raw { path: path.as_bytes().to_vec(), kind, data: Vec::new(), declared_size: None, link }
+}
+
+/// Writes a ustar header with the raw path bytes, bypassing the path checks of `set_path`.
+fn header_for(entry: &Raw) -> Header {
+    let mut header = Header::new_ustar();
+    let name = &mut header.as_old_mut().name;
+    assert!(entry.path.len() <= name.len(), "test paths fit the name field");
+    name[..entry.path.len()].copy_from_slice(&entry.path);
+    header.set_entry_type(entry.kind);
+    header.set_size(entry.declared_size.unwrap_or(entry.data.len() as u64));
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    if let Some(link) = entry.link {
+        header.set_link_name_literal(link).expect("link name");
+    }
+    if matches!(entry.kind, EntryType::Char | EntryType::Block) {
+        header.set_device_major(1).expect("major");
+        header.set_device_minor(3).expect("minor");
+    }
+    header.set_cksum();
+    header
+}
+
+/// Builds a tar stream from raw entries, optionally without the end-of-archive marker.
+fn raw_tar(entries: &[Raw], end_marker: bool) -> Vec<u8> {
+    let mut tar = Vec::new();
+    for entry in entries {
+        tar.extend_from_slice(header_for(entry).as_bytes());
+        tar.extend_from_slice(&entry.data);
+        let padding = (512 - entry.data.len() % 512) % 512;
+        tar.extend(std::iter::repeat_n(0u8, padding));
+    }
+    if end_marker {
+        tar.extend_from_slice(&[0u8; 1024]);
+    }
+    tar
+}
+
+fn hostile(entries: &[Raw]) -> Vec<u8> {
+    gzip(&raw_tar(entries, true))
+}
+
+fn read(tgz: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    read_archive("hostile.tgz", tgz, &Limits::default())
+}
+
+fn small_limits() -> Limits {
+    Limits { max_archive_bytes: 1 << 20, max_total_bytes: 1 << 20, max_file_bytes: 1 << 16, max_entries: 10 }
+}
+
+#[test]
+fn rejected_entries_table() {
+    let ok = || file("manifest.json", b"{}");
+    let cases: Vec<(&str, Vec<Raw>, &str)> = vec![
+        ("absolute path", vec![ok(), file("/etc/passwd", b"x")], "/etc/passwd"),
+        ("parent path", vec![ok(), file("../x", b"x")], "../x"),
+        ("parent inside path", vec![ok(), file("a/../../x", b"x")], "a/../../x"),
+        ("dot component", vec![ok(), file("./x", b"x")], "./x"),
+        ("backslash", vec![ok(), file("a\\..\\x", b"x")], "a\\\\..\\\\x"),
+        ("double slash", vec![ok(), file("a//x", b"x")], "a//x"),
+        ("control character", vec![ok(), file("a\nx", b"x")], "a\\nx"),
+        ("symlink", vec![ok(), special("link", EntryType::Symlink, Some(b"/etc/passwd"))], "link"),
+        ("hard link", vec![ok(), special("hard", EntryType::Link, Some(b"manifest.json"))], "hard"),
+        ("char device", vec![ok(), special("null", EntryType::Char, None)], "null"),
+        ("block device", vec![ok(), special("sda", EntryType::Block, None)], "sda"),
+        ("fifo", vec![ok(), special("pipe", EntryType::Fifo, None)], "pipe"),
+        ("contiguous file", vec![ok(), special("c", EntryType::Continuous, None)], "c"),
+        ("pax header", vec![special("pax", EntryType::XHeader, None), ok()], "pax"),
+        ("gnu long name", vec![special("././@LongLink", EntryType::GNULongName, None), ok()], "././@LongLink"),
+        ("duplicate file", vec![ok(), file("a", b"1"), file("a", b"2")], "a"),
+        ("file then directory", vec![ok(), file("a", b"1"), special("a/", EntryType::Directory, None)], "a"),
+        ("path under file", vec![ok(), file("a", b"1"), file("a/b", b"2")], "a/b"),
+    ];
+    for (name, entries, path) in cases {
+        let error = read(&hostile(&entries)).expect_err(name);
+        assert!(
+            matches!(&error, BundleError::EntryRejected { path: p, archive, .. } if p == path && archive == "hostile.tgz"),
+            "row {name}: expected EntryRejected naming {path:?}, got {error:?}"
+        );
+        assert_eq!(error.reason_code(), ReasonCode::BundleEntryRejected, "row {name}");
+    }
+}
+
+#[test]
+fn nul_inside_path_rejected() {
+    let mut entry = file("ab", b"x");
+    entry.path = b"a\0/../../etc/passwd".to_vec();
+    let error = read(&hostile(&[entry])).expect_err("embedded NUL");
+    assert!(matches!(&error, BundleError::EntryRejected { why, .. } if why.contains("NUL")), "{error:?}");
+}
+
+#[test]
+fn directories_accepted_and_dropped() {
+    let entries = [special("a/", EntryType::Directory, None), file("a/b", b"x")];
+    let files = read(&hostile(&entries)).expect("directories are allowed");
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["a/b"]);
+}
+
+#[test]
+fn oversized_file_rejected() {
+    let mut entry = file("big", b"");
+    entry.declared_size = Some(DEFAULT_MAX_FILE_BYTES + 1);
+    let error = read(&hostile(&[entry])).expect_err("oversized");
+    assert!(
+        matches!(&error, BundleError::TooLarge { path, measure: Measure::FileBytes, actual, limit, .. }
+            if path == "big" && *actual == DEFAULT_MAX_FILE_BYTES + 1 && *limit == DEFAULT_MAX_FILE_BYTES),
+        "{error:?}"
+    );
+    assert_eq!(error.reason_code(), ReasonCode::BundleTooLarge);
+}
+
+#[test]
+fn total_size_limit_enforced() {
+    let limits = small_limits();
+    let chunk = vec![7u8; 60_000];
+    let entries: Vec<Raw> = (0..5).map(|i| file(&format!("f{i}"), &chunk)).collect();
+    let error = read_archive("hostile.tgz", &hostile(&entries), &Limits { max_total_bytes: 200_000, ..limits })
+        .expect_err("total");
+    assert!(
+        matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, actual: 240_000, limit: 200_000, .. } if path == "f3"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn too_many_entries_rejected() {
+    let limits = small_limits();
+    let entries: Vec<Raw> = (0..11).map(|i| file(&format!("f{i:02}"), b"x")).collect();
+    let error = read_archive("hostile.tgz", &hostile(&entries), &limits).expect_err("too many");
+    assert!(
+        matches!(&error, BundleError::TooLarge { measure: Measure::Entries, actual: 11, limit: 10, .. }),
+        "{error:?}"
+    );
+    let ten = read_archive("hostile.tgz", &hostile(&entries[..10]), &limits).expect("ten entries are allowed");
+    assert_eq!(ten.len(), 10);
+}
+
+#[test]
+fn too_many_default_entries_rejected() {
+    let entries: Vec<Raw> = (0..100_001).map(|i| special(&format!("d{i}/"), EntryType::Directory, None)).collect();
+    let error = read(&hostile(&entries)).expect_err("too many");
+    assert!(
+        matches!(&error, BundleError::TooLarge { measure: Measure::Entries, actual: 100_001, limit: 100_000, .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn archive_size_limit_enforced() {
+    let tgz = hostile(&[file("a", b"x")]);
+    let limits = Limits { max_archive_bytes: tgz.len() as u64 - 1, ..Limits::default() };
+    let error = read_archive("hostile.tgz", &tgz, &limits).expect_err("compressed size");
+    assert!(matches!(&error, BundleError::TooLarge { measure: Measure::ArchiveBytes, .. }), "{error:?}");
+}
+
+/// Compresses a valid tar followed by `zeros` zero bytes, streaming so the test never holds the
+/// decompressed bomb.
+fn zero_bomb(zeros: u64) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(&raw_tar(&[file("a", b"x")], true)).expect("write");
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        encoder.write_all(&chunk[..n]).expect("write");
+        left -= n as u64;
+    }
+    encoder.finish().expect("finish")
+}
+
+#[test]
+fn gzip_bomb_stops_at_limit() {
+    let limits = small_limits();
+    let bomb = zero_bomb(64 << 20);
+    assert!(bomb.len() < 1 << 20, "the bomb is small when compressed: {} bytes", bomb.len());
+    let error = read_archive("bomb.tgz", &bomb, &limits).expect_err("bomb");
+    let cap = limits.max_decompressed_bytes();
+    assert!(
+        matches!(&error, BundleError::TooLarge { measure: Measure::DecompressedBytes, actual, limit, .. }
+            if *limit == cap && *actual > cap && *actual <= cap + (64 << 10)),
+        "reading must stop within one read of the limit: {error:?}"
+    );
+}
+
+#[test]
+fn gzip_bomb_default_limits() {
+    let limits = Limits::default();
+    let bomb = zero_bomb(limits.max_decompressed_bytes() + (1 << 20));
+    let error = read_archive("bomb.tgz", &bomb, &limits).expect_err("bomb");
+    assert!(matches!(&error, BundleError::TooLarge { measure: Measure::DecompressedBytes, .. }), "{error:?}");
+}
+
+#[test]
+fn stream_faults_malformed_table() {
+    let good_tar = raw_tar(&[file("a", b"hello")], true);
+    let good = gzip(&good_tar);
+    read(&good).expect("the unmodified archive is valid");
+
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"garbage");
+    let mut bad_checksum = good_tar.clone();
+    bad_checksum[0] ^= 1;
+    let mut data_after_end = good_tar.clone();
+    data_after_end.extend_from_slice(b"x");
+    let mut header_after_one_zero_block = raw_tar(&[file("a", b"hello")], false);
+    header_after_one_zero_block.extend_from_slice(&[0u8; 512]);
+    header_after_one_zero_block.extend_from_slice(&raw_tar(&[file("b", b"x")], true));
+    let mut v7 = raw_tar(&[file("a", b"hello")], true);
+    v7[257..265].fill(0);
+    let sum: u32 = v7[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    v7[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated gzip", good[..good.len() / 2].to_vec()),
+        ("truncated gzip trailer", good[..good.len() - 4].to_vec()),
+        ("trailing garbage", trailing),
+        ("not gzip", good_tar.clone()),
+        ("empty input", Vec::new()),
+        ("tar without end marker", gzip(&raw_tar(&[file("a", b"hello")], false))),
+        ("tar with one zero block", gzip(&good_tar[..good_tar.len() - 512])),
+        ("tar cut inside data", gzip(&good_tar[..600])),
+        ("tar cut inside header", gzip(&good_tar[..100])),
+        ("header checksum", gzip(&bad_checksum)),
+        ("data after end marker", gzip(&data_after_end)),
+        ("header after one zero block", gzip(&header_after_one_zero_block)),
+        ("v7 header", gzip(&v7)),
+    ];
+    for (name, tgz) in cases {
+        let error = read(&tgz).expect_err(name);
+        assert!(
+            matches!(&error, BundleError::Malformed { archive, .. } if archive == "hostile.tgz"),
+            "row {name}: expected Malformed, got {error:?}"
+        );
+        assert_eq!(error.reason_code(), ReasonCode::BundleMalformed, "row {name}");
+    }
+}
+
+#[test]
+fn unlisted_extra_file_rejected() {
+    let Some(input) = evidence_input() else { return };
+    let tgz = pack_evidence(&input).expect("pack");
+    let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
+    files.insert("sigstore/extra.sigstore.json".to_owned(), b"{}".to_vec());
+    let error = open_evidence("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
+        .expect_err("extra file");
+    assert!(
+        matches!(&error, BundleError::EntryRejected { path, why, .. }
+            if path == "sigstore/extra.sigstore.json" && why.contains("not listed")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn missing_listed_file_rejected() {
+    let Some(input) = tiles_input() else { return };
+    let tgz = pack_tiles(&input).expect("pack");
+    let mut files = read_archive("t.tgz", &tgz, &Limits::default()).expect("read");
+    files.remove("logs/0/tile/0/000.p/7").expect("tile present");
+    let error = open_tiles("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
+        .expect_err("missing file");
+    assert!(
+        matches!(&error, BundleError::Malformed { path, why, .. } if path == "logs/0/tile/0/000.p/7" && why.contains("missing")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn missing_manifest_rejected() {
+    let Some(input) = evidence_input() else { return };
+    let tgz = pack_evidence(&input).expect("pack");
+    let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
+    files.remove(MANIFEST_PATH);
+    let error = open_evidence("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
+        .expect_err("no manifest");
+    assert!(matches!(&error, BundleError::Malformed { path, .. } if path == MANIFEST_PATH), "{error:?}");
+}
+
+/// Rewrites the manifest of a packed evidence bundle with `edit` and opens the result.
+fn open_with_manifest(edit: impl Fn(&str) -> String) -> Option<BundleError> {
+    let input = evidence_input()?;
+    let tgz = pack_evidence(&input).expect("pack");
+    let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
+    let manifest = String::from_utf8(files[MANIFEST_PATH].clone()).expect("utf-8 manifest");
+    let edited = edit(&manifest);
+    assert_ne!(edited, manifest, "the edit must change the manifest");
+    files.insert(MANIFEST_PATH.to_owned(), edited.into_bytes());
+    Some(
+        open_evidence("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
+            .expect_err("edited manifest"),
+    )
+}
+
+#[test]
+fn manifest_faults_malformed_table() {
+    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
+        ("pretty printed", Box::new(|m: &str| m.replace(",", ", "))),
+        ("trailing newline", Box::new(|m: &str| format!("{m}\n"))),
+        ("key order", Box::new(|m: &str| {
+            m.replace(",\"format\":\"stella.evidence/v1\"", "")
+                .replacen('{', "{\"format\":\"stella.evidence/v1\",", 1)
+        })),
+        ("unknown format", Box::new(|m: &str| m.replace("stella.evidence/v1", "stella.evidence/v2"))),
+        ("unknown field", Box::new(|m: &str| m.replace("\"format\"", "\"extra\":true,\"format\""))),
+        ("escaped slash", Box::new(|m: &str| m.replace("sigstore/", "sigstore\\/"))),
+        ("duplicate key", Box::new(|m: &str| m.replace("{\"files\"", "{\"files\":[],\"files\""))),
+    ];
+    for (name, edit) in cases {
+        let Some(error) = open_with_manifest(edit) else { return };
+        assert!(
+            matches!(&error, BundleError::Malformed { path, .. } if path == MANIFEST_PATH),
+            "row {name}: expected Malformed naming manifest.json, got {error:?}"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Parsers for option values: expiry times, digests, subjects and key references.
+//!
+//! Each parser returns a message naming the rejected value, which clap shows as a usage error.
+
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A `sha256:<64 lowercase hex>` digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sha256Digest {
+    /// The 64 lowercase hex digits, without the `sha256:` prefix.
+    pub hex: String,
+}
+
+impl Sha256Digest {
+    /// Returns the digest as `sha256:<hex>`.
+    pub fn prefixed(&self) -> String {
+        format!("sha256:{}", self.hex)
+    }
+}
+
+/// Parses `sha256:<64 lowercase hex digits>`.
+pub fn parse_sha256_digest(text: &str) -> Result<Sha256Digest, String> {
+    let Some(hex) = text.strip_prefix("sha256:") else {
+        return Err(format!(
+            "invalid digest {text:?}: expected sha256:<64 hex digits>"
+        ));
+    };
+    let valid = hex.len() == 64
+        && hex
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+    if !valid {
+        return Err(format!(
+            "invalid digest {text:?}: expected sha256: followed by 64 lowercase hex digits"
+        ));
+    }
+    Ok(Sha256Digest {
+        hex: hex.to_owned(),
+    })
+}
+
+/// A subject given as `NAME=sha256:HEX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectArg {
+    pub name: String,
+    pub digest: Sha256Digest,
+}
+
+/// Parses `NAME=sha256:HEX`. The name may itself contain `=`, because the digest never does.
+pub fn parse_subject(text: &str) -> Result<SubjectArg, String> {
+    let Some((name, digest)) = text.rsplit_once('=') else {
+        return Err(format!(
+            "invalid subject {text:?}: expected NAME=sha256:<64 hex digits>"
+        ));
+    };
+    if name.is_empty() {
+        return Err(format!(
+            "invalid subject {text:?}: the name before '=' is empty"
+        ));
+    }
+    let digest = parse_sha256_digest(digest)
+        .map_err(|error| format!("invalid subject {text:?}: {error}"))?;
+    Ok(SubjectArg {
+        name: name.to_owned(),
+        digest,
+    })
+}
+
+/// A KMS public key given as `ID=PEMFILE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeyArg {
+    pub id: String,
+    pub pem_file: PathBuf,
+}
+
+/// Parses `ID=PEMFILE`, splitting at the first `=`.
+pub fn parse_kms_key(text: &str) -> Result<KmsKeyArg, String> {
+    let Some((id, path)) = text.split_once('=') else {
+        return Err(format!("invalid KMS key {text:?}: expected ID=PEMFILE"));
+    };
+    if id.is_empty() {
+        return Err(format!(
+            "invalid KMS key {text:?}: the key id before '=' is empty"
+        ));
+    }
+    if path.is_empty() {
+        return Err(format!(
+            "invalid KMS key {text:?}: the PEM file after '=' is empty"
+        ));
+    }
+    Ok(KmsKeyArg {
+        id: id.to_owned(),
+        pem_file: PathBuf::from(path),
+    })
+}
+
+/// An expiry given either as an RFC 3339 time or as a duration from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresArg {
+    /// Unix seconds (UTC).
+    At(i64),
+    /// Seconds after the current time.
+    After(i64),
+}
+
+impl ExpiresArg {
+    /// Resolves the expiry against `now` (Unix seconds) and rejects one that is not in the future.
+    pub fn resolve(self, now: i64) -> Result<i64, String> {
+        let expires_at = match self {
+            ExpiresArg::At(at) => at,
+            ExpiresArg::After(seconds) => now
+                .checked_add(seconds)
+                .ok_or_else(|| format!("expiry {seconds} s after now overflows"))?,
+        };
+        if expires_at <= now {
+            return Err(format!(
+                "expiry {} is not in the future (now is {})",
+                format_rfc3339(expires_at),
+                format_rfc3339(now)
+            ));
+        }
+        Ok(expires_at)
+    }
+}
+
+/// Parses `--expires`: an RFC 3339 time such as `2027-01-31T00:00:00Z`, or a duration such as
+/// `30d`, `12h`, `45m` or `90s`.
+pub fn parse_expires(text: &str) -> Result<ExpiresArg, String> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(ExpiresArg::At(at.unix_timestamp()));
+    }
+
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = (
+        text.get(..split).unwrap_or(""),
+        text.get(split..).unwrap_or(""),
+    );
+    let unit_seconds: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "invalid expiry {text:?}: expected an RFC 3339 time (2027-01-31T00:00:00Z) \
+                 or a duration with unit s, m, h or d (30d)"
+            ));
+        }
+    };
+    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(format!(
+            "invalid expiry {text:?}: a duration is a whole number followed by s, m, h or d"
+        ));
+    }
+    let seconds = number
+        .parse::<i64>()
+        .ok()
+        .and_then(|count| count.checked_mul(unit_seconds))
+        .ok_or_else(|| format!("invalid expiry {text:?}: the duration is too large"))?;
+    if seconds == 0 {
+        return Err(format!(
+            "invalid expiry {text:?}: the duration must be positive"
+        ));
+    }
+    Ok(ExpiresArg::After(seconds))
+}
+
+/// Formats Unix seconds as RFC 3339 UTC, or as the plain number when out of range.
+pub fn format_rfc3339(unix_seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{unix_seconds} (Unix seconds)"))
+}
+
+/// Reads the current time as Unix seconds. The CLI reads the clock once per command.
+pub fn now_unix() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
+
+    #[test]
+    fn expires_accepts_each_form() {
+        let rows = [
+            (
+                "rfc3339 utc",
+                "2027-01-31T00:00:00Z",
+                ExpiresArg::At(1_801_353_600),
+            ),
+            (
+                "rfc3339 offset",
+                "2027-01-31T02:00:00+02:00",
+                ExpiresArg::At(1_801_353_600),
+            ),
+            ("days", "30d", ExpiresArg::After(30 * 86_400)),
+            ("hours", "12h", ExpiresArg::After(12 * 3_600)),
+            ("minutes", "45m", ExpiresArg::After(45 * 60)),
+            ("seconds", "90s", ExpiresArg::After(90)),
+        ];
+        for (name, text, want) in rows {
+            assert_eq!(parse_expires(text), Ok(want), "row {name}: {text}");
+        }
+    }
+
+    #[test]
+    fn expires_rejects_bad_values() {
+        let rows = [
+            ("empty", ""),
+            ("unit only", "d"),
+            ("no unit", "30"),
+            ("unknown unit", "3w"),
+            ("negative", "-3d"),
+            ("zero", "0d"),
+            ("fraction", "1.5d"),
+            ("overflow", "99999999999999999999d"),
+            ("date only", "2027-01-31"),
+        ];
+        for (name, text) in rows {
+            assert!(
+                parse_expires(text).is_err(),
+                "row {name}: {text:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn expires_resolve_rejects_past() {
+        let now = 1_800_000_000;
+        assert_eq!(ExpiresArg::After(60).resolve(now), Ok(now + 60));
+        assert!(ExpiresArg::At(now).resolve(now).is_err());
+        assert!(ExpiresArg::At(now - 1).resolve(now).is_err());
+        assert!(ExpiresArg::After(i64::MAX).resolve(now).is_err());
+    }
+
+    #[test]
+    fn subject_splits_at_last_equals() {
+        let subject =
+            parse_subject(&format!("pkg:oci/app?tag=v1=sha256:{HEX}")).expect("valid subject");
+        assert_eq!(subject.name, "pkg:oci/app?tag=v1");
+        assert_eq!(subject.digest.hex, HEX);
+    }
+
+    #[test]
+    fn subject_rejects_bad_values() {
+        let upper = HEX.to_uppercase();
+        let rows = [
+            ("no equals", format!("sha256:{HEX}")),
+            ("empty name", format!("=sha256:{HEX}")),
+            ("sha512", format!("a.txt=sha512:{HEX}")),
+            ("short hex", "a.txt=sha256:abcd".to_owned()),
+            ("uppercase hex", format!("a.txt=sha256:{upper}")),
+        ];
+        for (name, text) in rows {
+            assert!(
+                parse_subject(&text).is_err(),
+                "row {name}: {text:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn kms_key_splits_at_first_equals() {
+        let key = parse_kms_key("release-key=keys/a=b.pem").expect("valid key");
+        assert_eq!(key.id, "release-key");
+        assert_eq!(key.pem_file, PathBuf::from("keys/a=b.pem"));
+        assert!(parse_kms_key("=x.pem").is_err());
+        assert!(parse_kms_key("id=").is_err());
+        assert!(parse_kms_key("id").is_err());
+    }
+}

@@ -1,0 +1,429 @@
+//! The `stella` command-line tool for operators.
+//!
+//! Commands, flags, JSON keys and exit codes are documented in `docs/cli.md`. Offline commands
+//! (`trust pack`, `rekor tiles pack`, `evidence pack`) build bundles with `stella-bundle` and need
+//! no service. The others talk to the attestor (`--attestor`) or the gate (`--gate`) over gRPC.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod args;
+mod evidence;
+mod files;
+mod gate;
+pub mod output;
+mod rekor;
+mod tiles_dir;
+mod tiles_input;
+mod trust;
+
+use args::{ExpiresArg, KmsKeyArg, Sha256Digest, SubjectArg};
+use output::{Exit, Failure, OutputFormat, Report};
+
+use crate::{
+    AttestorConnection, ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    GateConnection, connect_attestor, connect_gate,
+};
+
+/// Default attestor URL.
+pub const DEFAULT_ATTESTOR_URL: &str = "http://127.0.0.1:7401";
+/// Default gate URL.
+pub const DEFAULT_GATE_URL: &str = "http://127.0.0.1:7402";
+
+/// Operator tool for offline Rekor verification and release promotion gates.
+#[derive(Debug, Parser)]
+#[command(name = "stella", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that apply to every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Attestor URL.
+    #[arg(long, global = true, help_heading = "Global options", env = "STELLA_ATTESTOR_URL", default_value = DEFAULT_ATTESTOR_URL, value_name = "URL")]
+    pub attestor: String,
+
+    /// Gate URL.
+    #[arg(long, global = true, help_heading = "Global options", env = "STELLA_GATE_URL", default_value = DEFAULT_GATE_URL, value_name = "URL")]
+    pub gate: String,
+
+    /// Output format: short text lines, or exactly one JSON object on stdout.
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Time allowed to connect to a service, in milliseconds.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_CONNECT_TIMEOUT))]
+    pub connect_timeout_ms: u64,
+
+    /// Time allowed for each service call, in milliseconds.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_REQUEST_TIMEOUT))]
+    pub request_timeout_ms: u64,
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pack and import trust root sets.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Pack and import Rekor tiles and proofs, verify evidence against them.
+    #[command(subcommand)]
+    Rekor(RekorCommand),
+    /// Pack and register portable evidence bundles.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+    /// Create promotions and evaluate their gates.
+    #[command(subcommand)]
+    Promotion(PromotionCommand),
+    /// Read stored decision records.
+    #[command(subcommand)]
+    Decisions(DecisionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Build a trust root set bundle (.tgz) from a Sigstore trusted root.
+    Pack(TrustPackArgs),
+    /// Import a trust root set bundle into the attestor.
+    Import(BundleFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustPackArgs {
+    /// Sigstore trusted_root.json.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: PathBuf,
+    /// Extra checkpoint key as a C2SP note verifier key (name+hex8+base64). Repeatable.
+    #[arg(long = "note-key", value_name = "VKEY")]
+    pub note_keys: Vec<String>,
+    /// KMS public key for key-signed bundles, as ID=PEMFILE. Repeatable.
+    #[arg(long = "kms-key", value_name = "ID=PEMFILE", value_parser = args::parse_kms_key)]
+    pub kms_keys: Vec<KmsKeyArg>,
+    /// Version of the set. The attestor rejects a version lower than the imported one.
+    #[arg(long, value_name = "N")]
+    pub version: u64,
+    /// Expiry: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h, 90s).
+    #[arg(long, value_name = "TIME|DURATION", value_parser = args::parse_expires)]
+    pub expires: ExpiresArg,
+    /// Output file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleFileArgs {
+    /// Bundle file (.tgz).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RekorCommand {
+    /// Pack and import Rekor tile/proof bundles.
+    #[command(subcommand)]
+    Tiles(TilesCommand),
+    /// Verify a registered evidence bundle from the attestor's offline cache.
+    Verify(RekorVerifyArgs),
+    /// Check that a log entry is included in an imported checkpoint.
+    Inclusion(RekorInclusionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TilesCommand {
+    /// Build a tile/proof bundle (.tgz) from Sigstore bundles and tlog-tiles directories.
+    Pack(TilesPackArgs),
+    /// Import a tile/proof bundle into the attestor.
+    Import(BundleFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TilesPackArgs {
+    /// Sigstore bundle whose inclusion proofs and checkpoints become tlog-proof files. Repeatable.
+    #[arg(long = "sigstore-bundle", value_name = "FILE")]
+    pub sigstore_bundles: Vec<PathBuf>,
+    /// C2SP tlog-tiles directory with `checkpoint` and `tile/...`. Repeatable.
+    #[arg(long = "tiles-dir", value_name = "DIR")]
+    pub tiles_dirs: Vec<PathBuf>,
+    /// Output file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RekorVerifyArgs {
+    /// Required: prove inclusion only from imported tiles and proofs, never from a live log.
+    #[arg(long)]
+    pub offline: bool,
+    /// Evidence bundle id (sha256:...) printed by `stella evidence verify`.
+    #[arg(long, value_name = "ID", value_parser = args::parse_sha256_digest)]
+    pub evidence_bundle_id: Sha256Digest,
+}
+
+#[derive(Debug, Args)]
+pub struct RekorInclusionArgs {
+    /// Log origin, as on the first line of its checkpoint.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: String,
+    /// Zero-based index of the entry in the log.
+    #[arg(long, value_name = "N")]
+    pub index: u64,
+    /// File with the exact log entry bytes.
+    #[arg(long, value_name = "FILE")]
+    pub entry: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Build a portable evidence bundle (.tgz) from Sigstore bundles.
+    Pack(EvidencePackArgs),
+    /// Check an evidence bundle locally, then register it with the attestor.
+    Verify(EvidenceVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvidencePackArgs {
+    /// Sigstore bundle (.sigstore.json). Repeatable.
+    #[arg(long = "sigstore-bundle", value_name = "FILE", required = true)]
+    pub sigstore_bundles: Vec<PathBuf>,
+    /// Subject as NAME=sha256:HEX. Repeatable. Without it, subjects come from DSSE statements.
+    #[arg(long = "subject", value_name = "NAME=sha256:HEX", value_parser = args::parse_subject)]
+    pub subjects: Vec<SubjectArg>,
+    /// Output file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceVerifyArgs {
+    /// Evidence bundle file (.tgz).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// Required: the attestor verifies only from its offline cache.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromotionCommand {
+    /// Create a promotion of subject digests to an environment.
+    Create(PromotionCreateArgs),
+    /// Evaluate the gates of a promotion without recording a decision.
+    PreviewGates(PromotionEvaluateArgs),
+    /// Evaluate the gates of a promotion and record the decision.
+    Evaluate(PromotionEvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PromotionCreateArgs {
+    /// Promotion id, chosen by the caller.
+    #[arg(long = "promotion", value_name = "ID")]
+    pub promotion_id: String,
+    /// Subject digest (sha256:HEX) being promoted. Repeatable.
+    #[arg(long = "subject", value_name = "sha256:HEX", required = true, value_parser = args::parse_sha256_digest)]
+    pub subjects: Vec<Sha256Digest>,
+    /// Target environment, as named in the gate policy.
+    #[arg(long, value_name = "ENV")]
+    pub target: String,
+    /// Evidence bundle id (sha256:...). Repeatable.
+    #[arg(long = "evidence-bundle-id", value_name = "ID", required = true, value_parser = args::parse_sha256_digest)]
+    pub evidence_bundle_ids: Vec<Sha256Digest>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromotionEvaluateArgs {
+    /// Promotion id.
+    #[arg(long = "promotion", value_name = "ID")]
+    pub promotion_id: String,
+    /// Required: prove Rekor inclusion only from the attestor's offline cache.
+    #[arg(long)]
+    pub offline_rekor: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DecisionsCommand {
+    /// Print a stored decision record.
+    Get(DecisionsGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionsGetArgs {
+    /// Decision record id, as printed by `stella promotion evaluate`.
+    #[arg(value_name = "RECORD_ID")]
+    pub record_id: String,
+}
+
+/// Service addresses and timeouts shared by the commands that call a service.
+pub(crate) struct Services {
+    attestor_url: String,
+    gate_url: String,
+    options: ConnectOptions,
+}
+
+impl Services {
+    fn from_global(global: &GlobalArgs) -> Services {
+        Services {
+            attestor_url: global.attestor.clone(),
+            gate_url: global.gate.clone(),
+            options: ConnectOptions {
+                connect_timeout: Duration::from_millis(global.connect_timeout_ms),
+                request_timeout: Duration::from_millis(global.request_timeout_ms),
+                ..ConnectOptions::default()
+            },
+        }
+    }
+
+    pub(crate) async fn attestor(&self) -> Result<AttestorConnection, Failure> {
+        Ok(connect_attestor(&self.attestor_url, &self.options).await?)
+    }
+
+    pub(crate) async fn gate(&self) -> Result<GateConnection, Failure> {
+        Ok(connect_gate(&self.gate_url, &self.options).await?)
+    }
+}
+
+/// Runs a parsed command and returns its outcome without printing it.
+pub async fn run(cli: &Cli) -> Result<Report, Failure> {
+    let services = Services::from_global(&cli.global);
+    match &cli.command {
+        Command::Trust(TrustCommand::Pack(args)) => trust::pack(args),
+        Command::Trust(TrustCommand::Import(args)) => trust::import(&services, args).await,
+        Command::Rekor(RekorCommand::Tiles(TilesCommand::Pack(args))) => rekor::pack_tiles(args),
+        Command::Rekor(RekorCommand::Tiles(TilesCommand::Import(args))) => {
+            rekor::import_tiles(&services, args).await
+        }
+        Command::Rekor(RekorCommand::Verify(args)) => rekor::verify(&services, args).await,
+        Command::Rekor(RekorCommand::Inclusion(args)) => rekor::inclusion(&services, args).await,
+        Command::Evidence(EvidenceCommand::Pack(args)) => evidence::pack(args),
+        Command::Evidence(EvidenceCommand::Verify(args)) => evidence::verify(&services, args).await,
+        Command::Promotion(PromotionCommand::Create(args)) => gate::create(&services, args).await,
+        Command::Promotion(PromotionCommand::PreviewGates(args)) => {
+            gate::evaluate(&services, args, gate::Mode::Preview).await
+        }
+        Command::Promotion(PromotionCommand::Evaluate(args)) => {
+            gate::evaluate(&services, args, gate::Mode::Record).await
+        }
+        Command::Decisions(DecisionsCommand::Get(args)) => {
+            gate::get_decision(&services, args).await
+        }
+    }
+}
+
+/// Parses `arguments`, runs the command, prints its outcome and returns the exit code.
+///
+/// A usage error that clap detects exits 2. With `--output json` among the arguments, it also
+/// prints the JSON error object on stdout.
+pub fn main_with_args(arguments: Vec<OsString>) -> Exit {
+    let cli = match Cli::try_parse_from(&arguments) {
+        Ok(cli) => cli,
+        Err(error) => return report_parse_error(&arguments, &error),
+    };
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let failure = Failure::other(format!("cannot start the async runtime: {error}"));
+            output::print_failure(cli.global.output, &failure);
+            return failure.exit;
+        }
+    };
+    let outcome = runtime.block_on(run(&cli));
+    output::emit(cli.global.output, outcome)
+}
+
+fn report_parse_error(arguments: &[OsString], error: &clap::Error) -> Exit {
+    use clap::error::ErrorKind;
+
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return Exit::Success;
+    }
+    let _ = error.print();
+    if wants_json(arguments) {
+        let object = serde_json::json!({ "error": usage_message(error), "reason_code": null });
+        println!("{object}");
+    }
+    Exit::Usage
+}
+
+/// Returns clap's message without the usage block, on one line: `the following required
+/// arguments were not provided: --target <ENV>`.
+fn usage_message(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let mut parts = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    if parts.is_empty() {
+        "invalid usage".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// Returns true when the raw arguments select JSON output, for errors raised before parsing ends.
+fn wants_json(arguments: &[OsString]) -> bool {
+    let texts: Vec<&str> = arguments
+        .iter()
+        .filter_map(|argument| argument.to_str())
+        .collect();
+    texts.windows(2).any(|pair| pair == ["--output", "json"]) || texts.contains(&"--output=json")
+}
+
+/// Fails with a usage error unless an offline flag was given.
+pub(crate) fn require_offline(flag_set: bool, command: &str, flag: &str) -> Result<(), Failure> {
+    if flag_set {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "`stella {command}` requires {flag}: only offline verification exists. The attestor proves \
+         Rekor inclusion from the tiles and tlog-proof files imported with `stella rekor tiles \
+         import` and never contacts a transparency log. Add {flag} to confirm."
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn wants_json_both_spellings() {
+        let separate: Vec<OsString> = ["stella", "--output", "json", "x"]
+            .map(OsString::from)
+            .into();
+        let joined: Vec<OsString> = ["stella", "--output=json"].map(OsString::from).into();
+        let text: Vec<OsString> = ["stella", "--output", "text", "json"]
+            .map(OsString::from)
+            .into();
+        assert!(wants_json(&separate));
+        assert!(wants_json(&joined));
+        assert!(!wants_json(&text));
+    }
+}

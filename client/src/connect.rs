@@ -1,0 +1,361 @@
+//! Connections to the attestor and the gate with connect and request timeouts.
+//!
+//! Each connection wraps the generated tonic client, sends the request timeout to the server as
+//! `grpc-timeout`, and maps every failure to [`ClientError`]. Only plain-text `http://` endpoints
+//! are supported.
+// TODO: TLS and mTLS endpoints (`https://`) need a tonic TLS feature and client identity options.
+
+use std::time::Duration;
+
+use stella_proto::attestor::v1::attestor_client::AttestorClient;
+use stella_proto::attestor::v1::{
+    GetReportRequest, GetReportResponse, ImportBundleRequest, ImportTilesResponse,
+    ImportTrustRootsResponse, RegisterEvidenceResponse, VerifyEvidenceRequest,
+    VerifyEvidenceResponse, VerifyInclusionRequest, VerifyInclusionResponse,
+};
+use stella_proto::gate::v1::gate_client::GateClient;
+use stella_proto::gate::v1::{
+    CreatePromotionRequest, DecisionRecord, EvaluateRequest, EvaluateResponse, GetDecisionRequest,
+    GetPromotionRequest, Promotion,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{ClientError, Service, error_chain};
+
+/// Default time allowed to open the TCP connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time allowed for one call. Imports of large tile bundles are the slowest calls.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default maximum response size. Verification reports and decision records are far smaller.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Timeouts and limits of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Time allowed to open the connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for each call, also sent to the server as `grpc-timeout`.
+    pub request_timeout: Duration,
+    /// Maximum size of one decoded response message, in bytes.
+    pub max_response_bytes: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// Opens a channel to `url`, failing with [`ClientError::Unreachable`] when nothing responds
+/// within the connect timeout.
+async fn open_channel(
+    service: Service,
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<Channel, ClientError> {
+    let invalid = |detail: String| ClientError::InvalidUrl {
+        service,
+        url: url.to_owned(),
+        detail,
+    };
+    if !url.starts_with("http://") {
+        return Err(invalid(
+            "the URL must start with http:// (TLS endpoints are not supported yet)".to_owned(),
+        ));
+    }
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|error| invalid(error_chain(&error)))?
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout);
+    endpoint
+        .connect()
+        .await
+        .map_err(|error| ClientError::Unreachable {
+            service,
+            url: url.to_owned(),
+            detail: error_chain(&error),
+        })
+}
+
+/// Builds a request that carries the request timeout to the server.
+fn request<T>(message: T, options: &ConnectOptions) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(options.request_timeout);
+    request
+}
+
+/// A connection to the attestor service.
+#[derive(Debug, Clone)]
+pub struct AttestorConnection {
+    client: AttestorClient<Channel>,
+    url: String,
+    options: ConnectOptions,
+}
+
+/// Connects to the attestor at `url` (such as `http://127.0.0.1:7401`).
+///
+/// # Errors
+///
+/// [`ClientError::InvalidUrl`] for a URL that is not `http://`, and
+/// [`ClientError::Unreachable`] when the connection fails or times out.
+pub async fn connect_attestor(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<AttestorConnection, ClientError> {
+    let channel = open_channel(Service::Attestor, url, options).await?;
+    let client = AttestorClient::new(channel).max_decoding_message_size(options.max_response_bytes);
+    Ok(AttestorConnection {
+        client,
+        url: url.to_owned(),
+        options: options.clone(),
+    })
+}
+
+impl AttestorConnection {
+    /// Returns the URL this connection was opened to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Returns the generated client, for calls this wrapper does not cover.
+    pub fn client(&mut self) -> &mut AttestorClient<Channel> {
+        &mut self.client
+    }
+
+    fn fail(&self, status: tonic::Status) -> ClientError {
+        ClientError::from_status(Service::Attestor, &self.url, status)
+    }
+
+    /// Imports a trust root set bundle (`.tgz`). `file_name` appears only in messages.
+    pub async fn import_trust_roots(
+        &mut self,
+        file_name: &str,
+        archive: Vec<u8>,
+    ) -> Result<ImportTrustRootsResponse, ClientError> {
+        let message = ImportBundleRequest {
+            file_name: file_name.to_owned(),
+            archive,
+        };
+        let result = self
+            .client
+            .import_trust_roots(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Imports a Rekor tile/proof bundle (`.tgz`).
+    pub async fn import_tiles(
+        &mut self,
+        file_name: &str,
+        archive: Vec<u8>,
+    ) -> Result<ImportTilesResponse, ClientError> {
+        let message = ImportBundleRequest {
+            file_name: file_name.to_owned(),
+            archive,
+        };
+        let result = self
+            .client
+            .import_tiles(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Registers a portable evidence bundle (`.tgz`) and returns its bundle id.
+    pub async fn register_evidence(
+        &mut self,
+        file_name: &str,
+        archive: Vec<u8>,
+    ) -> Result<RegisterEvidenceResponse, ClientError> {
+        let message = ImportBundleRequest {
+            file_name: file_name.to_owned(),
+            archive,
+        };
+        let result = self
+            .client
+            .register_evidence(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Verifies a registered evidence bundle offline and returns the stored report.
+    pub async fn verify_evidence(
+        &mut self,
+        bundle_id: &str,
+    ) -> Result<VerifyEvidenceResponse, ClientError> {
+        let message = VerifyEvidenceRequest {
+            bundle_id: bundle_id.to_owned(),
+        };
+        let result = self
+            .client
+            .verify_evidence(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Fetches a stored verification report by its digest.
+    pub async fn get_report(
+        &mut self,
+        report_digest: &str,
+    ) -> Result<GetReportResponse, ClientError> {
+        let message = GetReportRequest {
+            report_digest: report_digest.to_owned(),
+        };
+        let result = self
+            .client
+            .get_report(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Verifies that `entry` is the log entry at `index` of the log `origin`, from the cache.
+    pub async fn verify_inclusion(
+        &mut self,
+        origin: &str,
+        index: u64,
+        entry: Vec<u8>,
+    ) -> Result<VerifyInclusionResponse, ClientError> {
+        let message = VerifyInclusionRequest {
+            origin: origin.to_owned(),
+            index,
+            entry,
+        };
+        let result = self
+            .client
+            .verify_inclusion(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+}
+
+/// A connection to the promotion gate service.
+#[derive(Debug, Clone)]
+pub struct GateConnection {
+    client: GateClient<Channel>,
+    url: String,
+    options: ConnectOptions,
+}
+
+/// Connects to the gate at `url` (such as `http://127.0.0.1:7402`).
+///
+/// # Errors
+///
+/// [`ClientError::InvalidUrl`] for a URL that is not `http://`, and
+/// [`ClientError::Unreachable`] when the connection fails or times out.
+pub async fn connect_gate(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<GateConnection, ClientError> {
+    let channel = open_channel(Service::Gate, url, options).await?;
+    let client = GateClient::new(channel).max_decoding_message_size(options.max_response_bytes);
+    Ok(GateConnection {
+        client,
+        url: url.to_owned(),
+        options: options.clone(),
+    })
+}
+
+impl GateConnection {
+    /// Returns the URL this connection was opened to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Returns the generated client, for calls this wrapper does not cover.
+    pub fn client(&mut self) -> &mut GateClient<Channel> {
+        &mut self.client
+    }
+
+    fn fail(&self, status: tonic::Status) -> ClientError {
+        ClientError::from_status(Service::Gate, &self.url, status)
+    }
+
+    /// Creates a promotion of `subject_digests` to an environment with its evidence bundle ids.
+    pub async fn create_promotion(
+        &mut self,
+        message: CreatePromotionRequest,
+    ) -> Result<Promotion, ClientError> {
+        let result = self
+            .client
+            .create_promotion(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Fetches a promotion by its id.
+    pub async fn get_promotion(&mut self, promotion_id: &str) -> Result<Promotion, ClientError> {
+        let message = GetPromotionRequest {
+            promotion_id: promotion_id.to_owned(),
+        };
+        let result = self
+            .client
+            .get_promotion(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Evaluates the gates of a promotion without writing a decision record. Inclusion is proven
+    /// only from the attestor's offline cache.
+    pub async fn preview_gates(
+        &mut self,
+        promotion_id: &str,
+    ) -> Result<EvaluateResponse, ClientError> {
+        let message = EvaluateRequest {
+            promotion_id: promotion_id.to_owned(),
+            offline_rekor: true,
+        };
+        let result = self
+            .client
+            .preview_gates(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Evaluates the gates of a promotion and persists a decision record. Inclusion is proven
+    /// only from the attestor's offline cache.
+    pub async fn evaluate(&mut self, promotion_id: &str) -> Result<EvaluateResponse, ClientError> {
+        let message = EvaluateRequest {
+            promotion_id: promotion_id.to_owned(),
+            offline_rekor: true,
+        };
+        let result = self.client.evaluate(request(message, &self.options)).await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Fetches a stored decision record by its id.
+    pub async fn get_decision(&mut self, record_id: &str) -> Result<DecisionRecord, ClientError> {
+        let message = GetDecisionRequest {
+            record_id: record_id.to_owned(),
+        };
+        let result = self
+            .client
+            .get_decision(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+}

@@ -1,0 +1,269 @@
+//! Decision records (`stella.decision-record/v1`): the canonical (RFC 8785) JSON that the
+//! gate writes once per evaluation.
+//!
+//! The decision digest covers the record without `record_id` and `evaluated_at`, so two
+//! evaluations of the same promotion against the same policy and reports have the same
+//! digest, whenever they ran.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::evaluate::{CheckpointRef, Evaluation};
+use crate::promotion::Promotion;
+
+/// Schema id of decision records.
+pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v1";
+
+#[derive(Serialize)]
+struct CheckpointJson<'a> {
+    origin: &'a str,
+    tree_size: u64,
+    root_hash: &'a str,
+}
+
+/// The part of the record that the decision digest covers.
+#[derive(Serialize)]
+struct Body<'a> {
+    schema: &'static str,
+    promotion_id: &'a str,
+    subject_digests: &'a [String],
+    target_environment: &'a str,
+    decision: &'static str,
+    reason_codes: Vec<&'static str>,
+    policy_digest: &'a str,
+    evidence_bundle_ids: &'a [String],
+    report_digests: &'a [String],
+    checkpoints: Vec<CheckpointJson<'a>>,
+    /// Break-glass overrides are not implemented; always null.
+    break_glass: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    body: &'a Body<'a>,
+    decision_digest: &'a str,
+    record_id: &'a str,
+    evaluated_at: &'a str,
+}
+
+/// Canonical decision body and its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionPreview {
+    /// RFC 8785 JSON of the body (no record id, no evaluation time).
+    pub body_json: Vec<u8>,
+    /// "sha256:<hex>" of `body_json`.
+    pub decision_digest: String,
+}
+
+/// A complete decision record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRecord {
+    pub record_id: String,
+    pub decision_digest: String,
+    /// RFC 8785 JSON of the whole record.
+    pub record_json: Vec<u8>,
+}
+
+/// Error building a record: JSON serialization failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot serialize the decision record: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+fn body<'a>(promotion: &'a Promotion, evaluation: &'a Evaluation, policy_digest: &'a str) -> Body<'a> {
+    Body {
+        schema: DECISION_RECORD_SCHEMA,
+        promotion_id: &promotion.promotion_id,
+        subject_digests: &promotion.subject_digests,
+        target_environment: &promotion.target_environment,
+        decision: evaluation.decision.as_str(),
+        reason_codes: sorted_code_strings(&evaluation.reason_codes),
+        policy_digest,
+        evidence_bundle_ids: &promotion.evidence_bundle_ids,
+        report_digests: &evaluation.report_digests,
+        checkpoints: evaluation.checkpoints.iter().map(checkpoint_json).collect(),
+        break_glass: None,
+    }
+}
+
+/// Returns the codes' spellings in alphabetical order, the order every JSON output uses.
+pub fn sorted_code_strings(codes: &std::collections::BTreeSet<stella_verify::reason::ReasonCode>) -> Vec<&'static str> {
+    let mut strings: Vec<&'static str> = codes.iter().map(|code| code.as_str()).collect();
+    strings.sort_unstable();
+    strings
+}
+
+fn checkpoint_json(checkpoint: &CheckpointRef) -> CheckpointJson<'_> {
+    CheckpointJson {
+        origin: &checkpoint.origin,
+        tree_size: checkpoint.tree_size,
+        root_hash: &checkpoint.root_hash,
+    }
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Builds the canonical decision body and its digest, as PreviewGates returns them.
+///
+/// # Errors
+///
+/// [`RecordError::Serialize`] if JSON serialization fails.
+pub fn preview(
+    promotion: &Promotion,
+    evaluation: &Evaluation,
+    policy_digest: &str,
+) -> Result<DecisionPreview, RecordError> {
+    let body_json = serde_json_canonicalizer::to_vec(&body(promotion, evaluation, policy_digest))?;
+    let decision_digest = sha256_digest(&body_json);
+    Ok(DecisionPreview {
+        body_json,
+        decision_digest,
+    })
+}
+
+/// Builds the full record. `evaluated_at` is RFC 3339 UTC text.
+///
+/// # Errors
+///
+/// [`RecordError::Serialize`] if JSON serialization fails.
+pub fn build_record(
+    promotion: &Promotion,
+    evaluation: &Evaluation,
+    policy_digest: &str,
+    record_id: &str,
+    evaluated_at: &str,
+) -> Result<DecisionRecord, RecordError> {
+    let body = body(promotion, evaluation, policy_digest);
+    let decision_digest = sha256_digest(&serde_json_canonicalizer::to_vec(&body)?);
+    let record = Record {
+        body: &body,
+        decision_digest: &decision_digest,
+        record_id,
+        evaluated_at,
+    };
+    let record_json = serde_json_canonicalizer::to_vec(&record)?;
+    Ok(DecisionRecord {
+        record_id: record_id.to_owned(),
+        decision_digest,
+        record_json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use stella_verify::reason::ReasonCode;
+
+    use super::*;
+    use crate::evaluate::{Decision, GateResult};
+
+    fn promotion() -> Promotion {
+        Promotion {
+            promotion_id: "rel-1".to_owned(),
+            subject_digests: vec![format!("sha256:{}", "aa".repeat(32))],
+            target_environment: "prod".to_owned(),
+            evidence_bundle_ids: vec![format!("sha256:{}", "bb".repeat(32))],
+        }
+    }
+
+    fn evaluation() -> Evaluation {
+        Evaluation {
+            decision: Decision::Pending,
+            reason_codes: BTreeSet::from([ReasonCode::RekorTileMissing, ReasonCode::AttestorUnavailable]),
+            gates: vec![GateResult {
+                requirement: "evidence x".to_owned(),
+                satisfied: false,
+                reason_codes: BTreeSet::new(),
+                detail: Vec::new(),
+            }],
+            checkpoints: BTreeSet::from([CheckpointRef {
+                origin: "log.example".to_owned(),
+                tree_size: 15,
+                root_hash: "cm9vdA==".to_owned(),
+            }]),
+            report_digests: vec!["sha256:r1".to_owned()],
+        }
+    }
+
+    #[test]
+    fn record_has_contract_fields() {
+        let record = build_record(
+            &promotion(),
+            &evaluation(),
+            "sha256:policy",
+            "dr-1",
+            "2026-12-04T10:00:00Z",
+        )
+        .expect("build record");
+        let value: serde_json::Value = serde_json::from_slice(&record.record_json).expect("valid JSON");
+        assert_eq!(value["schema"], "stella.decision-record/v1");
+        assert_eq!(value["record_id"], "dr-1");
+        assert_eq!(value["promotion_id"], "rel-1");
+        assert_eq!(value["decision"], "pending");
+        assert_eq!(
+            value["reason_codes"],
+            serde_json::json!(["ERR_ATTESTOR_UNAVAILABLE", "ERR_REKOR_TILE_MISSING"]),
+            "codes are sorted alphabetically"
+        );
+        assert_eq!(value["policy_digest"], "sha256:policy");
+        assert_eq!(value["decision_digest"], record.decision_digest.as_str());
+        assert_eq!(value["checkpoints"][0]["tree_size"], 15);
+        assert_eq!(value["evaluated_at"], "2026-12-04T10:00:00Z");
+        assert!(value["break_glass"].is_null());
+        assert_eq!(value.as_object().map(serde_json::Map::len), Some(14));
+    }
+
+    #[test]
+    fn record_json_is_canonical() {
+        let record = build_record(
+            &promotion(),
+            &evaluation(),
+            "sha256:policy",
+            "dr-1",
+            "2026-12-04T10:00:00Z",
+        )
+        .expect("build record");
+        let value: serde_json::Value = serde_json::from_slice(&record.record_json).expect("valid JSON");
+        let again = serde_json_canonicalizer::to_vec(&value).expect("canonicalize");
+        assert_eq!(again, record.record_json);
+    }
+
+    #[test]
+    fn digest_ignores_id_and_time() {
+        let first = build_record(
+            &promotion(),
+            &evaluation(),
+            "sha256:policy",
+            "dr-1",
+            "2026-12-04T10:00:00Z",
+        )
+        .expect("build record");
+        let second = build_record(
+            &promotion(),
+            &evaluation(),
+            "sha256:policy",
+            "dr-2",
+            "2027-01-01T00:00:00Z",
+        )
+        .expect("build record");
+        assert_eq!(first.decision_digest, second.decision_digest);
+        assert_ne!(first.record_json, second.record_json);
+        let preview = preview(&promotion(), &evaluation(), "sha256:policy").expect("preview");
+        assert_eq!(preview.decision_digest, first.decision_digest);
+        assert_eq!(preview.decision_digest, sha256_digest(&preview.body_json));
+    }
+
+    #[test]
+    fn digest_covers_decision() {
+        let mut denied = evaluation();
+        denied.decision = Decision::Deny;
+        let pending = preview(&promotion(), &evaluation(), "sha256:policy").expect("preview");
+        let deny = preview(&promotion(), &denied, "sha256:policy").expect("preview");
+        assert_ne!(pending.decision_digest, deny.decision_digest);
+    }
+}

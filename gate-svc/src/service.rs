@@ -1,0 +1,256 @@
+//! The `stella.gate.v1.Gate` gRPC service: decodes requests, calls the store, the attestor
+//! client and the pure evaluation, and maps failures to gRPC statuses.
+
+use std::sync::Arc;
+
+use stella_proto::gate::v1 as pb;
+use stella_proto::gate::v1::gate_server::Gate;
+use tokio::task::JoinSet;
+use tonic::{Request, Response, Status};
+use tracing::{error, info, instrument};
+
+use crate::attestor::AttestorClient;
+use crate::evaluate::{self, Evaluation, EvidenceOutcome, EvidenceResult};
+use crate::policy::Policy;
+use crate::promotion::Promotion;
+use crate::record::{self, sorted_code_strings};
+use crate::store::{CreateOutcome, Store, StoreError};
+
+/// State shared by all requests.
+pub struct GateService {
+    store: Arc<Store>,
+    policy: Arc<Policy>,
+    attestor: AttestorClient,
+}
+
+impl GateService {
+    /// Creates the service over an opened store, a validated policy and an attestor client.
+    pub fn new(store: Arc<Store>, policy: Arc<Policy>, attestor: AttestorClient) -> Self {
+        GateService {
+            store,
+            policy,
+            attestor,
+        }
+    }
+
+    async fn load_promotion(&self, promotion_id: &str) -> Result<Promotion, Status> {
+        let store = Arc::clone(&self.store);
+        let id = promotion_id.to_owned();
+        match blocking(move || store.promotion(&id)).await? {
+            Some(promotion) => Ok(promotion),
+            None => Err(Status::not_found(format!("promotion {promotion_id:?} does not exist"))),
+        }
+    }
+
+    /// Verifies every evidence bundle of the promotion concurrently and evaluates it.
+    async fn evaluate_promotion(&self, request: &pb::EvaluateRequest) -> Result<(Promotion, Evaluation), Status> {
+        if !request.offline_rekor {
+            return Err(Status::invalid_argument(
+                "offline_rekor must be true: the gate proves Rekor inclusion only from the attestor's offline cache",
+            ));
+        }
+        let promotion = self.load_promotion(&request.promotion_id).await?;
+
+        let mut calls = JoinSet::new();
+        for bundle_id in &promotion.evidence_bundle_ids {
+            let client = self.attestor.clone();
+            let bundle_id = bundle_id.clone();
+            calls.spawn(async move {
+                let outcome = client.verify_evidence(&bundle_id).await;
+                EvidenceResult { bundle_id, outcome }
+            });
+        }
+        let mut evidence = Vec::with_capacity(promotion.evidence_bundle_ids.len());
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok(result) => evidence.push(result),
+                Err(join_error) => {
+                    error!(error = %join_error, "attestor call task failed");
+                    return Err(Status::internal("internal error; see the gate log"));
+                }
+            }
+        }
+        for result in &evidence {
+            if let EvidenceOutcome::Error { code, detail } = &result.outcome {
+                info!(bundle_id = %result.bundle_id, reason_code = %code, %detail, "evidence not verified");
+            }
+        }
+
+        let environment = self.policy.environments.get(&promotion.target_environment);
+        let evaluation = evaluate::evaluate(&promotion, environment, &evidence);
+        for gate in evaluation.gates.iter().filter(|gate| !gate.satisfied) {
+            info!(
+                gate = %gate.requirement,
+                reason_codes = ?sorted_code_strings(&gate.reason_codes),
+                detail = ?gate.detail,
+                "gate not satisfied"
+            );
+        }
+        Ok((promotion, evaluation))
+    }
+}
+
+#[tonic::async_trait]
+impl Gate for GateService {
+    #[instrument(name = "gate.CreatePromotion", skip_all, fields(promotion_id = %request.get_ref().promotion_id))]
+    async fn create_promotion(
+        &self,
+        request: Request<pb::CreatePromotionRequest>,
+    ) -> Result<Response<pb::Promotion>, Status> {
+        let request = request.into_inner();
+        let promotion = Promotion::new(
+            &request.promotion_id,
+            &request.subject_digests,
+            &request.target_environment,
+            &request.evidence_bundle_ids,
+        )
+        .map_err(|error| Status::invalid_argument(format!("invalid promotion: {error}")))?;
+
+        let store = Arc::clone(&self.store);
+        let to_store = promotion.clone();
+        match blocking(move || store.create_promotion(&to_store)).await {
+            Ok(CreateOutcome::Created) => info!("promotion created"),
+            Ok(CreateOutcome::AlreadyExists) => info!("promotion already exists with the same content"),
+            Err(status) => return Err(status),
+        }
+        Ok(Response::new(to_proto(&promotion)))
+    }
+
+    #[instrument(name = "gate.GetPromotion", skip_all, fields(promotion_id = %request.get_ref().promotion_id))]
+    async fn get_promotion(
+        &self,
+        request: Request<pb::GetPromotionRequest>,
+    ) -> Result<Response<pb::Promotion>, Status> {
+        let promotion = self.load_promotion(&request.get_ref().promotion_id).await?;
+        Ok(Response::new(to_proto(&promotion)))
+    }
+
+    #[instrument(name = "gate.PreviewGates", skip_all, fields(promotion_id = %request.get_ref().promotion_id))]
+    async fn preview_gates(
+        &self,
+        request: Request<pb::EvaluateRequest>,
+    ) -> Result<Response<pb::EvaluateResponse>, Status> {
+        let (promotion, evaluation) = self.evaluate_promotion(request.get_ref()).await?;
+        let preview = record::preview(&promotion, &evaluation, &self.policy.digest).map_err(internal)?;
+        info!(decision = evaluation.decision.as_str(), reason_codes = ?sorted_code_strings(&evaluation.reason_codes), "gates previewed");
+        Ok(Response::new(response(
+            &evaluation,
+            preview.decision_digest,
+            String::new(),
+            preview.body_json,
+        )))
+    }
+
+    #[instrument(name = "gate.Evaluate", skip_all, fields(promotion_id = %request.get_ref().promotion_id, record_id))]
+    async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
+        let (promotion, evaluation) = self.evaluate_promotion(request.get_ref()).await?;
+
+        let evaluated_at = now_rfc3339().map_err(internal)?;
+        let record_id = new_record_id().map_err(internal)?;
+        tracing::Span::current().record("record_id", record_id.as_str());
+        let record = record::build_record(&promotion, &evaluation, &self.policy.digest, &record_id, &evaluated_at)
+            .map_err(internal)?;
+
+        let store = Arc::clone(&self.store);
+        let (id, json) = (record.record_id.clone(), record.record_json.clone());
+        blocking(move || store.put_decision(&id, &json)).await?;
+
+        info!(decision = evaluation.decision.as_str(), reason_codes = ?sorted_code_strings(&evaluation.reason_codes), "decision recorded");
+        Ok(Response::new(response(
+            &evaluation,
+            record.decision_digest,
+            record.record_id,
+            record.record_json,
+        )))
+    }
+
+    #[instrument(name = "gate.GetDecision", skip_all, fields(record_id = %request.get_ref().record_id))]
+    async fn get_decision(
+        &self,
+        request: Request<pb::GetDecisionRequest>,
+    ) -> Result<Response<pb::DecisionRecord>, Status> {
+        let record_id = request.into_inner().record_id;
+        let store = Arc::clone(&self.store);
+        let id = record_id.clone();
+        match blocking(move || store.decision(&id)).await? {
+            Some(record_json) => Ok(Response::new(pb::DecisionRecord { record_id, record_json })),
+            None => Err(Status::not_found(format!(
+                "decision record {record_id:?} does not exist"
+            ))),
+        }
+    }
+}
+
+fn to_proto(promotion: &Promotion) -> pb::Promotion {
+    pb::Promotion {
+        promotion_id: promotion.promotion_id.clone(),
+        subject_digests: promotion.subject_digests.clone(),
+        target_environment: promotion.target_environment.clone(),
+        evidence_bundle_ids: promotion.evidence_bundle_ids.clone(),
+    }
+}
+
+fn response(
+    evaluation: &Evaluation,
+    decision_digest: String,
+    record_id: String,
+    record_json: Vec<u8>,
+) -> pb::EvaluateResponse {
+    pb::EvaluateResponse {
+        decision: evaluation.decision.as_str().to_owned(),
+        reason_codes: owned(sorted_code_strings(&evaluation.reason_codes)),
+        gates: evaluation
+            .gates
+            .iter()
+            .map(|gate| pb::GateResult {
+                requirement: gate.requirement.clone(),
+                satisfied: gate.satisfied,
+                reason_codes: owned(sorted_code_strings(&gate.reason_codes)),
+            })
+            .collect(),
+        decision_digest,
+        report_digests: evaluation.report_digests.clone(),
+        record_id,
+        record_json,
+    }
+}
+
+fn owned(codes: Vec<&'static str>) -> Vec<String> {
+    codes.into_iter().map(str::to_owned).collect()
+}
+
+/// Runs a RocksDB call off the async runtime and maps store errors to statuses.
+async fn blocking<T, F>(call: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(StoreError::PromotionConflict { promotion_id })) => Err(Status::already_exists(format!(
+            "promotion {promotion_id:?} already exists with different subjects, target or evidence"
+        ))),
+        Ok(Err(store_error)) => Err(internal(store_error)),
+        Err(join_error) => Err(internal(join_error)),
+    }
+}
+
+/// Logs an internal error once and returns a generic status.
+fn internal(error: impl std::fmt::Display) -> Status {
+    error!(error = %error, "internal error");
+    Status::internal("internal error; see the gate log")
+}
+
+/// Returns the current time as RFC 3339 UTC text with whole seconds.
+fn now_rfc3339() -> Result<String, time::error::Format> {
+    let now = time::OffsetDateTime::now_utc();
+    let whole_seconds = now.replace_nanosecond(0).unwrap_or(now);
+    whole_seconds.format(&time::format_description::well_known::Rfc3339)
+}
+
+/// Returns a new random record id: "dr-" and 32 hex digits (128 bits).
+fn new_record_id() -> Result<String, getrandom::Error> {
+    let mut bytes = [0_u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("dr-{}", hex::encode(bytes)))
+}

@@ -1,0 +1,303 @@
+//! Runs the `stella` binary as an operator would, with a bounded wait, and reads its output.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::binaries;
+
+/// Exit codes of `stella`, as documented in `docs/cli.md`.
+pub mod exit {
+    /// Success, or the gate decision `allow`.
+    pub const OK: i32 = 0;
+    /// Verification failure, rejected bundle or the gate decision `deny`.
+    pub const FAILED: i32 = 1;
+    /// Usage error.
+    pub const USAGE: i32 = 2;
+    /// The gate decision `pending`.
+    pub const PENDING: i32 = 3;
+    /// A service is unreachable.
+    pub const UNREACHABLE: i32 = 4;
+    /// Any other error (I/O, internal).
+    pub const OTHER: i32 = 5;
+}
+
+/// Maximum time one `stella` command may run before the harness kills it.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `stella` binary, pointed at one attestor and one gate.
+#[derive(Debug, Clone)]
+pub struct Stella {
+    binary: PathBuf,
+    attestor_url: String,
+    gate_url: String,
+    working_dir: PathBuf,
+    timeout: Duration,
+}
+
+impl Stella {
+    /// Returns a runner for the `stella` binary next to the test executable.
+    ///
+    /// The service URLs travel in `STELLA_ATTESTOR_URL` and `STELLA_GATE_URL`, the way an operator
+    /// configures a shell once. Commands run in `working_dir`.
+    pub fn new(attestor_url: &str, gate_url: &str, working_dir: &Path) -> Stella {
+        Stella {
+            binary: binaries::locate(binaries::STELLA),
+            attestor_url: attestor_url.to_owned(),
+            gate_url: gate_url.to_owned(),
+            working_dir: working_dir.to_path_buf(),
+            timeout: COMMAND_TIMEOUT,
+        }
+    }
+
+    /// Runs `stella ARGS` and returns its exit code and output.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the command cannot start, is killed by a signal, or runs longer than
+    /// [`COMMAND_TIMEOUT`].
+    pub fn run<I, S>(&self, args: I) -> CliOutput
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<String> = args
+            .into_iter()
+            .map(|arg| arg.as_ref().to_string_lossy().into_owned())
+            .collect();
+        let command_line = format!("stella {}", args.join(" "));
+
+        let mut command = Command::new(&self.binary);
+        command
+            .args(&args)
+            .env("STELLA_ATTESTOR_URL", &self.attestor_url)
+            .env("STELLA_GATE_URL", &self.gate_url)
+            .current_dir(&self.working_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+
+        let started = Instant::now();
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => panic!("cannot run `{command_line}`: {err}"),
+        };
+        let stdout = read_in_background(child.stdout.take());
+        let stderr = read_in_background(child.stderr.take());
+
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() < self.timeout => {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "`{command_line}` did not finish within {:?}\nstdout:\n{}\nstderr:\n{}",
+                        self.timeout,
+                        join_reader(stdout),
+                        join_reader(stderr)
+                    );
+                }
+                Err(err) => panic!("cannot poll `{command_line}`: {err}"),
+            }
+        };
+        let elapsed = started.elapsed();
+        let stdout = join_reader(stdout);
+        let stderr = join_reader(stderr);
+        let Some(code) = status.code() else {
+            panic!("`{command_line}` was killed by a signal ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        };
+        CliOutput {
+            command_line,
+            code,
+            stdout,
+            stderr,
+            elapsed,
+        }
+    }
+
+    /// Runs `stella --output json ARGS`.
+    pub fn run_json<I, S>(&self, args: I) -> CliOutput
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<String> = vec!["--output".to_owned(), "json".to_owned()];
+        all.extend(
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_string_lossy().into_owned()),
+        );
+        self.run(all)
+    }
+}
+
+fn read_in_background<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> Option<thread::JoinHandle<String>> {
+    pipe.map(|mut pipe| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    })
+}
+
+fn join_reader(handle: Option<thread::JoinHandle<String>>) -> String {
+    handle
+        .map(|handle| handle.join().unwrap_or_else(|_| "(reader panicked)".to_owned()))
+        .unwrap_or_default()
+}
+
+/// Exit code and output of one `stella` command.
+#[derive(Debug, Clone)]
+pub struct CliOutput {
+    /// The command as typed, for messages.
+    pub command_line: String,
+    /// The process exit code.
+    pub code: i32,
+    /// Everything the command wrote to stdout.
+    pub stdout: String,
+    /// Everything the command wrote to stderr.
+    pub stderr: String,
+    /// Wall time of the command.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for CliOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "$ {}", self.command_line)?;
+        writeln!(f, "exit code {} after {:?}", self.code, self.elapsed)?;
+        writeln!(f, "stdout:\n{}", self.stdout.trim_end())?;
+        write!(f, "stderr:\n{}", self.stderr.trim_end())
+    }
+}
+
+impl CliOutput {
+    /// Asserts the exit code and returns `self` for chaining.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the whole command output when the code differs.
+    #[track_caller]
+    pub fn assert_code(&self, expected: i32) -> &CliOutput {
+        assert_eq!(
+            self.code, expected,
+            "unexpected exit code (expected {expected})\n{self}"
+        );
+        self
+    }
+
+    /// Asserts exit code 0.
+    #[track_caller]
+    pub fn assert_ok(&self) -> &CliOutput {
+        self.assert_code(exit::OK)
+    }
+
+    /// Parses the JSON document that `--output json` printed.
+    ///
+    /// Successful commands print it on stdout. Failed commands print
+    /// `{"error": .., "reason_code": ..}` on stdout or stderr, so stderr is tried when stdout holds
+    /// no JSON document, first as a whole and then line by line from the end (a command may log
+    /// text lines before it).
+    ///
+    /// # Panics
+    ///
+    /// Panics with the whole command output when neither stream holds a JSON object.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        for text in [&self.stdout, &self.stderr] {
+            if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(text.trim()) {
+                return value;
+            }
+        }
+        for text in [&self.stdout, &self.stderr] {
+            for line in text.lines().rev() {
+                if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(line.trim()) {
+                    return value;
+                }
+            }
+        }
+        panic!("no JSON object in the output\n{self}");
+    }
+
+    /// Returns the string at `key` of the JSON output.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the whole output when the key is absent or not a string.
+    #[track_caller]
+    pub fn str_field(&self, key: &str) -> String {
+        match self.json().get(key) {
+            Some(Value::String(text)) => text.clone(),
+            other => panic!("JSON key `{key}` is {other:?}, expected a string\n{self}"),
+        }
+    }
+
+    /// Returns the boolean at `key` of the JSON output.
+    #[track_caller]
+    pub fn bool_field(&self, key: &str) -> bool {
+        match self.json().get(key) {
+            Some(Value::Bool(flag)) => *flag,
+            other => panic!("JSON key `{key}` is {other:?}, expected a boolean\n{self}"),
+        }
+    }
+
+    /// Returns the `reason_codes` array of the JSON output.
+    #[track_caller]
+    pub fn reason_codes(&self) -> Vec<String> {
+        string_array(&self.json(), "reason_codes", self)
+    }
+
+    /// Returns the `reason_code` of a failed command's JSON output.
+    #[track_caller]
+    pub fn error_reason_code(&self) -> String {
+        self.str_field("reason_code")
+    }
+
+    /// Returns the `error` message of a failed command's JSON output.
+    #[track_caller]
+    pub fn error_message(&self) -> String {
+        self.str_field("error")
+    }
+
+    /// Asserts that the command failed with exit code 1 and reason code `code`, and returns the
+    /// error message.
+    #[track_caller]
+    pub fn assert_rejected(&self, code: &str) -> String {
+        self.assert_code(exit::FAILED);
+        assert_eq!(
+            self.error_reason_code(),
+            code,
+            "unexpected reason code\n{self}"
+        );
+        self.error_message()
+    }
+}
+
+/// Returns the strings of the array at `key`, panicking with the command output otherwise.
+#[track_caller]
+pub fn string_array(value: &Value, key: &str, context: &CliOutput) -> Vec<String> {
+    let Some(Value::Array(items)) = value.get(key) else {
+        panic!(
+            "JSON key `{key}` is {:?}, expected an array\n{context}",
+            value.get(key)
+        );
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(text) => text.clone(),
+            other => panic!("`{key}` holds {other}, expected strings\n{context}"),
+        })
+        .collect()
+}

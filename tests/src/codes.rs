@@ -1,0 +1,31 @@
+//! Reason codes the scenarios expect, spelled as the binaries print them.
+//!
+//! The suites test the binaries as a black box, so they do not link the library's catalog
+//! (`stella_verify::reason::ReasonCode`). A misspelt code here fails the scenario that uses it.
+
+/// A file inside a bundle does not match the digest in its manifest.
+pub const FILE_DIGEST_MISMATCH: &str = "ERR_FILE_DIGEST_MISMATCH";
+/// A tar entry is not a plain relative file (absolute path, `..`, link, device, fifo).
+pub const BUNDLE_ENTRY_REJECTED: &str = "ERR_BUNDLE_ENTRY_REJECTED";
+/// A bundle exceeds a size limit.
+pub const BUNDLE_TOO_LARGE: &str = "ERR_BUNDLE_TOO_LARGE";
+/// The trust root set has expired.
+pub const TRUST_ROOT_EXPIRED: &str = "ERR_TRUST_ROOT_EXPIRED";
+/// The logged entry does not match the signed content.
+pub const REKOR_ENTRY_MISMATCH: &str = "ERR_REKOR_ENTRY_MISMATCH";
+/// No cached tile or tlog proof covers the entry.
+pub const REKOR_TILE_MISSING: &str = "ERR_REKOR_TILE_MISSING";
+/// An inclusion proof does not lead to the checkpoint's root.
+pub const REKOR_PROOF_INVALID: &str = "ERR_REKOR_PROOF_INVALID";
+/// A checkpoint lacks a valid signature by its log.
+pub const REKOR_CHECKPOINT_INVALID: &str = "ERR_REKOR_CHECKPOINT_INVALID";
+/// The DSSE envelope signature does not verify.
+pub const DSSE_SIGNATURE_INVALID: &str = "ERR_DSSE_SIGNATURE_INVALID";
+/// The evidence bundle id is unknown to the attestor.
+pub const EVIDENCE_NOT_FOUND: &str = "ERR_EVIDENCE_NOT_FOUND";
+/// The target environment has no valid policy.
+pub const POLICY_INVALID: &str = "ERR_POLICY_INVALID";
+/// A policy requirement is not met.
+pub const POLICY_REQUIREMENT_UNMET: &str = "ERR_POLICY_REQUIREMENT_UNMET";
+/// The gate could not reach the attestor within its deadline.
+pub const ATTESTOR_UNAVAILABLE: &str = "ERR_ATTESTOR_UNAVAILABLE";

@@ -1,0 +1,361 @@
+//! A test environment: an attestor, optionally a gate with a policy file, a `stella` runner
+//! pointed at both, and one temporary directory holding data directories, logs and scratch files.
+//!
+//! Layout of the temporary directory:
+//!
+//! ```text
+//! <root>/attestor-data/   RocksDB of the attestor
+//! <root>/gate-data/       RocksDB of the gate
+//! <root>/logs/            attestor.log, gate.log
+//! <root>/policy.yaml      the gate policy
+//! <root>/work/<label>-N/  scratch directories handed to tests
+//! ```
+//!
+//! An owned [`Env`] stops its services and removes its directory when dropped. A [`SharedEnv`]
+//! lives in a `static` for one test file: its services die with the test process (parent-death
+//! signal), and its directory is removed by the next run (see [`sweep_stale_dirs`]).
+
+use std::ffi::OsString;
+use std::ops::Deref;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use tempfile::TempDir;
+
+use crate::binaries;
+use crate::cli::Stella;
+use crate::service::{Service, ServiceConfig};
+
+/// Prefix of every temporary directory the harness creates, followed by the test process id.
+const DIR_PREFIX: &str = "stella-e2e-";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct EnvBuilder {
+    name: String,
+    policy: Option<String>,
+    attestor_args: Vec<OsString>,
+    gate_args: Vec<OsString>,
+}
+
+impl EnvBuilder {
+    /// Starts a gate too, with this policy file content.
+    pub fn gate(mut self, policy_yaml: &str) -> EnvBuilder {
+        self.policy = Some(policy_yaml.to_owned());
+        self
+    }
+
+    /// Adds arguments to the attestor command line, such as `--max-bundle-bytes 2048`.
+    pub fn attestor_args<I, S>(mut self, args: I) -> EnvBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.attestor_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds arguments to the gate command line, such as `--attestor-timeout-ms 1500`.
+    pub fn gate_args<I, S>(mut self, args: I) -> EnvBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.gate_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Creates the directories and starts the services, waiting until each is healthy.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the service logs when a service does not start.
+    pub fn start(self) -> Env {
+        sweep_stale_dirs();
+        let dir = match tempfile::Builder::new()
+            .prefix(&format!("{DIR_PREFIX}{}-{}-", std::process::id(), self.name))
+            .tempdir()
+        {
+            Ok(dir) => dir,
+            Err(err) => panic!("cannot create a temporary directory: {err}"),
+        };
+        let root = dir.path().to_path_buf();
+        for sub in ["attestor-data", "gate-data", "logs", "work"] {
+            create_dir(&root.join(sub));
+        }
+
+        let attestor = Service::start(ServiceConfig {
+            name: "attestor".to_owned(),
+            binary: binaries::locate(binaries::ATTESTOR),
+            health_service: "stella.attestor.v1.Attestor".to_owned(),
+            data_dir: root.join("attestor-data"),
+            log_path: root.join("logs/attestor.log"),
+            extra_args: self.attestor_args,
+            working_dir: root.clone(),
+        });
+
+        let (gate, policy_path) = match self.policy {
+            Some(policy) => {
+                let policy_path = root.join("policy.yaml");
+                write_file(&policy_path, policy.as_bytes());
+                let mut args: Vec<OsString> = vec![
+                    "--attestor".into(),
+                    attestor.url().into(),
+                    "--policy".into(),
+                    policy_path.clone().into(),
+                ];
+                args.extend(self.gate_args);
+                let gate = Service::start(ServiceConfig {
+                    name: "gate".to_owned(),
+                    binary: binaries::locate(binaries::GATE),
+                    health_service: "stella.gate.v1.Gate".to_owned(),
+                    data_dir: root.join("gate-data"),
+                    log_path: root.join("logs/gate.log"),
+                    extra_args: args,
+                    working_dir: root.clone(),
+                });
+                (Some(gate), Some(policy_path))
+            }
+            None => (None, None),
+        };
+
+        // Without a gate, the gate URL points at a port nobody listens on, so a stray gate
+        // command fails as unreachable instead of reaching another test's gate.
+        let gate_url = gate
+            .as_ref()
+            .map_or_else(|| "http://127.0.0.1:9".to_owned(), Service::url);
+        let stella = Stella::new(&attestor.url(), &gate_url, &root);
+
+        Env {
+            name: self.name,
+            attestor,
+            gate,
+            stella,
+            root,
+            policy_path,
+            scratch_counter: AtomicU64::new(0),
+            _dir: dir,
+        }
+    }
+}
+
+/// Running services and their files. Fields drop in order: services stop before the directory
+/// goes away.
+#[derive(Debug)]
+pub struct Env {
+    name: String,
+    attestor: Service,
+    gate: Option<Service>,
+    stella: Stella,
+    root: PathBuf,
+    policy_path: Option<PathBuf>,
+    scratch_counter: AtomicU64,
+    _dir: TempDir,
+}
+
+impl Env {
+    /// Returns a builder for an environment named `name` (used in directory names).
+    pub fn builder(name: &str) -> EnvBuilder {
+        EnvBuilder {
+            name: name.to_owned(),
+            policy: None,
+            attestor_args: Vec::new(),
+            gate_args: Vec::new(),
+        }
+    }
+
+    /// Returns the environment name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Returns the `stella` runner pointed at this environment's services.
+    pub fn stella(&self) -> &Stella {
+        &self.stella
+    }
+
+    /// Returns the attestor.
+    pub fn attestor(&self) -> &Service {
+        &self.attestor
+    }
+
+    /// Returns the attestor for stopping, restarting or freezing it.
+    pub fn attestor_mut(&mut self) -> &mut Service {
+        &mut self.attestor
+    }
+
+    /// Returns the gate.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the environment was built without a gate.
+    pub fn gate(&self) -> &Service {
+        match &self.gate {
+            Some(gate) => gate,
+            None => panic!("environment {} has no gate", self.name),
+        }
+    }
+
+    /// Returns the policy file given to the gate.
+    pub fn policy_path(&self) -> Option<&Path> {
+        self.policy_path.as_deref()
+    }
+
+    /// Returns the root of the environment's temporary directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates and returns a new, empty scratch directory; `label` makes it easy to find.
+    pub fn scratch(&self, label: &str) -> PathBuf {
+        let number = self.scratch_counter.fetch_add(1, Ordering::Relaxed);
+        let dir = self.root.join("work").join(format!("{label}-{number}"));
+        create_dir(&dir);
+        dir
+    }
+
+    /// Prints the tail of every service log to stderr.
+    pub fn print_logs(&self) {
+        self.attestor.print_log();
+        if let Some(gate) = &self.gate {
+            gate.print_log();
+        }
+    }
+}
+
+/// An environment shared by the tests of one file, started by the first test that asks for it,
+/// together with fixtures `F` that its set-up produced (bundle paths, bundle ids).
+///
+/// A failed start is remembered, so every later test fails at once with the same message instead
+/// of starting services again.
+#[derive(Debug)]
+pub struct SharedEnv<F: 'static = ()> {
+    cell: OnceLock<Result<(Env, F), String>>,
+}
+
+impl<F: Send + Sync + 'static> SharedEnv<F> {
+    /// Returns an empty cell for a `static`.
+    pub const fn new() -> SharedEnv<F> {
+        SharedEnv {
+            cell: OnceLock::new(),
+        }
+    }
+
+    /// Returns the environment and its fixtures, running `init` when this is the first call.
+    ///
+    /// The returned guard prints the service logs when the test using it panics.
+    ///
+    /// # Panics
+    ///
+    /// Panics when `init` panicked, now or in an earlier test.
+    pub fn get(&'static self, init: impl FnOnce() -> (Env, F)) -> EnvGuard<'static, F> {
+        let result = self.cell.get_or_init(|| {
+            panic::catch_unwind(AssertUnwindSafe(init)).map_err(|payload| panic_message(&*payload))
+        });
+        match result {
+            Ok((env, fixture)) => EnvGuard { env, fixture },
+            Err(message) => panic!("the shared environment failed to start: {message}"),
+        }
+    }
+}
+
+impl<F: Send + Sync + 'static> Default for SharedEnv<F> {
+    fn default() -> SharedEnv<F> {
+        SharedEnv::new()
+    }
+}
+
+/// A borrowed shared environment that prints the service logs when the test panics.
+#[derive(Debug)]
+pub struct EnvGuard<'a, F> {
+    env: &'a Env,
+    fixture: &'a F,
+}
+
+impl<'a, F> EnvGuard<'a, F> {
+    /// Returns the fixtures that the environment's set-up produced.
+    pub fn fixture(&self) -> &'a F {
+        self.fixture
+    }
+}
+
+impl<F> Deref for EnvGuard<'_, F> {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        self.env
+    }
+}
+
+impl<F> Drop for EnvGuard<'_, F> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "service logs of the shared environment {} (other tests write to them too):",
+                self.env.name
+            );
+            self.env.print_logs();
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(panic without a message)".to_owned()
+    }
+}
+
+/// Removes the harness directories of earlier test processes that no longer run.
+///
+/// Shared environments live in `static`s, which Rust never drops, so their directories outlive
+/// the run. Each directory name carries the process id, and `/proc/<pid>` tells whether that
+/// process still runs. Runs once per process.
+pub fn sweep_stale_dirs() {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(DIR_PREFIX)) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
+/// Creates a directory and its parents, panicking with the path on failure.
+pub fn create_dir(path: &Path) {
+    if let Err(err) = std::fs::create_dir_all(path) {
+        panic!("cannot create directory {}: {err}", path.display());
+    }
+}
+
+/// Writes a file, panicking with the path on failure.
+pub fn write_file(path: &Path, bytes: &[u8]) {
+    if let Err(err) = std::fs::write(path, bytes) {
+        panic!("cannot write {}: {err}", path.display());
+    }
+}
+
+/// Reads a file, panicking with the path on failure.
+pub fn read_file(path: &Path) -> Vec<u8> {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => panic!("cannot read {}: {err}", path.display()),
+    }
+}

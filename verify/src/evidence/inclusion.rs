@@ -1,0 +1,143 @@
+//! Sources of inclusion proofs for [`super::verify_bundle`].
+
+use thiserror::Error;
+
+use crate::bundle::SigstoreBundle;
+use crate::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
+use crate::merkle::{Hash, ProofError};
+use crate::note::NoteVerifier;
+use crate::reason::{HasReasonCode, ReasonCode};
+use crate::report::ProofSource;
+use crate::tiles::TileError;
+use crate::tlog_proof::TlogProofError;
+#[cfg(doc)]
+use crate::trust_root::TrustSet;
+
+/// An inclusion proof with the verified checkpoint it leads to.
+#[derive(Debug, Clone)]
+pub struct CachedInclusion {
+    /// A checkpoint already verified against the trust set's checkpoint verifiers.
+    pub checkpoint: VerifiedCheckpoint,
+    /// Sibling hashes from the leaf up to the root of `checkpoint`'s tree.
+    pub proof: Vec<Hash>,
+    pub source: ProofSource,
+}
+
+/// The reason an [`InclusionSource`] returned no proof.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum InclusionLookupError {
+    /// The cache lacks the tiles or tlog-proof files listed in `paths`.
+    #[error("{}", describe_missing(paths))]
+    Missing { paths: Vec<String> },
+    /// Cached tiles are malformed or inconsistent.
+    #[error("tiles: {0}")]
+    Tiles(#[from] TileError),
+    /// The checkpoint failed verification.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The checkpoint belongs to another log.
+    #[error("checkpoint origin {found:?} is not the requested origin {expected:?}")]
+    OriginMismatch { expected: String, found: String },
+    /// A cached tlog-proof file is malformed.
+    #[error("tlog-proof: {0}")]
+    TlogProof(#[from] TlogProofError),
+    /// A proof could not be computed.
+    #[error("proof: {0}")]
+    Proof(#[from] ProofError),
+    /// The cache could not be read.
+    #[error("inclusion proof store unavailable: {detail}")]
+    Unavailable { detail: String },
+}
+
+fn describe_missing(paths: &[String]) -> String {
+    if paths.is_empty() {
+        "no inclusion proof is available".to_owned()
+    } else {
+        format!(
+            "inclusion proof not available, missing: {}",
+            paths.join(", ")
+        )
+    }
+}
+
+impl HasReasonCode for InclusionLookupError {
+    fn reason_code(&self) -> ReasonCode {
+        match self {
+            InclusionLookupError::Missing { .. } => ReasonCode::RekorTileMissing,
+            InclusionLookupError::Tiles(error) => error.reason_code(),
+            InclusionLookupError::Checkpoint(error) => error.reason_code(),
+            InclusionLookupError::OriginMismatch { .. } => ReasonCode::RekorCheckpointInvalid,
+            InclusionLookupError::TlogProof(error) => error.reason_code(),
+            InclusionLookupError::Proof(error) => error.reason_code(),
+            InclusionLookupError::Unavailable { .. } => ReasonCode::AttestorUnavailable,
+        }
+    }
+}
+
+/// A source of inclusion proofs, such as a tile cache.
+///
+/// An implementation returns a proof for leaf `index` of the log `origin` together with a
+/// checkpoint of that log that it verified against the trust set. When it cannot, it returns
+/// [`InclusionLookupError::Missing`] naming the tile or tlog-proof paths that would close the gap
+/// (reported as `ERR_REKOR_TILE_MISSING`), or another error for invalid cached data.
+pub trait InclusionSource {
+    /// Returns the inclusion proof of leaf `index` in log `origin`.
+    ///
+    /// # Errors
+    ///
+    /// See the trait documentation.
+    fn inclusion(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError>;
+}
+
+/// Uses a Sigstore bundle's own inclusion proofs and checkpoints, verifying each checkpoint with
+/// the given verifiers (normally [`TrustSet::checkpoint_verifiers`]).
+pub struct BundleInclusionSource<'a> {
+    bundle: &'a SigstoreBundle,
+    verifiers: Vec<NoteVerifier>,
+}
+
+impl<'a> BundleInclusionSource<'a> {
+    /// Wraps a parsed bundle and the checkpoint verifiers.
+    pub fn new(bundle: &'a SigstoreBundle, verifiers: Vec<NoteVerifier>) -> Self {
+        BundleInclusionSource { bundle, verifiers }
+    }
+}
+
+impl InclusionSource for BundleInclusionSource<'_> {
+    fn inclusion(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError> {
+        let Some(proof) = self
+            .bundle
+            .tlog_entries
+            .iter()
+            .filter(|entry| entry.log_index == index)
+            .find_map(|entry| entry.inclusion_proof.as_ref())
+        else {
+            return Err(InclusionLookupError::Missing { paths: Vec::new() });
+        };
+        let checkpoint = verify_checkpoint(proof.checkpoint.as_bytes(), &self.verifiers)?;
+        if checkpoint.checkpoint().origin != origin {
+            return Err(InclusionLookupError::OriginMismatch {
+                expected: origin.to_owned(),
+                found: checkpoint.checkpoint().origin.clone(),
+            });
+        }
+        Ok(CachedInclusion {
+            checkpoint,
+            proof: proof.hashes.clone(),
+            source: ProofSource::Bundle,
+        })
+    }
+}
+
+/// A source without proofs, for bundles that never reach the log check.
+pub(super) struct NoInclusion;
+
+impl InclusionSource for NoInclusion {
+    fn inclusion(
+        &self,
+        _origin: &str,
+        _index: u64,
+    ) -> Result<CachedInclusion, InclusionLookupError> {
+        Err(InclusionLookupError::Missing { paths: Vec::new() })
+    }
+}

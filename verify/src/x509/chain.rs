@@ -1,0 +1,492 @@
+//! Certification path validation for [`super::Certificate`] at a given time (RFC 5280 section 6,
+//! the subset described in the parent module).
+
+use const_oid::ObjectIdentifier;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+
+use super::{
+    Certificate, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, ECDSA_WITH_SHA512, EKU_ANY,
+    EKU_CODE_SIGNING, EKU_TIME_STAMPING, EXT_BASIC_CONSTRAINTS, EXT_EXTENDED_KEY_USAGE,
+    EXT_KEY_USAGE, EXT_SUBJECT_ALT_NAME, KeyPurpose, X509Error,
+};
+use crate::bundle::HashAlgorithm;
+use crate::trust_root::CertificateAuthority;
+
+/// Validates `leaf` at time `at` (Unix seconds) against one authority of the trusted root.
+///
+/// The path runs from `leaf` through certificates of `authority.cert_chain` to its last
+/// certificate, the trust anchor. The leaf may itself be a member of the chain (a TSA chain
+/// starts with the TSA's own certificate).
+///
+/// # Errors
+///
+/// [`X509Error::AuthorityNotValid`], [`X509Error::NoIssuer`], [`X509Error::ChainSignatureInvalid`],
+/// [`X509Error::NotValidAt`], [`X509Error::NotCa`], [`X509Error::PathLength`],
+/// [`X509Error::Usage`], [`X509Error::CriticalExtension`] and parse errors.
+pub fn verify_chain(
+    leaf: &Certificate,
+    authority: &CertificateAuthority,
+    at: i64,
+    purpose: KeyPurpose,
+) -> Result<(), X509Error> {
+    if !authority.valid_for.contains(at) {
+        return Err(X509Error::AuthorityNotValid {
+            uri: authority.uri.clone(),
+            at,
+            start: authority.valid_for.start,
+            end: authority.valid_for.end,
+        });
+    }
+    let pool = authority
+        .cert_chain
+        .iter()
+        .map(|der| Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(anchor) = pool.last() else {
+        return Err(X509Error::NoIssuer {
+            subject: leaf.subject(),
+            issuer: leaf.issuer(),
+        });
+    };
+
+    let path = build_path(leaf, &pool, anchor)?;
+    for cert in &path {
+        cert.check_valid_at(at)?;
+        cert.check_critical_extensions()?;
+    }
+    leaf.check_leaf_role(purpose)?;
+    for (position, issuer) in path.iter().enumerate().skip(1) {
+        // Intermediate CAs between this issuer and the leaf.
+        let below = position.saturating_sub(1);
+        issuer.check_issuer_role(below, purpose)?;
+    }
+    Ok(())
+}
+
+/// Validates a Fulcio signing certificate at time `at` against every certificate authority of the
+/// trusted root, returning the index of the first that accepts it.
+///
+/// # Errors
+///
+/// [`X509Error::NoAuthority`] when the list is empty. Otherwise the error of the authority that
+/// issued the leaf, or [`X509Error::NoIssuer`] when none did.
+pub fn verify_fulcio_chain(
+    leaf: &Certificate,
+    authorities: &[CertificateAuthority],
+    at: i64,
+) -> Result<usize, X509Error> {
+    verify_with_any_authority(leaf, authorities, at, KeyPurpose::CodeSigning)
+}
+
+/// Validates `leaf` against each authority in turn, like [`verify_fulcio_chain`] for any purpose.
+///
+/// # Errors
+///
+/// As [`verify_fulcio_chain`].
+pub fn verify_with_any_authority(
+    leaf: &Certificate,
+    authorities: &[CertificateAuthority],
+    at: i64,
+    purpose: KeyPurpose,
+) -> Result<usize, X509Error> {
+    let mut most_relevant = None;
+    for (index, authority) in authorities.iter().enumerate() {
+        match verify_chain(leaf, authority, at, purpose) {
+            Ok(()) => return Ok(index),
+            // An authority that did not issue the leaf explains less than one that did.
+            Err(X509Error::NoIssuer { .. }) => {}
+            Err(error) => {
+                most_relevant.get_or_insert(error);
+            }
+        }
+    }
+    Err(most_relevant.unwrap_or_else(|| {
+        if authorities.is_empty() {
+            X509Error::NoAuthority {
+                purpose: purpose.name(),
+            }
+        } else {
+            X509Error::NoIssuer {
+                subject: leaf.subject(),
+                issuer: leaf.issuer(),
+            }
+        }
+    }))
+}
+
+/// Walks from `leaf` to `anchor` through issuers in `pool`, checking each signature on the way.
+fn build_path<'a>(
+    leaf: &'a Certificate,
+    pool: &'a [Certificate],
+    anchor: &'a Certificate,
+) -> Result<Vec<&'a Certificate>, X509Error> {
+    let mut path = vec![leaf];
+    let mut current = leaf;
+    while current != anchor {
+        // Each step adds a distinct pool certificate, so the loop ends within pool.len() steps.
+        let candidates: Vec<&Certificate> = pool
+            .iter()
+            .filter(|candidate| !path.contains(candidate))
+            .filter(|candidate| {
+                candidate.inner.tbs_certificate().subject()
+                    == current.inner.tbs_certificate().issuer()
+            })
+            .collect();
+        let mut last_error = None;
+        let mut issuer = None;
+        for candidate in candidates {
+            match current.verify_issued_by(candidate) {
+                Ok(()) => {
+                    issuer = Some(candidate);
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let Some(issuer) = issuer else {
+            return Err(last_error.unwrap_or_else(|| X509Error::NoIssuer {
+                subject: current.subject(),
+                issuer: current.issuer(),
+            }));
+        };
+        path.push(issuer);
+        current = issuer;
+    }
+    Ok(path)
+}
+
+impl Certificate {
+    /// Verifies this certificate's signature with `issuer`'s key.
+    fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), X509Error> {
+        let algorithm = &self.inner.signature_algorithm().oid;
+        let hash = if *algorithm == ECDSA_WITH_SHA256 {
+            HashAlgorithm::Sha2_256
+        } else if *algorithm == ECDSA_WITH_SHA384 {
+            HashAlgorithm::Sha2_384
+        } else if *algorithm == ECDSA_WITH_SHA512 {
+            HashAlgorithm::Sha2_512
+        } else {
+            // TODO: RSA issuers (such as a local test Fulcio) are rejected until RSA PKCS#1 v1.5
+            // and PSS verification is added.
+            return Err(X509Error::UnsupportedSignatureAlgorithm {
+                subject: self.subject(),
+                algorithm: algorithm.to_string(),
+            });
+        };
+        if self.inner.tbs_certificate().signature().oid != *algorithm {
+            return Err(X509Error::UnsupportedSignatureAlgorithm {
+                subject: self.subject(),
+                algorithm: "tbsCertificate.signature differs from signatureAlgorithm".to_owned(),
+            });
+        }
+        let signature =
+            self.inner
+                .signature()
+                .as_bytes()
+                .ok_or_else(|| X509Error::ChainSignatureInvalid {
+                    subject: self.subject(),
+                    issuer: issuer.subject(),
+                })?;
+        issuer
+            .public_key()?
+            .verify_with_hash(&self.tbs_der, hash, signature)
+            .map_err(|_| X509Error::ChainSignatureInvalid {
+                subject: self.subject(),
+                issuer: issuer.subject(),
+            })
+    }
+
+    fn check_valid_at(&self, at: i64) -> Result<(), X509Error> {
+        let (not_before, not_after) = (self.not_before(), self.not_after());
+        if at < not_before || at > not_after {
+            return Err(X509Error::NotValidAt {
+                subject: self.subject(),
+                at,
+                not_before,
+                not_after,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_critical_extensions(&self) -> Result<(), X509Error> {
+        const PROCESSED: [ObjectIdentifier; 4] = [
+            EXT_BASIC_CONSTRAINTS,
+            EXT_KEY_USAGE,
+            EXT_EXTENDED_KEY_USAGE,
+            EXT_SUBJECT_ALT_NAME,
+        ];
+        for extension in self
+            .inner
+            .tbs_certificate()
+            .extensions()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if extension.critical && !PROCESSED.contains(&extension.extn_id) {
+                return Err(X509Error::CriticalExtension {
+                    subject: self.subject(),
+                    oid: extension.extn_id.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn basic_constraints(&self) -> Result<Option<BasicConstraints>, X509Error> {
+        self.inner
+            .tbs_certificate()
+            .get_extension::<BasicConstraints>()
+            .map(|found| found.map(|(_, constraints)| constraints))
+            .map_err(|e| self.extension_error("basicConstraints", &e))
+    }
+
+    fn key_usage(&self) -> Result<Option<KeyUsage>, X509Error> {
+        self.inner
+            .tbs_certificate()
+            .get_extension::<KeyUsage>()
+            .map(|found| found.map(|(_, usage)| usage))
+            .map_err(|e| self.extension_error("keyUsage", &e))
+    }
+
+    fn extended_key_usage(&self) -> Result<Option<(bool, ExtendedKeyUsage)>, X509Error> {
+        self.inner
+            .tbs_certificate()
+            .get_extension::<ExtendedKeyUsage>()
+            .map_err(|e| self.extension_error("extKeyUsage", &e))
+    }
+
+    /// Checks that this certificate may issue certificates with `below` intermediate CAs under it.
+    fn check_issuer_role(&self, below: usize, purpose: KeyPurpose) -> Result<(), X509Error> {
+        let not_ca = |detail: &str| X509Error::NotCa {
+            subject: self.subject(),
+            detail: detail.to_owned(),
+        };
+        let constraints = self
+            .basic_constraints()?
+            .ok_or_else(|| not_ca("no basicConstraints extension"))?;
+        if !constraints.ca {
+            return Err(not_ca("basicConstraints cA is false"));
+        }
+        if let Some(allowed) = constraints.path_len_constraint
+            && below > usize::from(allowed)
+        {
+            return Err(X509Error::PathLength {
+                subject: self.subject(),
+                allowed,
+                found: below,
+            });
+        }
+        if let Some(usage) = self.key_usage()?
+            && !usage.key_cert_sign()
+        {
+            return Err(not_ca("keyUsage lacks keyCertSign"));
+        }
+        // As Go's crypto/x509 does, an issuer that restricts extended key usage must allow the purpose.
+        if let Some((_, usages)) = self.extended_key_usage()?
+            && !usages
+                .0
+                .iter()
+                .any(|oid| *oid == purpose.eku() || *oid == EKU_ANY)
+        {
+            return Err(X509Error::Usage {
+                subject: self.subject(),
+                purpose: purpose.name(),
+                detail: "issuer's extKeyUsage excludes the purpose".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_leaf_role(&self, purpose: KeyPurpose) -> Result<(), X509Error> {
+        let usage_error = |detail: &str| X509Error::Usage {
+            subject: self.subject(),
+            purpose: purpose.name(),
+            detail: detail.to_owned(),
+        };
+        if let Some(usage) = self.key_usage()?
+            && !usage.digital_signature()
+        {
+            return Err(usage_error("keyUsage lacks digitalSignature"));
+        }
+        let (critical, usages) = self
+            .extended_key_usage()?
+            .ok_or_else(|| usage_error("no extKeyUsage extension"))?;
+        match purpose {
+            KeyPurpose::CodeSigning => {
+                if self
+                    .basic_constraints()?
+                    .is_some_and(|constraints| constraints.ca)
+                {
+                    return Err(usage_error("a CA certificate cannot sign artifacts"));
+                }
+                if !usages.0.contains(&EKU_CODE_SIGNING) {
+                    return Err(usage_error("extKeyUsage lacks codeSigning"));
+                }
+            }
+            KeyPurpose::TimeStamping => {
+                // RFC 3161 section 2.3: exactly one extended key usage, timeStamping, critical.
+                if usages.0.as_slice() != [EKU_TIME_STAMPING] {
+                    return Err(usage_error("extKeyUsage must be timeStamping alone"));
+                }
+                if !critical {
+                    return Err(usage_error(
+                        "extKeyUsage timeStamping is not marked critical",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reason::{HasReasonCode, ReasonCode};
+    use crate::trust_root::TimeRange;
+    use crate::x509::tests::{SIGNING_TIME, fixture};
+
+    #[test]
+    fn fulcio_chain_valid_at_signing_time() {
+        let Some(fixture) = fixture() else { return };
+        assert_eq!(
+            verify_fulcio_chain(&fixture.leaf, &fixture.authorities, SIGNING_TIME),
+            Ok(0)
+        );
+        // Both ends of the leaf's validity are included.
+        assert!(
+            verify_fulcio_chain(
+                &fixture.leaf,
+                &fixture.authorities,
+                fixture.leaf.not_before()
+            )
+            .is_ok()
+        );
+        assert!(
+            verify_fulcio_chain(
+                &fixture.leaf,
+                &fixture.authorities,
+                fixture.leaf.not_after()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn fulcio_chain_rejects_expired_leaf() {
+        let Some(fixture) = fixture() else { return };
+        let at = fixture.leaf.not_after() + 1;
+        let err =
+            verify_fulcio_chain(&fixture.leaf, &fixture.authorities, at).expect_err("leaf expired");
+        assert!(
+            matches!(err, X509Error::NotValidAt { at: a, .. } if a == at),
+            "{err:?}"
+        );
+        assert_eq!(err.reason_code(), ReasonCode::CertChainInvalid);
+    }
+
+    #[test]
+    fn fulcio_chain_rejects_authority_window() {
+        let Some(mut fixture) = fixture() else { return };
+        fixture.authorities[0].valid_for = TimeRange {
+            start: None,
+            end: Some(SIGNING_TIME - 1),
+        };
+        let err = verify_fulcio_chain(&fixture.leaf, &fixture.authorities, SIGNING_TIME)
+            .expect_err("CA retired");
+        assert!(
+            matches!(err, X509Error::AuthorityNotValid { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn fulcio_chain_rejects_foreign_authority() {
+        let Some(fixture) = fixture() else { return };
+        // The TSA chain did not issue the Fulcio leaf.
+        let err = verify_fulcio_chain(
+            &fixture.leaf,
+            std::slice::from_ref(&fixture.tsa),
+            SIGNING_TIME,
+        )
+        .expect_err("wrong CA");
+        assert!(matches!(err, X509Error::NoIssuer { .. }), "{err:?}");
+        assert_eq!(
+            verify_fulcio_chain(&fixture.leaf, &[], SIGNING_TIME),
+            Err(X509Error::NoAuthority {
+                purpose: "code signing"
+            })
+        );
+    }
+
+    #[test]
+    fn chain_rejects_wrong_purpose() {
+        let Some(fixture) = fixture() else { return };
+        let err = verify_chain(
+            &fixture.leaf,
+            &fixture.authorities[0],
+            SIGNING_TIME,
+            KeyPurpose::TimeStamping,
+        )
+        .expect_err("Fulcio leaf is no TSA");
+        assert!(
+            matches!(
+                err,
+                X509Error::Usage {
+                    purpose: "timestamping",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        let tsa_leaf = Certificate::from_der(&fixture.tsa.cert_chain[0]).expect("TSA leaf parses");
+        assert_eq!(
+            verify_chain(
+                &tsa_leaf,
+                &fixture.tsa,
+                SIGNING_TIME,
+                KeyPurpose::TimeStamping
+            ),
+            Ok(())
+        );
+        let err = verify_chain(
+            &tsa_leaf,
+            &fixture.tsa,
+            SIGNING_TIME,
+            KeyPurpose::CodeSigning,
+        )
+        .expect_err("TSA leaf cannot sign code");
+        assert!(
+            matches!(
+                err,
+                X509Error::Usage {
+                    purpose: "code signing",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn chain_rejects_tampered_leaf() {
+        let Some(fixture) = fixture() else { return };
+        let mut der = fixture.leaf.der().to_vec();
+        // Flip a byte of the subject public key, inside tbsCertificate.
+        let position = der
+            .windows(4)
+            .position(|w| w == [0x03, 0x42, 0x00, 0x04])
+            .expect("EC point")
+            + 10;
+        der[position] ^= 0x01;
+        let tampered = Certificate::from_der(&der).expect("still DER");
+        let err = verify_fulcio_chain(&tampered, &fixture.authorities, SIGNING_TIME)
+            .expect_err("bad signature");
+        assert!(
+            matches!(err, X509Error::ChainSignatureInvalid { .. }),
+            "{err:?}"
+        );
+    }
+}
