@@ -63,6 +63,8 @@ pub struct Requirement {
     pub predicate_type: Option<String>,
     pub identity: IdentityMatcher,
     /// OIDC issuer of the signing certificate, compared exactly.
+    // NOTE: reports give managed-key signers an empty issuer, and an issuer here must not
+    // be empty, so evidence signed with a managed (KMS) key cannot meet any requirement yet.
     pub issuer: String,
 }
 

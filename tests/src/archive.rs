@@ -215,6 +215,18 @@ pub enum HostileEntry {
 }
 
 impl HostileEntry {
+    /// Returns the path of the hostile entry inside the archive.
+    pub fn entry_path(&self) -> &str {
+        match self {
+            HostileEntry::AbsolutePath { path }
+            | HostileEntry::ParentDir { path }
+            | HostileEntry::Symlink { path, .. }
+            | HostileEntry::HardLink { path, .. }
+            | HostileEntry::CharDevice { path }
+            | HostileEntry::Fifo { path } => path,
+        }
+    }
+
     /// Returns a short label for messages, such as `symlink`.
     pub fn label(&self) -> &'static str {
         match self {

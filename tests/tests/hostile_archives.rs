@@ -159,6 +159,14 @@ fn check_hostile_rejected(label: &str, make: impl Fn(&Path) -> (HostileEntry, Ve
             hostile.label()
         );
         assert!(rejection.message.contains(&file_name), "{rejection:?}");
+        assert!(
+            rejection.message.contains(hostile.entry_path()),
+            "{}: the error must name the entry {}: {rejection:?}",
+            hostile.label(),
+            hostile.entry_path()
+        );
+        eprintln!("DEBUG {}", rejection.message);
+        eprintln!("DEBUG {}", message);
     }
 
     for target in &targets {

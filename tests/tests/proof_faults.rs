@@ -148,6 +148,14 @@ fn missing_entry_denies_or_pends() {
         "only the proof is missing; everything else verifies\n{}",
         report.output
     );
+    assert!(
+        report
+            .output
+            .stdout
+            .contains("proofs/log2025-alpha3.rekor.sigstage.dev/4026478.tlog-proof"),
+        "the report must name the tlog-proof file that would close the gap\n{}",
+        report.output
+    );
 
     env.promote("missing-prod", PROD, &[&bundle_id])
         .assert_deny(codes::REKOR_TILE_MISSING);

@@ -14,7 +14,7 @@ use stella_e2e::runbook::{Decision, LONG_EXPIRY, decision_record};
 use stella_e2e::vectors::{
     DSSE_HAPPY, DSSE_INVALID_SIG, DSSE_MISMATCH_ENVELOPE, MSG_HAPPY, Vectors,
 };
-use stella_e2e::subject_digest;
+use stella_e2e::{IDENTITY, ISSUER, SLSA_PROVENANCE_V1, SUBJECT_SHA256, subject_digest};
 use stella_e2e::codes;
 
 /// Checkpoint of the DSSE case's inclusion proof.
@@ -141,6 +141,44 @@ fn assert_record_matches(
     record
 }
 
+/// Checks the verification report that `rekor verify` printed for the DSSE happy path, and that
+/// `report_digest` is the SHA-256 of its canonical JSON.
+#[track_caller]
+fn assert_dsse_report(output: &Value, bundle_id: &str, trust_digest: &str, report_digest: &str) {
+    let Some(report) = output.get("report") else {
+        panic!("`rekor verify` printed no report: {output}");
+    };
+    assert_eq!(report["schema"], "stella.verification-report/v1", "{report}");
+    assert_eq!(report["bundle_id"], bundle_id, "{report}");
+    assert_eq!(report["trust_set_digest"], trust_digest, "{report}");
+    assert_eq!(report["outcome"], "verified", "{report}");
+
+    let Some(entries) = report["entries"].as_object() else {
+        panic!("report has no entries object: {report}");
+    };
+    assert_eq!(entries.len(), 1, "one Sigstore bundle, one entry: {report}");
+    let Some(entry) = entries.values().next() else {
+        panic!("report has no entry: {report}");
+    };
+    assert_eq!(entry["kind"], "dsse", "{entry}");
+    assert_eq!(entry["predicate_type"], SLSA_PROVENANCE_V1, "{entry}");
+    assert_eq!(entry["signer"]["identity"], IDENTITY, "{entry}");
+    assert_eq!(entry["signer"]["issuer"], ISSUER, "{entry}");
+    assert_eq!(entry["subjects"][0]["sha256"], SUBJECT_SHA256, "{entry}");
+    assert_eq!(entry["tlog"]["origin"], ALPHA3_ORIGIN, "{entry}");
+    assert_eq!(entry["tlog"]["log_index"], 4_026_478, "{entry}");
+    assert_eq!(entry["tlog"]["checkpoint_size"], ALPHA3_SIZE, "{entry}");
+
+    // For the report's strings, integers and ASCII keys, serde_json's sorted, compact output is
+    // the RFC 8785 form, so this recomputes the digest independently of the services.
+    let canonical = match serde_json::to_vec(report) {
+        Ok(bytes) => bytes,
+        Err(err) => panic!("cannot serialise the report: {err}"),
+    };
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&canonical)));
+    assert_eq!(digest, report_digest, "report_digest must hash the canonical report");
+}
+
 #[test]
 fn full_runbook_allows_both_happy_paths() {
     let Some(vectors) = Vectors::locate() else {
@@ -179,6 +217,7 @@ fn full_runbook_allows_both_happy_paths() {
     assert_eq!(report.outcome, "verified", "{}", report.output);
     assert!(report.reason_codes.is_empty(), "{}", report.output);
     assert!(is_sha256_digest(&report.report_digest), "{}", report.output);
+    assert_dsse_report(&report.output.json(), &dsse_id, &trust_digest, &report.report_digest);
 
     env.promotion_create("full-dsse", PROD, &[&dsse_id]);
     let preview = env.preview_gates("full-dsse");

@@ -19,7 +19,7 @@ use crate::reason::{HasReasonCode, ReasonCode};
 /// A SHA-256 Merkle tree hash.
 pub type Hash = [u8; 32];
 
-/// Size in bytes of a [`Hash`].
+/// Size in bytes of a [`Hash`](type@Hash).
 pub const HASH_SIZE: usize = 32;
 
 /// Errors from Merkle proof verification.
@@ -80,7 +80,7 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
-/// Converts a byte slice into a [`Hash`].
+/// Converts a byte slice into a [`Hash`](type@Hash).
 ///
 /// # Errors
 ///

@@ -10,7 +10,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A stable reason code from the closed catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Codes order by their spelling, so sorted sets of codes serialize in alphabetical order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ReasonCode {
     // Offline bundle archives and manifests.
     #[serde(rename = "ERR_BUNDLE_MALFORMED")]
@@ -156,6 +158,18 @@ impl ReasonCode {
     }
 }
 
+impl Ord for ReasonCode {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for ReasonCode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -179,6 +193,16 @@ mod tests {
             let json = serde_json::to_string(&code).expect("serialize code");
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn codes_order_by_spelling() {
+        let mut codes = ReasonCode::ALL.to_vec();
+        codes.sort();
+        let spellings: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
+        let mut sorted = spellings.clone();
+        sorted.sort_unstable();
+        assert_eq!(spellings, sorted);
     }
 
     #[test]

@@ -251,9 +251,9 @@ impl TrustSet {
     /// Returns the keys that may sign checkpoints: each tlog key that is Ed25519 or ECDSA P-256,
     /// named by its origin, followed by the extra note verifiers.
     ///
-    /// Tlogs with other key types (none sign checkpoints today) are left out. A malformed key of a
-    /// supported type cannot occur here because [`parse_trusted_root`] builds every such verifier
-    /// once and rejects the root on failure.
+    /// Tlogs with other key types, which sign no checkpoints today, are left out. So is a key whose
+    /// fields were edited after [`parse_trusted_root`] into a malformed one, because parsing
+    /// rejects a root with a malformed Ed25519 or ECDSA P-256 tlog key.
     pub fn checkpoint_verifiers(&self) -> Vec<NoteVerifier> {
         let mut verifiers: Vec<NoteVerifier> = self
             .trusted_root
