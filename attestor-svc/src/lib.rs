@@ -52,8 +52,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the attestor database in {}", config.data_dir.display()))?;
+    // The transport accepts at least the default archive size, so that an archive over a smaller
+    // configured limit reaches the import handler and gets ERR_BUNDLE_TOO_LARGE naming the file.
+    let transport_limit = config.limits.max_archive_bytes.max(stella_bundle::DEFAULT_MAX_ARCHIVE_BYTES);
     let max_message =
-        usize::try_from(config.limits.max_archive_bytes.saturating_add(REQUEST_OVERHEAD_BYTES)).unwrap_or(usize::MAX);
+        usize::try_from(transport_limit.saturating_add(REQUEST_OVERHEAD_BYTES)).unwrap_or(usize::MAX);
     let attestor = Arc::new(Attestor::new(store, config.limits));
 
     let service = AttestorServer::new(AttestorService::new(attestor))

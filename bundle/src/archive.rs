@@ -5,10 +5,10 @@
 //! directories. Links, devices, FIFOs, sparse files and PAX or GNU extension headers are
 //! rejected, not interpreted.
 //!
-//! The reader walks the 512-byte tar blocks itself, using `tar::Header` only to decode fields.
-//! `tar::Archive` would take a stream that ends without the end-of-archive marker, or after a
-//! single zero block, as complete, and would apply PAX and GNU long-name headers to the next
-//! entry; v1 treats all of these as faults.
+//! The reader walks the 512-byte tar blocks itself and uses `tar::Header` only to decode fields.
+//! It avoids `tar::Archive` (tar 0.4.46), which accepts a stream that ends without the
+//! end-of-archive marker or after a single zero block, and applies PAX and GNU long-name
+//! headers to the next entry. Version 1 treats all of these as faults.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
@@ -60,6 +60,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Converts an error of the decompressed stream into a bundle error naming `path`.
     fn io_error(&self, path: &str, error: &io::Error) -> BundleError {
         if self.stream.exceeded {
             return too_large(
@@ -86,7 +87,7 @@ impl Reader<'_> {
             }
             match self.stream.read(rest) {
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(n) => filled = filled.saturating_add(n),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(self.io_error(path, &error)),
             }
@@ -94,26 +95,32 @@ impl Reader<'_> {
         Ok(filled)
     }
 
-    /// Reads exactly `buf.len()` bytes of the entry at `path`; the stream ending first means a
+    /// Reads exactly `buf.len()` bytes of the entry at `path`. A stream that ends first is a
     /// truncated tar stream.
     fn exact(&mut self, path: &str, buf: &mut [u8]) -> Result<(), BundleError> {
         if self.fill(path, buf)? < buf.len() {
-            return Err(malformed(self.archive, path, "truncated tar stream: entry data ends early"));
+            return Err(malformed(
+                self.archive,
+                path,
+                "truncated tar stream: entry data ends early",
+            ));
         }
         Ok(())
     }
 }
 
-/// A path from a header, rendered for messages even when it is not valid UTF-8.
+/// Renders a header path for messages, even when it is not valid UTF-8.
 fn shown(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).escape_debug().to_string()
 }
 
-/// Checks that a NUL-terminated header field holds nothing after its terminator, so no text
-/// hides behind an embedded NUL.
+/// Checks that a NUL-terminated header field contains only NUL bytes after its terminator, so
+/// no text hides behind an embedded NUL.
 fn check_nul_tail(field: &[u8]) -> bool {
     match field.iter().position(|b| *b == 0) {
-        Some(end) => field.get(end..).is_some_and(|tail| tail.iter().all(|b| *b == 0)),
+        Some(end) => field
+            .get(end..)
+            .is_some_and(|tail| tail.iter().all(|b| *b == 0)),
         None => true,
     }
 }
@@ -124,21 +131,42 @@ fn rejected_type(header: &Header) -> Option<String> {
     let why = match kind {
         EntryType::Regular | EntryType::Directory => return None,
         EntryType::Symlink => {
-            let target = header.link_name_bytes().map(|t| shown(&t)).unwrap_or_default();
-            format!("symbolic link to {target:?}; only regular files and directories are allowed")
+            let target = header
+                .link_name_bytes()
+                .map(|t| shown(&t))
+                .unwrap_or_default();
+            format!(
+                "symbolic link to {target:?} rejected, because only regular files and directories are allowed"
+            )
         }
         EntryType::Link => {
-            let target = header.link_name_bytes().map(|t| shown(&t)).unwrap_or_default();
-            format!("hard link to {target:?}; only regular files and directories are allowed")
+            let target = header
+                .link_name_bytes()
+                .map(|t| shown(&t))
+                .unwrap_or_default();
+            format!(
+                "hard link to {target:?} rejected, because only regular files and directories are allowed"
+            )
         }
-        EntryType::Char => "character device; only regular files and directories are allowed".into(),
-        EntryType::Block => "block device; only regular files and directories are allowed".into(),
-        EntryType::Fifo => "FIFO; only regular files and directories are allowed".into(),
-        EntryType::XHeader | EntryType::XGlobalHeader | EntryType::GNULongName | EntryType::GNULongLink => {
-            "PAX or GNU extension header; v1 archives use plain ustar headers".into()
+        EntryType::Char => {
+            "character device rejected, because only regular files and directories are allowed"
+                .into()
+        }
+        EntryType::Block => {
+            "block device rejected, because only regular files and directories are allowed".into()
+        }
+        EntryType::Fifo => {
+            "FIFO rejected, because only regular files and directories are allowed".into()
+        }
+        EntryType::XHeader
+        | EntryType::XGlobalHeader
+        | EntryType::GNULongName
+        | EntryType::GNULongLink => {
+            "PAX or GNU extension header rejected, because v1 archives use plain ustar headers only"
+                .into()
         }
         other => format!(
-            "entry type {:?}; only regular files and directories are allowed",
+            "entry type {:?} rejected, because only regular files and directories are allowed",
             char::from(other.as_byte())
         ),
     };
@@ -148,10 +176,16 @@ fn rejected_type(header: &Header) -> Option<String> {
 /// Verifies the header checksum: the unsigned sum of all header bytes with the checksum field
 /// read as eight spaces.
 fn checksum_ok(block: &[u8; BLOCK], header: &Header) -> Result<bool, String> {
-    let stored = header.cksum().map_err(|e| format!("invalid header checksum field: {e}"))?;
+    let stored = header
+        .cksum()
+        .map_err(|e| format!("invalid header checksum field: {e}"))?;
     let mut sum: u32 = 0;
     for (position, byte) in block.iter().enumerate() {
-        let value = if (148..156).contains(&position) { b' ' } else { *byte };
+        let value = if (148..156).contains(&position) {
+            b' '
+        } else {
+            *byte
+        };
         sum = sum.saturating_add(u32::from(value));
     }
     Ok(sum == stored)
@@ -175,34 +209,53 @@ fn decode_header(archive: &str, block: &[u8; BLOCK]) -> Result<Item, BundleError
         Err(why) => return Err(malformed(archive, &display, why)),
     }
     if header.as_ustar().is_none() && header.as_gnu().is_none() {
-        return Err(malformed(archive, &display, "tar header has neither ustar nor GNU magic"));
+        return Err(malformed(
+            archive,
+            &display,
+            "tar header has neither ustar nor GNU magic",
+        ));
     }
     if let Some(why) = rejected_type(header) {
         return Err(rejected(archive, &display, why));
     }
 
     let old = header.as_old();
-    let prefix_clean = header.as_ustar().is_none_or(|ustar| check_nul_tail(&ustar.prefix));
+    let prefix_clean = header
+        .as_ustar()
+        .is_none_or(|ustar| check_nul_tail(&ustar.prefix));
     if !check_nul_tail(&old.name) || !prefix_clean {
         return Err(rejected(archive, &display, "path contains a NUL byte"));
     }
     let text = std::str::from_utf8(&raw_path)
         .map_err(|_| rejected(archive, &display, "path is not valid UTF-8"))?;
 
-    let size = header
-        .entry_size()
-        .map_err(|e| malformed(archive, &display, format!("invalid size field in tar header: {e}")))?;
+    let size = header.entry_size().map_err(|e| {
+        malformed(
+            archive,
+            &display,
+            format!("invalid size field in tar header: {e}"),
+        )
+    })?;
 
     if header.entry_type() == EntryType::Directory {
         let path = text.strip_suffix('/').unwrap_or(text);
         check_path(path).map_err(|why| rejected(archive, &display, why))?;
         if size != 0 {
-            return Err(malformed(archive, &display, format!("directory entry with size {size}")));
+            return Err(malformed(
+                archive,
+                &display,
+                format!("directory entry with size {size}"),
+            ));
         }
-        return Ok(Item::Directory { path: path.to_owned() });
+        return Ok(Item::Directory {
+            path: path.to_owned(),
+        });
     }
     check_path(text).map_err(|why| rejected(archive, &display, why))?;
-    Ok(Item::File { path: text.to_owned(), size })
+    Ok(Item::File {
+        path: text.to_owned(),
+        size,
+    })
 }
 
 /// Reads a `.tgz` bundle into a map from path to content, entirely in memory.
@@ -226,7 +279,13 @@ pub fn read_archive(
     let archive = file_name;
     let compressed = u64::try_from(tgz.len()).unwrap_or(u64::MAX);
     if compressed > limits.max_archive_bytes {
-        return Err(too_large(archive, "", Measure::ArchiveBytes, compressed, limits.max_archive_bytes));
+        return Err(too_large(
+            archive,
+            "",
+            Measure::ArchiveBytes,
+            compressed,
+            limits.max_archive_bytes,
+        ));
     }
 
     let mut reader = Reader {
@@ -248,10 +307,18 @@ pub fn read_archive(
     loop {
         let got = reader.fill("", &mut block)?;
         if got == 0 {
-            return Err(malformed(archive, "", "truncated tar stream: no end-of-archive marker"));
+            return Err(malformed(
+                archive,
+                "",
+                "truncated tar stream: no end-of-archive marker",
+            ));
         }
         if got < BLOCK {
-            return Err(malformed(archive, "", "truncated tar stream: partial header block"));
+            return Err(malformed(
+                archive,
+                "",
+                "truncated tar stream: partial header block",
+            ));
         }
         if block.iter().all(|b| *b == 0) {
             read_end_of_archive(&mut reader)?;
@@ -260,7 +327,13 @@ pub fn read_archive(
 
         entries = entries.saturating_add(1);
         if entries > limits.max_entries {
-            return Err(too_large(archive, "", Measure::Entries, entries, limits.max_entries));
+            return Err(too_large(
+                archive,
+                "",
+                Measure::Entries,
+                entries,
+                limits.max_entries,
+            ));
         }
 
         match decode_header(archive, &block)? {
@@ -274,11 +347,23 @@ pub fn read_archive(
                     return Err(rejected(archive, &path, "duplicate path"));
                 }
                 if size > limits.max_file_bytes {
-                    return Err(too_large(archive, &path, Measure::FileBytes, size, limits.max_file_bytes));
+                    return Err(too_large(
+                        archive,
+                        &path,
+                        Measure::FileBytes,
+                        size,
+                        limits.max_file_bytes,
+                    ));
                 }
                 total = total.saturating_add(size);
                 if total > limits.max_total_bytes {
-                    return Err(too_large(archive, &path, Measure::TotalBytes, total, limits.max_total_bytes));
+                    return Err(too_large(
+                        archive,
+                        &path,
+                        Measure::TotalBytes,
+                        total,
+                        limits.max_total_bytes,
+                    ));
                 }
                 let content = read_content(&mut reader, &path, size, limits)?;
                 files.insert(path, content);
@@ -293,20 +378,40 @@ pub fn read_archive(
         return Err(malformed(
             archive,
             "",
-            format!("{} bytes of trailing data after the gzip member", rest.len()),
+            format!(
+                "{} bytes of trailing data after the gzip member",
+                rest.len()
+            ),
         ));
     }
     Ok(files)
 }
 
 /// Reads one file's content and the padding to the next block.
-fn read_content(reader: &mut Reader<'_>, path: &str, size: u64, limits: &Limits) -> Result<Vec<u8>, BundleError> {
-    let length = usize::try_from(size)
-        .map_err(|_| too_large(reader.archive, path, Measure::FileBytes, size, limits.max_file_bytes))?;
+fn read_content(
+    reader: &mut Reader<'_>,
+    path: &str,
+    size: u64,
+    limits: &Limits,
+) -> Result<Vec<u8>, BundleError> {
+    let length = usize::try_from(size).map_err(|_| {
+        too_large(
+            reader.archive,
+            path,
+            Measure::FileBytes,
+            size,
+            limits.max_file_bytes,
+        )
+    })?;
     let mut content = vec![0u8; length];
     reader.exact(path, &mut content)?;
 
-    let padding = (BLOCK - length % BLOCK) % BLOCK;
+    let remainder = length % BLOCK;
+    let padding = if remainder == 0 {
+        0
+    } else {
+        BLOCK.saturating_sub(remainder)
+    };
     let mut pad = [0u8; BLOCK];
     if let Some(pad) = pad.get_mut(..padding) {
         reader.exact(path, pad)?;
@@ -328,14 +433,22 @@ fn read_end_of_archive(reader: &mut Reader<'_>) -> Result<(), BundleError> {
         ));
     }
     if block.iter().any(|b| *b != 0) {
-        return Err(malformed(archive, "", "tar header after a zero block; the end-of-archive marker is two zero blocks"));
+        return Err(malformed(
+            archive,
+            "",
+            "tar header after a single zero block, but the end-of-archive marker is two zero blocks",
+        ));
     }
     let mut chunk = vec![0u8; DRAIN_CHUNK];
     loop {
         let got = reader.fill("", &mut chunk)?;
         let data = chunk.get(..got).unwrap_or_default();
         if data.iter().any(|b| *b != 0) {
-            return Err(malformed(archive, "", "data after the tar end-of-archive marker"));
+            return Err(malformed(
+                archive,
+                "",
+                "data after the tar end-of-archive marker",
+            ));
         }
         if got < chunk.len() {
             return Ok(());
@@ -353,7 +466,11 @@ fn check_no_nesting_under_files(
         for (end, _) in path.match_indices('/') {
             let parent = path.get(..end).unwrap_or_default();
             if files.contains_key(parent) {
-                return Err(rejected(archive, path, format!("parent {parent} is a regular file")));
+                return Err(rejected(
+                    archive,
+                    path,
+                    format!("parent {parent} is a regular file"),
+                ));
             }
         }
     }
@@ -375,14 +492,26 @@ pub fn write_archive(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, Bundl
     }
     check_no_nesting_under_files(NEW_ARCHIVE, files, &BTreeSet::new())?;
 
-    let write_failed = |error: io::Error| malformed(NEW_ARCHIVE, "", format!("writing the archive failed: {error}"));
-    let gzip = flate2::GzBuilder::new().mtime(0).write(Vec::new(), Compression::new(GZIP_LEVEL));
+    let write_failed = |error: io::Error| {
+        malformed(
+            NEW_ARCHIVE,
+            "",
+            format!("writing the archive failed: {error}"),
+        )
+    };
+    let gzip = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::new(GZIP_LEVEL));
     let mut builder = tar::Builder::new(gzip);
     for (path, content) in files {
         let mut header = Header::new_ustar();
-        header
-            .set_path(path)
-            .map_err(|e| rejected(NEW_ARCHIVE, path, format!("path does not fit a ustar header: {e}")))?;
+        header.set_path(path).map_err(|e| {
+            rejected(
+                NEW_ARCHIVE,
+                path,
+                format!("path does not fit a ustar header: {e}"),
+            )
+        })?;
         header.set_entry_type(EntryType::Regular);
         header.set_size(u64::try_from(content.len()).unwrap_or(u64::MAX));
         header.set_mode(FILE_MODE);
@@ -390,7 +519,9 @@ pub fn write_archive(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, Bundl
         header.set_gid(0);
         header.set_mtime(0);
         header.set_cksum();
-        builder.append(&header, content.as_slice()).map_err(write_failed)?;
+        builder
+            .append(&header, content.as_slice())
+            .map_err(write_failed)?;
     }
     let gzip = builder.into_inner().map_err(write_failed)?;
     let mut bytes = gzip.finish().map_err(write_failed)?;
@@ -403,7 +534,10 @@ mod tests {
     use super::*;
 
     fn files(entries: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
-        entries.iter().map(|(p, c)| ((*p).to_owned(), c.to_vec())).collect()
+        entries
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), c.to_vec()))
+            .collect()
     }
 
     #[test]
@@ -418,20 +552,30 @@ mod tests {
     fn write_gzip_header_fixed() {
         let tgz = write_archive(&files(&[("a", b"x")])).expect("write");
         // Magic, deflate, no flags, mtime 0, no extra flags at level 6, OS 255 (unknown).
-        assert_eq!(tgz.get(..10), Some(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255][..]));
+        assert_eq!(
+            tgz.get(..10),
+            Some(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255][..])
+        );
     }
 
     #[test]
     fn write_rejects_file_parent() {
         let error = write_archive(&files(&[("a", b"x"), ("a/b", b"y")])).expect_err("nesting");
-        assert!(matches!(error, BundleError::EntryRejected { ref path, .. } if path == "a/b"), "{error}");
+        assert!(
+            matches!(error, BundleError::EntryRejected { ref path, .. } if path == "a/b"),
+            "{error}"
+        );
     }
 
     #[test]
     fn write_rejects_long_path() {
         let long = format!("{}/{}", "a".repeat(160), "b".repeat(20));
-        let error = write_archive(&files(&[(long.as_str(), b"x")])).expect_err("too long for ustar");
-        assert!(matches!(error, BundleError::EntryRejected { .. }), "{error}");
+        let error =
+            write_archive(&files(&[(long.as_str(), b"x")])).expect_err("too long for ustar");
+        assert!(
+            matches!(error, BundleError::EntryRejected { .. }),
+            "{error}"
+        );
     }
 
     #[test]
@@ -439,7 +583,10 @@ mod tests {
         let mut tgz = write_archive(&files(&[("a", b"x")])).expect("write");
         tgz.extend_from_slice(b"junk");
         let error = read_archive("t.tgz", &tgz, &Limits::default()).expect_err("trailing");
-        assert!(matches!(error, BundleError::Malformed { ref why, .. } if why.contains("trailing")), "{error}");
+        assert!(
+            matches!(error, BundleError::Malformed { ref why, .. } if why.contains("trailing")),
+            "{error}"
+        );
     }
 
     #[test]

@@ -71,7 +71,11 @@ pub enum BundleError {
     /// A tar entry that a reader never accepts: an unsafe path, a link, device or FIFO, a duplicate
     /// path, a file the manifest does not list, or a path the bundle kind's layout does not allow.
     #[error("{archive}: {}{why}", located(.path))]
-    EntryRejected { archive: String, path: String, why: String },
+    EntryRejected {
+        archive: String,
+        path: String,
+        why: String,
+    },
 
     /// A size or count over a [`crate::Limits`] value.
     #[error("{archive}: {}{measure} is {actual} {unit}, over the limit of {limit} {unit}", located(.path), unit = .measure.unit())]
@@ -86,28 +90,52 @@ pub enum BundleError {
     /// A broken archive or manifest: bad gzip or tar stream, truncation, trailing data, a manifest
     /// that is not canonical JSON or has an unknown format, or a listed file missing.
     #[error("{archive}: {}{why}", located(.path))]
-    Malformed { archive: String, path: String, why: String },
+    Malformed {
+        archive: String,
+        path: String,
+        why: String,
+    },
 
     /// Trust material (trusted root, note verifier key or KMS public key) that does not parse.
     #[error("{archive}: {}{why}", located(.path))]
-    TrustRootInvalid { archive: String, path: String, why: String },
+    TrustRootInvalid {
+        archive: String,
+        path: String,
+        why: String,
+    },
 
     /// A checkpoint that does not parse as a signed note with a checkpoint body, or whose origin
     /// differs from the one the manifest or file name gives.
     #[error("{archive}: {}{why}", located(.path))]
-    CheckpointInvalid { archive: String, path: String, why: String },
+    CheckpointInvalid {
+        archive: String,
+        path: String,
+        why: String,
+    },
 
     /// A file under a log's `tile/` directory whose path is not a C2SP tlog-tiles path.
     #[error("{archive}: {}{why}", located(.path))]
-    TileInvalid { archive: String, path: String, why: String },
+    TileInvalid {
+        archive: String,
+        path: String,
+        why: String,
+    },
 
     /// A file that does not parse as a C2SP tlog-proof, or whose index differs from its file name.
     #[error("{archive}: {}{why}", located(.path))]
-    TlogProofInvalid { archive: String, path: String, why: String },
+    TlogProofInvalid {
+        archive: String,
+        path: String,
+        why: String,
+    },
 
     /// A file that does not parse as a Sigstore bundle.
     #[error("{archive}: {}{why}", located(.path))]
-    SigstoreBundleInvalid { archive: String, path: String, why: String },
+    SigstoreBundleInvalid {
+        archive: String,
+        path: String,
+        why: String,
+    },
 }
 
 fn located(path: &str) -> String {
@@ -168,15 +196,35 @@ impl HasReasonCode for BundleError {
 
 /// Shorthands for building errors with owned strings.
 pub(crate) fn rejected(archive: &str, path: &str, why: impl Into<String>) -> BundleError {
-    BundleError::EntryRejected { archive: archive.to_owned(), path: path.to_owned(), why: why.into() }
+    BundleError::EntryRejected {
+        archive: archive.to_owned(),
+        path: path.to_owned(),
+        why: why.into(),
+    }
 }
 
 pub(crate) fn malformed(archive: &str, path: &str, why: impl Into<String>) -> BundleError {
-    BundleError::Malformed { archive: archive.to_owned(), path: path.to_owned(), why: why.into() }
+    BundleError::Malformed {
+        archive: archive.to_owned(),
+        path: path.to_owned(),
+        why: why.into(),
+    }
 }
 
-pub(crate) fn too_large(archive: &str, path: &str, measure: Measure, actual: u64, limit: u64) -> BundleError {
-    BundleError::TooLarge { archive: archive.to_owned(), path: path.to_owned(), measure, actual, limit }
+pub(crate) fn too_large(
+    archive: &str,
+    path: &str,
+    measure: Measure,
+    actual: u64,
+    limit: u64,
+) -> BundleError {
+    BundleError::TooLarge {
+        archive: archive.to_owned(),
+        path: path.to_owned(),
+        measure,
+        actual,
+        limit,
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +239,10 @@ mod tests {
             expected: "9a".into(),
             actual: "3f".into(),
         };
-        assert_eq!(error.to_string(), "rekor-tiles.tgz: logs/0/checkpoint: sha256 3f, manifest says 9a");
+        assert_eq!(
+            error.to_string(),
+            "rekor-tiles.tgz: logs/0/checkpoint: sha256 3f, manifest says 9a"
+        );
         assert_eq!(error.reason_code(), ReasonCode::FileDigestMismatch);
     }
 
@@ -204,8 +255,14 @@ mod tests {
     #[test]
     fn display_too_large_units() {
         let error = too_large("x.tgz", "a", Measure::FileBytes, 10, 5);
-        assert_eq!(error.to_string(), "x.tgz: a: file size is 10 bytes, over the limit of 5 bytes");
+        assert_eq!(
+            error.to_string(),
+            "x.tgz: a: file size is 10 bytes, over the limit of 5 bytes"
+        );
         let error = too_large("x.tgz", "", Measure::Entries, 11, 10);
-        assert_eq!(error.to_string(), "x.tgz: entry count is 11 entries, over the limit of 10 entries");
+        assert_eq!(
+            error.to_string(),
+            "x.tgz: entry count is 11 entries, over the limit of 10 entries"
+        );
     }
 }

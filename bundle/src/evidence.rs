@@ -14,7 +14,10 @@ use stella_verify::bundle::parse_bundle;
 use crate::archive::{read_archive, write_archive};
 use crate::error::{BundleError, NEW_ARCHIVE, malformed, rejected};
 use crate::limits::Limits;
-use crate::manifest::{BundleKind, FileEntry, MANIFEST_PATH, Manifest, ManifestFields, Subject, bundle_digest, check_digest};
+use crate::manifest::{
+    BundleKind, FileEntry, MANIFEST_PATH, Manifest, ManifestFields, Subject, bundle_digest,
+    check_digest,
+};
 use crate::open_manifest;
 use crate::path::{check_name, check_text};
 
@@ -23,7 +26,7 @@ const SIGSTORE_DIR: &str = "sigstore/";
 /// File name suffix of a Sigstore bundle.
 const SIGSTORE_SUFFIX: &str = ".sigstore.json";
 
-/// What [`pack_evidence`] packs.
+/// Input of [`pack_evidence`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EvidenceInput {
     /// Sigstore bundle JSON by name; stored at `sigstore/<name>.sigstore.json`. Names use the
@@ -69,16 +72,25 @@ fn check_sigstore_bundle(archive: &str, path: &str, json: &[u8]) -> Result<(), B
 ///
 /// # Errors
 ///
-/// Any error of [`read_archive`] and of manifest checking; [`BundleError::Malformed`] when the
-/// format is not `stella.evidence/v1` or the bundle holds no Sigstore bundle;
-/// [`BundleError::EntryRejected`] for a path outside the layout; and
-/// [`BundleError::SigstoreBundleInvalid`] for a Sigstore bundle that does not parse.
-pub fn open_evidence(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<EvidenceBundle, BundleError> {
+/// - Any error of [`read_archive`] and of the manifest checks.
+/// - [`BundleError::Malformed`] when the format is not `stella.evidence/v1` or the bundle
+///   contains no Sigstore bundle.
+/// - [`BundleError::EntryRejected`] for a path outside the layout.
+/// - [`BundleError::SigstoreBundleInvalid`] for a Sigstore bundle that does not parse.
+pub fn open_evidence(
+    file_name: &str,
+    tgz: &[u8],
+    limits: &Limits,
+) -> Result<EvidenceBundle, BundleError> {
     let archive = file_name;
     let mut files = read_archive(archive, tgz, limits)?;
     let (manifest_json, manifest) = open_manifest(archive, &files, BundleKind::Evidence)?;
     let ManifestFields::Evidence { subjects } = &manifest.fields else {
-        return Err(malformed(archive, MANIFEST_PATH, "manifest fields do not match its format"));
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            "manifest fields do not match its format",
+        ));
     };
     let subjects = subjects.clone();
     files.remove(MANIFEST_PATH);
@@ -94,7 +106,11 @@ pub fn open_evidence(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<Evi
         check_sigstore_bundle(archive, path, json)?;
     }
     if files.is_empty() {
-        return Err(malformed(archive, MANIFEST_PATH, "the bundle holds no Sigstore bundle"));
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            "the bundle holds no Sigstore bundle",
+        ));
     }
 
     Ok(EvidenceBundle {
@@ -111,18 +127,30 @@ pub fn open_evidence(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<Evi
 ///
 /// # Errors
 ///
-/// [`BundleError::EntryRejected`] (archive name [`NEW_ARCHIVE`]) for an invalid bundle name,
-/// [`BundleError::SigstoreBundleInvalid`] for a Sigstore bundle that does not parse,
-/// [`BundleError::Malformed`] for an invalid subject or no Sigstore bundle at all, and any error
-/// of opening the result under [`Limits::default`].
+/// Errors name the archive [`NEW_ARCHIVE`].
+///
+/// - [`BundleError::EntryRejected`] for an invalid bundle name.
+/// - [`BundleError::SigstoreBundleInvalid`] for a Sigstore bundle that does not parse.
+/// - [`BundleError::Malformed`] for an invalid subject, or no Sigstore bundle at all.
+/// - Any error of opening the result under [`Limits::default`].
 pub fn pack_evidence(input: &EvidenceInput) -> Result<Vec<u8>, BundleError> {
     if input.sigstore_bundles.is_empty() {
-        return Err(malformed(NEW_ARCHIVE, MANIFEST_PATH, "an evidence bundle needs at least one Sigstore bundle"));
+        return Err(malformed(
+            NEW_ARCHIVE,
+            MANIFEST_PATH,
+            "an evidence bundle needs at least one Sigstore bundle",
+        ));
     }
     let mut files = BTreeMap::new();
     for (name, json) in &input.sigstore_bundles {
         let path = format!("{SIGSTORE_DIR}{name}{SIGSTORE_SUFFIX}");
-        check_name(name).map_err(|why| rejected(NEW_ARCHIVE, &path, format!("invalid Sigstore bundle name: {why}")))?;
+        check_name(name).map_err(|why| {
+            rejected(
+                NEW_ARCHIVE,
+                &path,
+                format!("invalid Sigstore bundle name: {why}"),
+            )
+        })?;
         check_sigstore_bundle(NEW_ARCHIVE, &path, json)?;
         files.insert(path, json.clone());
     }
@@ -130,14 +158,27 @@ pub fn pack_evidence(input: &EvidenceInput) -> Result<Vec<u8>, BundleError> {
     let mut subjects = BTreeSet::new();
     for (index, subject) in input.subjects.iter().enumerate() {
         let at = format!("subject {}", index.saturating_add(1));
-        check_text(&subject.name).map_err(|why| malformed(NEW_ARCHIVE, MANIFEST_PATH, format!("{at}: name: {why}")))?;
-        check_digest(&subject.digest).map_err(|why| malformed(NEW_ARCHIVE, MANIFEST_PATH, format!("{at}: {why}")))?;
+        check_text(&subject.name)
+            .map_err(|why| malformed(NEW_ARCHIVE, MANIFEST_PATH, format!("{at}: name: {why}")))?;
+        check_digest(&subject.digest)
+            .map_err(|why| malformed(NEW_ARCHIVE, MANIFEST_PATH, format!("{at}: {why}")))?;
         subjects.insert(subject.clone());
     }
 
-    let entries = files.iter().map(|(path, content)| FileEntry::for_content(path, content)).collect();
-    let manifest = Manifest::new(entries, ManifestFields::Evidence { subjects: subjects.into_iter().collect() });
-    files.insert(MANIFEST_PATH.to_owned(), manifest.to_canonical_json(NEW_ARCHIVE)?);
+    let entries = files
+        .iter()
+        .map(|(path, content)| FileEntry::for_content(path, content))
+        .collect();
+    let manifest = Manifest::new(
+        entries,
+        ManifestFields::Evidence {
+            subjects: subjects.into_iter().collect(),
+        },
+    );
+    files.insert(
+        MANIFEST_PATH.to_owned(),
+        manifest.to_canonical_json(NEW_ARCHIVE)?,
+    );
     let tgz = write_archive(&files)?;
     open_evidence(NEW_ARCHIVE, &tgz, &Limits::default())?;
     Ok(tgz)

@@ -2,8 +2,7 @@
 //! travel into an air-gapped site.
 //!
 //! Each bundle is a gzip-compressed ustar archive holding `manifest.json` and the files it lists
-//! with their SHA-256 digests and sizes. Three kinds exist, told apart by the manifest's
-//! `format`:
+//! with their SHA-256 digests and sizes. The manifest's `format` names one of three kinds:
 //!
 //! - trust root set, `stella.trust-root-set/v1` ([`open_trust_set`], [`pack_trust_set`]);
 //! - Rekor tile/proof bundle, `stella.rekor-tiles/v1` ([`open_tiles`], [`pack_tiles`]);
@@ -34,16 +33,22 @@ pub use archive::{read_archive, write_archive};
 pub use error::{BundleError, Measure, NEW_ARCHIVE};
 pub use evidence::{EvidenceBundle, EvidenceInput, open_evidence, pack_evidence};
 pub use limits::{
-    DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES, Limits,
+    DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_TOTAL_BYTES, Limits,
 };
 pub use manifest::{
-    BundleKind, DIGEST_PREFIX, FORMAT_EVIDENCE, FORMAT_REKOR_TILES, FORMAT_TRUST_ROOT_SET, FileEntry, LogRef,
-    MANIFEST_PATH, MAX_SAFE_INTEGER, Manifest, ManifestFields, Subject, bundle_digest, format_time, parse_time,
-    sha256_hex,
+    BundleKind, DIGEST_PREFIX, FORMAT_EVIDENCE, FORMAT_REKOR_TILES, FORMAT_TRUST_ROOT_SET,
+    FileEntry, LogRef, MANIFEST_PATH, MAX_SAFE_INTEGER, Manifest, ManifestFields, Subject,
+    bundle_digest, format_time, parse_time, sha256_hex,
 };
 pub use path::{MAX_PATH_BYTES, decode_origin, encode_origin};
-pub use tiles::{LogTiles, LogTilesInput, TilesBundle, TilesInput, TlogProofFile, open_tiles, pack_tiles};
-pub use trust_set::{NOTE_KEYS_PATH, TRUSTED_ROOT_PATH, TrustSetBundle, TrustSetInput, open_trust_set, pack_trust_set};
+pub use tiles::{
+    LogTiles, LogTilesInput, TilesBundle, TilesInput, TlogProofFile, open_tiles, pack_tiles,
+};
+pub use trust_set::{
+    NOTE_KEYS_PATH, TRUSTED_ROOT_PATH, TrustSetBundle, TrustSetInput, open_trust_set,
+    pack_trust_set,
+};
 
 use error::malformed;
 
@@ -55,7 +60,11 @@ fn open_manifest(
     kind: BundleKind,
 ) -> Result<(Vec<u8>, Manifest), BundleError> {
     let Some(bytes) = files.get(MANIFEST_PATH) else {
-        return Err(malformed(archive, MANIFEST_PATH, "missing; every bundle starts from manifest.json"));
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            "missing, but every bundle needs manifest.json",
+        ));
     };
     let manifest = Manifest::parse(archive, bytes)?;
     if manifest.kind() != kind {

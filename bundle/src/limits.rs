@@ -3,8 +3,8 @@
 /// 1 MiB in bytes.
 const MIB: u64 = 1024 * 1024;
 
-/// Default maximum size of the compressed `.tgz`: 256 MiB. The reader holds the whole archive in
-/// memory, so this bounds what one import can make a service hold before any other check runs.
+/// Default maximum size of the compressed `.tgz`: 256 MiB. The reader keeps the whole archive in
+/// memory, so this bounds the memory one import takes before any other check runs.
 pub const DEFAULT_MAX_ARCHIVE_BYTES: u64 = 256 * MIB;
 
 /// Default maximum sum of all decompressed file sizes: 1 GiB, four times the archive limit.
@@ -12,9 +12,9 @@ pub const DEFAULT_MAX_ARCHIVE_BYTES: u64 = 256 * MIB;
 /// several times over, so a legitimate bundle near the archive limit stays below this one.
 pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 1024 * MIB;
 
-/// Default maximum size of one file: 64 MiB. The largest file a bundle legitimately holds is an
-/// entry bundle, at most 256 entries of at most 65,535 bytes, each with a 2-byte length prefix
-/// (16,777,472 bytes), or a Sigstore bundle, which is far smaller; the rest is margin.
+/// Default maximum size of one file: 64 MiB. The largest legitimate file is an entry bundle:
+/// at most 256 entries of at most 65,535 bytes, each with a 2-byte length prefix, which makes
+/// 16,777,472 bytes. Sigstore bundles are far smaller, and the rest is margin.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * MIB;
 
 /// Default maximum number of tar entries, directories included: 100,000. Each entry costs a

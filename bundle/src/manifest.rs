@@ -28,8 +28,8 @@ pub const FORMAT_REKOR_TILES: &str = "stella.rekor-tiles/v1";
 /// `format` of a portable evidence bundle.
 pub const FORMAT_EVIDENCE: &str = "stella.evidence/v1";
 
-/// Largest integer a manifest may carry: 2^53 − 1, the largest integer an IEEE 754 double holds
-/// exactly (RFC 7493 §2.2).
+/// Largest integer a manifest may contain: 2^53 − 1, the largest integer that an IEEE 754 double
+/// represents exactly (RFC 7493 §2.2).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The three bundle kinds of format version 1.
@@ -52,9 +52,13 @@ impl BundleKind {
 
     /// Returns the kind whose `format` string is `format`.
     pub fn from_format(format: &str) -> Option<BundleKind> {
-        [BundleKind::TrustRootSet, BundleKind::RekorTiles, BundleKind::Evidence]
-            .into_iter()
-            .find(|kind| kind.format() == format)
+        [
+            BundleKind::TrustRootSet,
+            BundleKind::RekorTiles,
+            BundleKind::Evidence,
+        ]
+        .into_iter()
+        .find(|kind| kind.format() == format)
     }
 
     /// Top-level manifest keys of this kind, in RFC 8785 order.
@@ -89,7 +93,7 @@ impl FileEntry {
     }
 }
 
-/// A log whose tiles a Rekor tile bundle carries, and the directory that holds them.
+/// A log in a Rekor tile bundle, and the directory of its tiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRef {
     /// Checkpoint origin of the log, such as `log2025-1.rekor.sigstore.dev`.
@@ -109,8 +113,11 @@ pub struct Subject {
 
 impl Subject {
     /// Returns the 64 hex digits of the digest, without the `sha256:` prefix.
+    #[must_use]
     pub fn sha256_hex(&self) -> &str {
-        self.digest.strip_prefix(DIGEST_PREFIX).unwrap_or(&self.digest)
+        self.digest
+            .strip_prefix(DIGEST_PREFIX)
+            .unwrap_or(&self.digest)
     }
 }
 
@@ -159,39 +166,57 @@ pub struct Manifest {
 pub const DIGEST_PREFIX: &str = "sha256:";
 
 /// Returns the SHA-256 of `data` in lowercase hex.
+#[must_use]
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
 /// Returns `sha256:<hex>` of `data`: the digest or id of a bundle when `data` is its
 /// `manifest.json`.
+#[must_use]
 pub fn bundle_digest(manifest_json: &[u8]) -> String {
     format!("{DIGEST_PREFIX}{}", sha256_hex(manifest_json))
 }
 
 fn is_lower_hex_digest(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Checks a `sha256:<64 lowercase hex>` digest string.
 pub(crate) fn check_digest(digest: &str) -> Result<(), String> {
     match digest.strip_prefix(DIGEST_PREFIX) {
         Some(hex) if is_lower_hex_digest(hex) => Ok(()),
-        _ => Err(format!("digest {digest:?} is not \"sha256:\" followed by 64 lowercase hex digits")),
+        _ => Err(format!(
+            "digest {digest:?} is not \"sha256:\" followed by 64 lowercase hex digits"
+        )),
     }
 }
 
 /// Formats Unix seconds as RFC 3339 UTC without fractional seconds, such as
 /// `2027-01-01T00:00:00Z`.
+///
+/// # Errors
+///
+/// A description of the fault when the time lies outside years 0 to 9999.
 pub fn format_time(unix_seconds: i64) -> Result<String, String> {
     let time = OffsetDateTime::from_unix_timestamp(unix_seconds)
         .map_err(|e| format!("time {unix_seconds} is out of range: {e}"))?;
-    time.format(&Rfc3339).map_err(|e| format!("time {unix_seconds} has no RFC 3339 form: {e}"))
+    time.format(&Rfc3339)
+        .map_err(|e| format!("time {unix_seconds} has no RFC 3339 form: {e}"))
 }
 
-/// Parses the RFC 3339 UTC form that [`format_time`] writes, and only that form.
+/// Parses the RFC 3339 UTC form that [`format_time`] writes into Unix seconds.
+///
+/// # Errors
+///
+/// A description of the fault for any other text, including other RFC 3339 spellings of the same
+/// time (an offset, fractional seconds, lowercase `t` or `z`).
 pub fn parse_time(text: &str) -> Result<i64, String> {
-    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("{text:?} is not RFC 3339: {e}"))?;
+    let time = OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| format!("{text:?} is not RFC 3339: {e}"))?;
     let seconds = time.unix_timestamp();
     if format_time(seconds).as_deref() != Ok(text) {
         return Err(format!(
@@ -205,7 +230,11 @@ impl Manifest {
     /// Builds a manifest of the kind of `fields`, with `files` sorted by path.
     pub fn new(mut files: Vec<FileEntry>, fields: ManifestFields) -> Manifest {
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        Manifest { format: fields.kind().format().to_owned(), files, fields }
+        Manifest {
+            format: fields.kind().format().to_owned(),
+            files,
+            fields,
+        }
     }
 
     /// Returns the bundle kind.
@@ -224,7 +253,10 @@ impl Manifest {
         let mut files = Vec::with_capacity(self.files.len());
         for entry in &self.files {
             if entry.size > MAX_SAFE_INTEGER {
-                return Err(fail(format!("{}: size {} is above 2^53 - 1", entry.path, entry.size)));
+                return Err(fail(format!(
+                    "{}: size {} is above 2^53 - 1",
+                    entry.path, entry.size
+                )));
             }
             files.push(json!({"path": entry.path, "sha256": entry.sha256, "size": entry.size}));
         }
@@ -232,15 +264,24 @@ impl Manifest {
         object.insert("format".into(), Value::from(self.format.clone()));
         object.insert("files".into(), Value::Array(files));
         match &self.fields {
-            ManifestFields::TrustRootSet { version, expires_at } => {
+            ManifestFields::TrustRootSet {
+                version,
+                expires_at,
+            } => {
                 if *version > MAX_SAFE_INTEGER {
                     return Err(fail(format!("version {version} is above 2^53 - 1")));
                 }
                 object.insert("version".into(), Value::from(*version));
-                object.insert("expires_at".into(), Value::from(format_time(*expires_at).map_err(fail)?));
+                object.insert(
+                    "expires_at".into(),
+                    Value::from(format_time(*expires_at).map_err(fail)?),
+                );
             }
             ManifestFields::RekorTiles { logs } => {
-                let logs = logs.iter().map(|log| json!({"origin": log.origin, "dir": log.dir})).collect();
+                let logs = logs
+                    .iter()
+                    .map(|log| json!({"origin": log.origin, "dir": log.dir}))
+                    .collect();
                 object.insert("logs".into(), Value::Array(logs));
             }
             ManifestFields::Evidence { subjects } => {
@@ -265,7 +306,8 @@ impl Manifest {
     /// [`BundleError::EntryRejected`] when a listed path breaks the path rules.
     pub fn parse(archive: &str, bytes: &[u8]) -> Result<Manifest, BundleError> {
         let fail = |why: String| malformed(archive, MANIFEST_PATH, why);
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| fail(format!("invalid JSON: {e}")))?;
         let canonical = serde_json_canonicalizer::to_vec(&value)
             .map_err(|e| fail(format!("cannot canonicalise: {e}")))?;
         if canonical != bytes {
@@ -279,12 +321,14 @@ impl Manifest {
         let format = string_field(&object, "format", "").map_err(fail)?;
         let kind = BundleKind::from_format(format).ok_or_else(|| {
             fail(format!(
-                "unknown format {format:?}; expected {FORMAT_TRUST_ROOT_SET:?}, {FORMAT_REKOR_TILES:?} or {FORMAT_EVIDENCE:?}"
+                "unknown format {format:?}, expected {FORMAT_TRUST_ROOT_SET:?}, {FORMAT_REKOR_TILES:?} or {FORMAT_EVIDENCE:?}"
             ))
         })?;
         let allowed = kind.keys();
         if let Some(unknown) = object.keys().find(|key| !allowed.contains(&key.as_str())) {
-            return Err(fail(format!("unknown field {unknown:?} for format {format}")));
+            return Err(fail(format!(
+                "unknown field {unknown:?} for format {format}"
+            )));
         }
 
         let files = parse_files(archive, &object)?;
@@ -292,13 +336,25 @@ impl Manifest {
             BundleKind::TrustRootSet => {
                 let version = integer_field(&object, "version", "").map_err(fail)?;
                 let expires_text = string_field(&object, "expires_at", "").map_err(fail)?;
-                let expires_at = parse_time(expires_text).map_err(|why| fail(format!("expires_at: {why}")))?;
-                ManifestFields::TrustRootSet { version, expires_at }
+                let expires_at =
+                    parse_time(expires_text).map_err(|why| fail(format!("expires_at: {why}")))?;
+                ManifestFields::TrustRootSet {
+                    version,
+                    expires_at,
+                }
             }
-            BundleKind::RekorTiles => ManifestFields::RekorTiles { logs: parse_logs(&object).map_err(fail)? },
-            BundleKind::Evidence => ManifestFields::Evidence { subjects: parse_subjects(&object).map_err(fail)? },
+            BundleKind::RekorTiles => ManifestFields::RekorTiles {
+                logs: parse_logs(&object).map_err(fail)?,
+            },
+            BundleKind::Evidence => ManifestFields::Evidence {
+                subjects: parse_subjects(&object).map_err(fail)?,
+            },
         };
-        Ok(Manifest { format: format.to_owned(), files, fields })
+        Ok(Manifest {
+            format: format.to_owned(),
+            files,
+            fields,
+        })
     }
 
     /// Checks the archive's files against the list: every file except `manifest.json` is listed,
@@ -309,16 +365,29 @@ impl Manifest {
     /// [`BundleError::EntryRejected`] for an unlisted file, [`BundleError::Malformed`] for a
     /// missing one or a size that differs while the digest matches, and
     /// [`BundleError::FileDigestMismatch`] for a digest that differs.
-    pub fn check_files(&self, archive: &str, files: &BTreeMap<String, Vec<u8>>) -> Result<(), BundleError> {
-        let listed: BTreeMap<&str, &FileEntry> = self.files.iter().map(|e| (e.path.as_str(), e)).collect();
+    pub fn check_files(
+        &self,
+        archive: &str,
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), BundleError> {
+        let listed: BTreeMap<&str, &FileEntry> =
+            self.files.iter().map(|e| (e.path.as_str(), e)).collect();
         for path in files.keys() {
             if path != MANIFEST_PATH && !listed.contains_key(path.as_str()) {
-                return Err(rejected(archive, path, "file is not listed in manifest.json"));
+                return Err(rejected(
+                    archive,
+                    path,
+                    "file is not listed in manifest.json",
+                ));
             }
         }
         for entry in &self.files {
             let Some(content) = files.get(&entry.path) else {
-                return Err(malformed(archive, &entry.path, "listed in manifest.json but missing from the archive"));
+                return Err(malformed(
+                    archive,
+                    &entry.path,
+                    "listed in manifest.json but missing from the archive",
+                ));
             };
             let actual = sha256_hex(content);
             if actual != entry.sha256 {
@@ -343,11 +412,19 @@ impl Manifest {
 }
 
 fn field<'a>(object: &'a Map<String, Value>, key: &str, at: &str) -> Result<&'a Value, String> {
-    object.get(key).ok_or_else(|| format!("{at}missing field {key:?}"))
+    object
+        .get(key)
+        .ok_or_else(|| format!("{at}missing field {key:?}"))
 }
 
-fn string_field<'a>(object: &'a Map<String, Value>, key: &str, at: &str) -> Result<&'a str, String> {
-    field(object, key, at)?.as_str().ok_or_else(|| format!("{at}{key}: expected a string"))
+fn string_field<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<&'a str, String> {
+    field(object, key, at)?
+        .as_str()
+        .ok_or_else(|| format!("{at}{key}: expected a string"))
 }
 
 fn integer_field(object: &Map<String, Value>, key: &str, at: &str) -> Result<u64, String> {
@@ -361,12 +438,20 @@ fn integer_field(object: &Map<String, Value>, key: &str, at: &str) -> Result<u64
 }
 
 fn array_field<'a>(object: &'a Map<String, Value>, key: &str) -> Result<&'a Vec<Value>, String> {
-    field(object, key, "")?.as_array().ok_or_else(|| format!("{key}: expected an array"))
+    field(object, key, "")?
+        .as_array()
+        .ok_or_else(|| format!("{key}: expected an array"))
 }
 
 /// Returns the object at `at`, checking that it has exactly `keys`.
-fn exact_object<'a>(value: &'a Value, keys: &[&str], at: &str) -> Result<&'a Map<String, Value>, String> {
-    let object = value.as_object().ok_or_else(|| format!("{at}: expected an object"))?;
+fn exact_object<'a>(
+    value: &'a Value,
+    keys: &[&str],
+    at: &str,
+) -> Result<&'a Map<String, Value>, String> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| format!("{at}: expected an object"))?;
     if let Some(unknown) = object.keys().find(|key| !keys.contains(&key.as_str())) {
         return Err(format!("{at}: unknown field {unknown:?}"));
     }
@@ -382,24 +467,31 @@ fn parse_files(archive: &str, object: &Map<String, Value>) -> Result<Vec<FileEnt
         let entry = exact_object(item, &["path", "sha256", "size"], &at).map_err(fail)?;
         let prefix = format!("{at}.");
         let path = string_field(entry, "path", &prefix).map_err(fail)?;
-        check_path(path).map_err(|why| rejected(archive, path, format!("listed in manifest.json: {why}")))?;
+        check_path(path)
+            .map_err(|why| rejected(archive, path, format!("listed in manifest.json: {why}")))?;
         if path == MANIFEST_PATH {
             return Err(fail(format!("{at}: manifest.json must not list itself")));
         }
         let sha256 = string_field(entry, "sha256", &prefix).map_err(fail)?;
         if !is_lower_hex_digest(sha256) {
-            return Err(fail(format!("{at}.sha256: {sha256:?} is not 64 lowercase hex digits")));
+            return Err(fail(format!(
+                "{at}.sha256: {sha256:?} is not 64 lowercase hex digits"
+            )));
         }
         let size = integer_field(entry, "size", &prefix).map_err(fail)?;
         if let Some(previous) = files.last()
             && previous.path.as_str() >= path
         {
             return Err(fail(format!(
-                "{at}: path {path:?} is not after {:?}; files must be sorted by path without duplicates",
+                "{at}: path {path:?} is not after {:?}, but files must be sorted by path without duplicates",
                 previous.path
             )));
         }
-        files.push(FileEntry { path: path.to_owned(), sha256: sha256.to_owned(), size });
+        files.push(FileEntry {
+            path: path.to_owned(),
+            sha256: sha256.to_owned(),
+            size,
+        });
     }
     Ok(files)
 }
@@ -422,11 +514,14 @@ fn parse_logs(object: &Map<String, Value>) -> Result<Vec<LogRef>, String> {
             && previous.origin.as_str() >= origin
         {
             return Err(format!(
-                "{at}: origin {origin:?} is not after {:?}; logs must be sorted by origin without duplicates",
+                "{at}: origin {origin:?} is not after {:?}, but logs must be sorted by origin without duplicates",
                 previous.origin
             ));
         }
-        logs.push(LogRef { origin: origin.to_owned(), dir: dir.to_owned() });
+        logs.push(LogRef {
+            origin: origin.to_owned(),
+            dir: dir.to_owned(),
+        });
     }
     Ok(logs)
 }
@@ -442,7 +537,10 @@ fn parse_subjects(object: &Map<String, Value>) -> Result<Vec<Subject>, String> {
         check_text(name).map_err(|why| format!("{at}.name: {why}"))?;
         let digest = string_field(subject, "digest", &prefix)?;
         check_digest(digest).map_err(|why| format!("{at}.digest: {why}"))?;
-        let subject = Subject { name: name.to_owned(), digest: digest.to_owned() };
+        let subject = Subject {
+            name: name.to_owned(),
+            digest: digest.to_owned(),
+        };
         if let Some(previous) = subjects.last()
             && *previous >= subject
         {
@@ -462,7 +560,10 @@ mod tests {
     fn sample() -> Manifest {
         Manifest::new(
             vec![FileEntry::for_content("trusted_root.json", b"{}")],
-            ManifestFields::TrustRootSet { version: 3, expires_at: 1_798_761_600 },
+            ManifestFields::TrustRootSet {
+                version: 3,
+                expires_at: 1_798_761_600,
+            },
         )
     }
 
@@ -483,24 +584,43 @@ mod tests {
 
     #[test]
     fn parse_rejects_variants() {
-        let good = String::from_utf8(sample().to_canonical_json("t.tgz").expect("serialise")).expect("utf-8");
+        let good = String::from_utf8(sample().to_canonical_json("t.tgz").expect("serialise"))
+            .expect("utf-8");
         let hash = sha256_hex(b"{}");
         let cases: Vec<(&str, String)> = vec![
             ("whitespace", good.replace(",\"format\"", ", \"format\"")),
-            ("unknown format", good.replace("trust-root-set/v1", "trust-root-set/v2")),
-            ("unknown field", good.replace("{\"expires_at\"", "{\"extra\":1,\"expires_at\"")),
+            (
+                "unknown format",
+                good.replace("trust-root-set/v1", "trust-root-set/v2"),
+            ),
+            (
+                "unknown field",
+                good.replace("{\"expires_at\"", "{\"extra\":1,\"expires_at\""),
+            ),
             ("fractional time", good.replace("00:00:00Z", "00:00:00.5Z")),
             ("offset time", good.replace("00:00:00Z", "01:00:00+01:00")),
-            ("negative version", good.replace("\"version\":3", "\"version\":-3")),
-            ("float version", good.replace("\"version\":3", "\"version\":3.5")),
+            (
+                "negative version",
+                good.replace("\"version\":3", "\"version\":-3"),
+            ),
+            (
+                "float version",
+                good.replace("\"version\":3", "\"version\":3.5"),
+            ),
             ("uppercase hex", good.replace(&hash, &hash.to_uppercase())),
-            ("self listing", good.replace("trusted_root.json", "manifest.json")),
+            (
+                "self listing",
+                good.replace("trusted_root.json", "manifest.json"),
+            ),
             ("not an object", "[]".into()),
             ("not json", "{".into()),
         ];
         for (name, text) in cases {
             let error = Manifest::parse("t.tgz", text.as_bytes()).expect_err(name);
-            assert!(matches!(error, BundleError::Malformed { ref path, .. } if path == MANIFEST_PATH), "row {name}: {error}");
+            assert!(
+                matches!(error, BundleError::Malformed { ref path, .. } if path == MANIFEST_PATH),
+                "row {name}: {error}"
+            );
         }
     }
 
@@ -508,12 +628,18 @@ mod tests {
     fn parse_rejects_unsorted_files() {
         let manifest = Manifest {
             format: FORMAT_EVIDENCE.into(),
-            files: vec![FileEntry::for_content("sigstore/b.sigstore.json", b"b"), FileEntry::for_content("sigstore/a.sigstore.json", b"a")],
+            files: vec![
+                FileEntry::for_content("sigstore/b.sigstore.json", b"b"),
+                FileEntry::for_content("sigstore/a.sigstore.json", b"a"),
+            ],
             fields: ManifestFields::Evidence { subjects: vec![] },
         };
         let bytes = manifest.to_canonical_json("e.tgz").expect("serialise");
         let error = Manifest::parse("e.tgz", &bytes).expect_err("unsorted");
-        assert!(matches!(error, BundleError::Malformed { ref why, .. } if why.contains("sorted")), "{error}");
+        assert!(
+            matches!(error, BundleError::Malformed { ref why, .. } if why.contains("sorted")),
+            "{error}"
+        );
     }
 
     #[test]

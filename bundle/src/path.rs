@@ -30,7 +30,10 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
         return Err("absolute path".into());
     }
     if path.len() > MAX_PATH_BYTES {
-        return Err(format!("path is {} bytes long, over the maximum of {MAX_PATH_BYTES}", path.len()));
+        return Err(format!(
+            "path is {} bytes long, over the maximum of {MAX_PATH_BYTES}",
+            path.len()
+        ));
     }
     for component in path.split('/') {
         match component {
@@ -39,10 +42,12 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
             ".." => return Err("path has a \"..\" component".into()),
             _ => {}
         }
-        if let Some(bad) = component.chars().find(|c| !u8::try_from(*c).is_ok_and(is_portable)) {
+        if let Some(bad) = component
+            .chars()
+            .find(|c| !u8::try_from(*c).is_ok_and(is_portable))
+        {
             return Err(format!(
-                "path contains {:?}, outside the portable set A-Z a-z 0-9 . _ -",
-                bad
+                "path contains {bad:?}, outside the portable set A-Z a-z 0-9 . _ -"
             ));
         }
     }
@@ -58,8 +63,13 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if first == b'.' {
         return Err(format!("name {name:?} starts with a dot"));
     }
-    if let Some(bad) = name.chars().find(|c| !u8::try_from(*c).is_ok_and(is_portable)) {
-        return Err(format!("name {name:?} contains {bad:?}, outside the portable set A-Z a-z 0-9 . _ -"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !u8::try_from(*c).is_ok_and(is_portable))
+    {
+        return Err(format!(
+            "name {name:?} contains {bad:?}, outside the portable set A-Z a-z 0-9 . _ -"
+        ));
     }
     Ok(())
 }
@@ -73,6 +83,7 @@ const ESCAPE: u8 = b'_';
 /// the UTF-8 text, `_` included, becomes `_` and two lowercase hex digits. The encoding is
 /// injective, so two origins never share a directory, and never yields `.` or `..`. For example
 /// `example.com/log` becomes `example.com_2flog`.
+#[must_use]
 pub fn encode_origin(origin: &str) -> String {
     let mut out = String::with_capacity(origin.len());
     for (position, byte) in origin.bytes().enumerate() {
@@ -87,29 +98,31 @@ pub fn encode_origin(origin: &str) -> String {
     out
 }
 
-/// Decodes a directory name written by [`encode_origin`]. Rejects any other spelling of the same
-/// origin, so each origin has exactly one directory name.
+/// Decodes a directory name written by [`encode_origin`].
+///
+/// # Errors
+///
+/// A description of the fault when `encoded` is not the encoding of a non-empty UTF-8 origin, or
+/// is another spelling of it than [`encode_origin`] writes, so each origin has one directory name.
 pub fn decode_origin(encoded: &str) -> Result<String, String> {
-    let bytes = encoded.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut position = 0;
-    while let Some(&byte) = bytes.get(position) {
+    let bad_escape = || format!("{encoded:?}: \"_\" not followed by two hex digits");
+    let mut decoded = Vec::with_capacity(encoded.len());
+    let mut rest = encoded.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
         if byte == ESCAPE {
-            let digits = bytes
-                .get(position + 1..position + 3)
-                .ok_or_else(|| format!("{encoded:?}: \"_\" not followed by two hex digits"))?;
+            let (digits, after) = tail.split_at_checked(2).ok_or_else(bad_escape)?;
             let mut value = [0u8; 1];
-            hex::decode_to_slice(digits, &mut value)
-                .map_err(|_| format!("{encoded:?}: \"_\" not followed by two hex digits"))?;
-            decoded.push(value[0]);
-            position += 3;
+            hex::decode_to_slice(digits, &mut value).map_err(|_| bad_escape())?;
+            let [escaped] = value;
+            decoded.push(escaped);
+            rest = after;
         } else {
             decoded.push(byte);
-            position += 1;
+            rest = tail;
         }
     }
-    let origin =
-        String::from_utf8(decoded).map_err(|_| format!("{encoded:?} does not decode to UTF-8 text"))?;
+    let origin = String::from_utf8(decoded)
+        .map_err(|_| format!("{encoded:?} does not decode to UTF-8 text"))?;
     if origin.is_empty() {
         return Err("empty origin".into());
     }
@@ -160,7 +173,12 @@ mod tests {
             ("non ascii", "caf\u{e9}", false),
         ];
         for (name, path, ok) in cases {
-            assert_eq!(check_path(path).is_ok(), *ok, "row {name}: {path:?} -> {:?}", check_path(path));
+            assert_eq!(
+                check_path(path).is_ok(),
+                *ok,
+                "row {name}: {path:?} -> {:?}",
+                check_path(path)
+            );
         }
         assert!(check_path(&"a".repeat(MAX_PATH_BYTES)).is_ok());
         assert!(check_path(&"a".repeat(MAX_PATH_BYTES + 1)).is_err());
@@ -169,9 +187,21 @@ mod tests {
     #[test]
     fn origin_encoding_round_trip() {
         let cases: &[(&str, &str, &str)] = &[
-            ("hostname", "log2025-1.rekor.sigstore.dev", "log2025-1.rekor.sigstore.dev"),
-            ("path origin", "example.com/log/testdata", "example.com_2flog_2ftestdata"),
-            ("rekor v1", "rekor.sigstore.dev - 26", "rekor.sigstore.dev_20-_2026"),
+            (
+                "hostname",
+                "log2025-1.rekor.sigstore.dev",
+                "log2025-1.rekor.sigstore.dev",
+            ),
+            (
+                "path origin",
+                "example.com/log/testdata",
+                "example.com_2flog_2ftestdata",
+            ),
+            (
+                "rekor v1",
+                "rekor.sigstore.dev - 26",
+                "rekor.sigstore.dev_20-_2026",
+            ),
             ("underscore", "a_b", "a_5fb"),
             ("leading dot", ".", "_2e"),
             ("dotdot", "..", "_2e."),
@@ -180,7 +210,10 @@ mod tests {
         for (name, origin, encoded) in cases {
             assert_eq!(encode_origin(origin), *encoded, "row {name}");
             assert_eq!(decode_origin(encoded).as_deref(), Ok(*origin), "row {name}");
-            assert!(check_path(encoded).is_ok(), "row {name}: encoded form must be a valid path");
+            assert!(
+                check_path(encoded).is_ok(),
+                "row {name}: encoded form must be a valid path"
+            );
         }
     }
 
@@ -196,7 +229,10 @@ mod tests {
             ("empty", ""),
         ];
         for (name, encoded) in cases {
-            assert!(decode_origin(encoded).is_err(), "row {name}: {encoded:?} must be rejected");
+            assert!(
+                decode_origin(encoded).is_err(),
+                "row {name}: {encoded:?} must be rejected"
+            );
         }
     }
 

@@ -1,8 +1,8 @@
 //! Rekor tile/proof bundles (`stella.rekor-tiles/v1`).
 //!
-//! Layout: for the k-th log of the manifest's `logs` list (sorted by origin), the directory
-//! `logs/<k>` holds `checkpoint` (the signed note), hash tiles `tile/<L>/<N>[.p/<W>]` and entry
-//! bundles `tile/entries/<N>[.p/<W>]`, as C2SP tlog-tiles lays out a log. Detached proofs sit at
+//! Layout: the k-th log of the manifest's `logs` list (sorted by origin) has the directory
+//! `logs/<k>`, laid out as C2SP tlog-tiles lays out a log. It contains `checkpoint` (the signed
+//! note), hash tiles `tile/<L>/<N>[.p/<W>]` and entry bundles `tile/entries/<N>[.p/<W>]`. Detached proofs sit at
 //! `proofs/<encoded origin>/<index>.tlog-proof` in the C2SP tlog-proof format, with the origin
 //! encoded by [`crate::encode_origin`]; their logs need not appear in `logs`.
 //!
@@ -21,7 +21,9 @@ use stella_verify::tlog_proof::TlogProof;
 use crate::archive::{read_archive, write_archive};
 use crate::error::{BundleError, NEW_ARCHIVE, malformed, rejected};
 use crate::limits::Limits;
-use crate::manifest::{BundleKind, FileEntry, LogRef, MANIFEST_PATH, Manifest, ManifestFields, bundle_digest};
+use crate::manifest::{
+    BundleKind, FileEntry, LogRef, MANIFEST_PATH, Manifest, ManifestFields, bundle_digest,
+};
 use crate::open_manifest;
 use crate::path::{decode_origin, encode_origin};
 
@@ -48,7 +50,7 @@ pub struct LogTilesInput {
     pub tiles: BTreeMap<String, Vec<u8>>,
 }
 
-/// What [`pack_tiles`] packs.
+/// Input of [`pack_tiles`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TilesInput {
     /// Logs, in any order; two logs with the same origin are an error.
@@ -104,16 +106,25 @@ pub struct TilesBundle {
 }
 
 fn checkpoint_invalid(archive: &str, path: &str, why: impl Into<String>) -> BundleError {
-    BundleError::CheckpointInvalid { archive: archive.to_owned(), path: path.to_owned(), why: why.into() }
+    BundleError::CheckpointInvalid {
+        archive: archive.to_owned(),
+        path: path.to_owned(),
+        why: why.into(),
+    }
 }
 
 fn proof_invalid(archive: &str, path: &str, why: impl Into<String>) -> BundleError {
-    BundleError::TlogProofInvalid { archive: archive.to_owned(), path: path.to_owned(), why: why.into() }
+    BundleError::TlogProofInvalid {
+        archive: archive.to_owned(),
+        path: path.to_owned(),
+        why: why.into(),
+    }
 }
 
 /// Returns the origin of a signed checkpoint note, without verifying any signature.
 fn checkpoint_origin(archive: &str, path: &str, note: &[u8]) -> Result<String, BundleError> {
-    let note = parse_note(note).map_err(|e| checkpoint_invalid(archive, path, format!("not a signed note: {e}")))?;
+    let note = parse_note(note)
+        .map_err(|e| checkpoint_invalid(archive, path, format!("not a signed note: {e}")))?;
     let checkpoint = parse_checkpoint_body(&note.text)
         .map_err(|e| checkpoint_invalid(archive, path, format!("not a checkpoint: {e}")))?;
     Ok(checkpoint.origin)
@@ -128,18 +139,25 @@ enum TileKind {
 /// Size of one hash in a hash tile, in bytes.
 const HASH_BYTES: usize = 32;
 
-/// Checks a hash tile or entry bundle: its path relative to the log directory must be a
-/// canonical tlog-tiles path, and its content must match the width the path states (32 bytes
-/// per hash, or as many length-prefixed entries as the width). Hashes are not checked here.
-fn check_tile(archive: &str, shown_path: &str, relative: &str, content: &[u8]) -> Result<TileKind, BundleError> {
+/// Checks a hash tile or entry bundle. Its path relative to the log directory must be a
+/// canonical tlog-tiles path. Its content must match the width in the path: 32 bytes per hash,
+/// or that many length-prefixed entries. Hashes are not checked here.
+fn check_tile(
+    archive: &str,
+    shown_path: &str,
+    relative: &str,
+    content: &[u8],
+) -> Result<TileKind, BundleError> {
     let tile_invalid = |why: String| BundleError::TileInvalid {
         archive: archive.to_owned(),
         path: shown_path.to_owned(),
         why,
     };
     if relative.starts_with(ENTRIES_PREFIX) {
-        let id = EntryBundleId::parse_path(relative).map_err(|e| tile_invalid(format!("invalid entry bundle path: {e}")))?;
-        let entries = parse_entry_bundle(content).map_err(|e| tile_invalid(format!("invalid entry bundle: {e}")))?;
+        let id = EntryBundleId::parse_path(relative)
+            .map_err(|e| tile_invalid(format!("invalid entry bundle path: {e}")))?;
+        let entries = parse_entry_bundle(content)
+            .map_err(|e| tile_invalid(format!("invalid entry bundle: {e}")))?;
         if entries.len() != usize::from(id.width) {
             return Err(tile_invalid(format!(
                 "entry bundle holds {} entries, its path says {}",
@@ -149,7 +167,8 @@ fn check_tile(archive: &str, shown_path: &str, relative: &str, content: &[u8]) -
         }
         Ok(TileKind::EntryBundle)
     } else if relative.starts_with(TILE_PREFIX) {
-        let id = TileId::parse_path(relative).map_err(|e| tile_invalid(format!("invalid hash tile path: {e}")))?;
+        let id = TileId::parse_path(relative)
+            .map_err(|e| tile_invalid(format!("invalid hash tile path: {e}")))?;
         let expected = usize::from(id.width).saturating_mul(HASH_BYTES);
         if content.len() != expected {
             return Err(tile_invalid(format!(
@@ -172,20 +191,37 @@ fn check_tile(archive: &str, shown_path: &str, relative: &str, content: &[u8]) -
 /// checkpoint origin and index match the path.
 fn open_proof(archive: &str, path: &str, bytes: &[u8]) -> Result<TlogProofFile, BundleError> {
     let layout_error = || {
-        rejected(archive, path, "not a detached proof path (proofs/<encoded origin>/<index>.tlog-proof)")
+        rejected(
+            archive,
+            path,
+            "not a detached proof path (proofs/<encoded origin>/<index>.tlog-proof)",
+        )
     };
     let rest = path.strip_prefix(PROOFS_DIR).ok_or_else(layout_error)?;
     let (encoded, file) = rest.split_once('/').ok_or_else(layout_error)?;
     let index_text = file.strip_suffix(PROOF_SUFFIX).ok_or_else(layout_error)?;
-    let origin = decode_origin(encoded).map_err(|why| rejected(archive, path, format!("invalid origin directory: {why}")))?;
-    let canonical_index = index_text.parse::<u64>().ok().filter(|index| index.to_string() == index_text);
+    let origin = decode_origin(encoded)
+        .map_err(|why| rejected(archive, path, format!("invalid origin directory: {why}")))?;
+    let canonical_index = index_text
+        .parse::<u64>()
+        .ok()
+        .filter(|index| index.to_string() == index_text);
     let Some(index) = canonical_index else {
-        return Err(rejected(archive, path, format!("{index_text:?} is not a decimal index without leading zeros")));
+        return Err(rejected(
+            archive,
+            path,
+            format!("{index_text:?} is not a decimal index without leading zeros"),
+        ));
     };
 
-    let proof = TlogProof::parse(bytes).map_err(|e| proof_invalid(archive, path, format!("not a tlog-proof: {e}")))?;
+    let proof = TlogProof::parse(bytes)
+        .map_err(|e| proof_invalid(archive, path, format!("not a tlog-proof: {e}")))?;
     if proof.index != index {
-        return Err(proof_invalid(archive, path, format!("proof is for index {}, file name says {index}", proof.index)));
+        return Err(proof_invalid(
+            archive,
+            path,
+            format!("proof is for index {}, file name says {index}", proof.index),
+        ));
     }
     let proof_origin = checkpoint_origin(archive, path, &proof.checkpoint)?;
     if proof_origin != origin {
@@ -195,27 +231,43 @@ fn open_proof(archive: &str, path: &str, bytes: &[u8]) -> Result<TlogProofFile, 
             format!("checkpoint origin {proof_origin:?}, directory says {origin:?}"),
         ));
     }
-    Ok(TlogProofFile { path: path.to_owned(), origin, index, proof, bytes: bytes.to_vec() })
+    Ok(TlogProofFile {
+        path: path.to_owned(),
+        origin,
+        index,
+        proof,
+        bytes: bytes.to_vec(),
+    })
 }
 
 /// Opens a Rekor tile/proof bundle and groups its files per log.
 ///
 /// # Errors
 ///
-/// Any error of [`read_archive`] and of manifest checking; [`BundleError::Malformed`] when the
-/// format is not `stella.rekor-tiles/v1`, a log has no checkpoint or the bundle holds no log and
-/// no proof; [`BundleError::EntryRejected`] for a path outside the layout;
-/// [`BundleError::CheckpointInvalid`] for a checkpoint that does not parse or names another
-/// origin; [`BundleError::TileInvalid`] for an invalid tile path or content that does not match
-/// the width in the path; and
-/// [`BundleError::TlogProofInvalid`] for a tlog-proof that does not parse or whose index differs
-/// from its file name.
-pub fn open_tiles(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<TilesBundle, BundleError> {
+/// - Any error of [`read_archive`] and of the manifest checks.
+/// - [`BundleError::Malformed`] when the format is not `stella.rekor-tiles/v1`, a log has no
+///   checkpoint, or the bundle contains no log and no proof.
+/// - [`BundleError::EntryRejected`] for a path outside the layout.
+/// - [`BundleError::CheckpointInvalid`] for a checkpoint that does not parse or names another
+///   origin.
+/// - [`BundleError::TileInvalid`] for an invalid tile path, or content that does not match the
+///   width in the path.
+/// - [`BundleError::TlogProofInvalid`] for a tlog-proof that does not parse or whose index
+///   differs from its file name.
+pub fn open_tiles(
+    file_name: &str,
+    tgz: &[u8],
+    limits: &Limits,
+) -> Result<TilesBundle, BundleError> {
     let archive = file_name;
     let files = read_archive(archive, tgz, limits)?;
     let (manifest_json, manifest) = open_manifest(archive, &files, BundleKind::RekorTiles)?;
     let ManifestFields::RekorTiles { logs: log_refs } = &manifest.fields else {
-        return Err(malformed(archive, MANIFEST_PATH, "manifest fields do not match its format"));
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            "manifest fields do not match its format",
+        ));
     };
 
     let mut logs: Vec<LogTiles> = log_refs
@@ -239,7 +291,9 @@ pub fn open_tiles(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<TilesB
             tlog_proofs.push(open_proof(archive, path, content)?);
             continue;
         }
-        let located = path.strip_prefix(LOGS_DIR).and_then(|rest| rest.split_once('/'));
+        let located = path
+            .strip_prefix(LOGS_DIR)
+            .and_then(|rest| rest.split_once('/'));
         let Some((number, relative)) = located else {
             return Err(rejected(
                 archive,
@@ -253,7 +307,11 @@ pub fn open_tiles(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<TilesB
             .filter(|k| k.to_string() == number)
             .and_then(|k| logs.get_mut(k).zip(has_checkpoint.get_mut(k)));
         let Some((log, seen_checkpoint)) = slot else {
-            return Err(rejected(archive, path, format!("no log in manifest.json uses directory logs/{number}")));
+            return Err(rejected(
+                archive,
+                path,
+                format!("no log in manifest.json uses directory logs/{number}"),
+            ));
         };
         if relative == CHECKPOINT_NAME {
             let origin = checkpoint_origin(archive, path, content)?;
@@ -261,15 +319,20 @@ pub fn open_tiles(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<TilesB
                 return Err(checkpoint_invalid(
                     archive,
                     path,
-                    format!("checkpoint origin {origin:?}, manifest says {:?}", log.origin),
+                    format!(
+                        "checkpoint origin {origin:?}, manifest says {:?}",
+                        log.origin
+                    ),
                 ));
             }
-            log.checkpoint = content.clone();
+            log.checkpoint.clone_from(content);
             *seen_checkpoint = true;
             continue;
         }
         match check_tile(archive, path, relative, content)? {
-            TileKind::EntryBundle => log.entry_bundles.insert(relative.to_owned(), content.clone()),
+            TileKind::EntryBundle => log
+                .entry_bundles
+                .insert(relative.to_owned(), content.clone()),
             TileKind::HashTile => log.tiles.insert(relative.to_owned(), content.clone()),
         };
     }
@@ -277,11 +340,19 @@ pub fn open_tiles(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<TilesB
     for (log, seen) in logs.iter().zip(&has_checkpoint) {
         if !seen {
             let path = format!("{}/{CHECKPOINT_NAME}", log.dir);
-            return Err(malformed(archive, &path, format!("missing; log {:?} has no checkpoint", log.origin)));
+            return Err(malformed(
+                archive,
+                &path,
+                format!("missing, so log {:?} has no checkpoint", log.origin),
+            ));
         }
     }
     if logs.is_empty() && tlog_proofs.is_empty() {
-        return Err(malformed(archive, MANIFEST_PATH, "the bundle holds no log and no tlog-proof"));
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            "the bundle holds no log and no tlog-proof",
+        ));
     }
 
     Ok(TilesBundle {
@@ -298,18 +369,25 @@ pub fn open_tiles(file_name: &str, tgz: &[u8], limits: &Limits) -> Result<TilesB
 ///
 /// # Errors
 ///
-/// [`BundleError::CheckpointInvalid`] (archive name [`NEW_ARCHIVE`]) for a checkpoint that does
-/// not parse, [`BundleError::TileInvalid`] for an invalid tile path or content,
-/// [`BundleError::TlogProofInvalid`] for a proof that does not parse,
-/// [`BundleError::EntryRejected`] for two logs with one origin or two different proofs for one
-/// origin and index, and any error of opening the result under [`Limits::default`].
+/// Errors name the archive [`NEW_ARCHIVE`].
+///
+/// - [`BundleError::CheckpointInvalid`] for a checkpoint that does not parse.
+/// - [`BundleError::TileInvalid`] for an invalid tile path or content.
+/// - [`BundleError::TlogProofInvalid`] for a proof that does not parse.
+/// - [`BundleError::EntryRejected`] for two logs with one origin, or two different proofs for
+///   one origin and index.
+/// - Any error of opening the result under [`Limits::default`].
 pub fn pack_tiles(input: &TilesInput) -> Result<Vec<u8>, BundleError> {
     let mut by_origin: BTreeMap<String, &LogTilesInput> = BTreeMap::new();
     for (index, log) in input.logs.iter().enumerate() {
         let shown = format!("input log {index} checkpoint");
         let origin = checkpoint_origin(NEW_ARCHIVE, &shown, &log.checkpoint)?;
         if by_origin.insert(origin.clone(), log).is_some() {
-            return Err(rejected(NEW_ARCHIVE, &shown, format!("two logs have origin {origin:?}")));
+            return Err(rejected(
+                NEW_ARCHIVE,
+                &shown,
+                format!("two logs have origin {origin:?}"),
+            ));
         }
     }
 
@@ -328,24 +406,38 @@ pub fn pack_tiles(input: &TilesInput) -> Result<Vec<u8>, BundleError> {
 
     for (position, bytes) in input.tlog_proofs.iter().enumerate() {
         let shown = format!("input tlog-proof {position}");
-        let proof = TlogProof::parse(bytes).map_err(|e| proof_invalid(NEW_ARCHIVE, &shown, format!("not a tlog-proof: {e}")))?;
+        let proof = TlogProof::parse(bytes)
+            .map_err(|e| proof_invalid(NEW_ARCHIVE, &shown, format!("not a tlog-proof: {e}")))?;
         let origin = checkpoint_origin(NEW_ARCHIVE, &shown, &proof.checkpoint)?;
-        let path = format!("{PROOFS_DIR}{}/{}{PROOF_SUFFIX}", encode_origin(&origin), proof.index);
+        let path = format!(
+            "{PROOFS_DIR}{}/{}{PROOF_SUFFIX}",
+            encode_origin(&origin),
+            proof.index
+        );
         if let Some(existing) = files.get(&path)
             && existing != bytes
         {
             return Err(rejected(
                 NEW_ARCHIVE,
                 &path,
-                format!("two different tlog-proofs for origin {origin:?} and index {}", proof.index),
+                format!(
+                    "two different tlog-proofs for origin {origin:?} and index {}",
+                    proof.index
+                ),
             ));
         }
         files.insert(path, bytes.clone());
     }
 
-    let entries = files.iter().map(|(path, content)| FileEntry::for_content(path, content)).collect();
+    let entries = files
+        .iter()
+        .map(|(path, content)| FileEntry::for_content(path, content))
+        .collect();
     let manifest = Manifest::new(entries, ManifestFields::RekorTiles { logs: log_refs });
-    files.insert(MANIFEST_PATH.to_owned(), manifest.to_canonical_json(NEW_ARCHIVE)?);
+    files.insert(
+        MANIFEST_PATH.to_owned(),
+        manifest.to_canonical_json(NEW_ARCHIVE)?,
+    );
     let tgz = write_archive(&files)?;
     open_tiles(NEW_ARCHIVE, &tgz, &Limits::default())?;
     Ok(tgz)

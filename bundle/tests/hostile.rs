@@ -9,8 +9,8 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use stella_bundle::{
-    BundleError, DEFAULT_MAX_FILE_BYTES, Limits, MANIFEST_PATH, Measure, open_evidence, open_tiles, pack_evidence,
-    pack_tiles, read_archive, write_archive,
+    BundleError, DEFAULT_MAX_FILE_BYTES, Limits, MANIFEST_PATH, Measure, open_evidence, open_tiles,
+    pack_evidence, pack_tiles, read_archive, write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 use tar::{EntryType, Header};
@@ -28,18 +28,33 @@ struct Raw {
 }
 
 fn file(path: &str, data: &[u8]) -> Raw {
-    Raw { path: path.as_bytes().to_vec(), kind: EntryType::Regular, data: data.to_vec(), declared_size: None, link: None }
+    Raw {
+        path: path.as_bytes().to_vec(),
+        kind: EntryType::Regular,
+        data: data.to_vec(),
+        declared_size: None,
+        link: None,
+    }
 }
 
 fn special(path: &str, kind: EntryType, link: Option<&'static [u8]>) -> Raw {
-    Raw { path: path.as_bytes().to_vec(), kind, data: Vec::new(), declared_size: None, link }
+    Raw {
+        path: path.as_bytes().to_vec(),
+        kind,
+        data: Vec::new(),
+        declared_size: None,
+        link,
+    }
 }
 
 /// Writes a ustar header with the raw path bytes, bypassing the path checks of `set_path`.
 fn header_for(entry: &Raw) -> Header {
     let mut header = Header::new_ustar();
     let name = &mut header.as_old_mut().name;
-    assert!(entry.path.len() <= name.len(), "test paths fit the name field");
+    assert!(
+        entry.path.len() <= name.len(),
+        "test paths fit the name field"
+    );
     name[..entry.path.len()].copy_from_slice(&entry.path);
     header.set_entry_type(entry.kind);
     header.set_size(entry.declared_size.unwrap_or(entry.data.len() as u64));
@@ -80,31 +95,102 @@ fn read(tgz: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
 }
 
 fn small_limits() -> Limits {
-    Limits { max_archive_bytes: 1 << 20, max_total_bytes: 1 << 20, max_file_bytes: 1 << 16, max_entries: 10 }
+    Limits {
+        max_archive_bytes: 1 << 20,
+        max_total_bytes: 1 << 20,
+        max_file_bytes: 1 << 16,
+        max_entries: 10,
+    }
 }
 
 #[test]
 fn rejected_entries_table() {
     let ok = || file("manifest.json", b"{}");
     let cases: Vec<(&str, Vec<Raw>, &str)> = vec![
-        ("absolute path", vec![ok(), file("/etc/passwd", b"x")], "/etc/passwd"),
+        (
+            "absolute path",
+            vec![ok(), file("/etc/passwd", b"x")],
+            "/etc/passwd",
+        ),
         ("parent path", vec![ok(), file("../x", b"x")], "../x"),
-        ("parent inside path", vec![ok(), file("a/../../x", b"x")], "a/../../x"),
+        (
+            "parent inside path",
+            vec![ok(), file("a/../../x", b"x")],
+            "a/../../x",
+        ),
         ("dot component", vec![ok(), file("./x", b"x")], "./x"),
-        ("backslash", vec![ok(), file("a\\..\\x", b"x")], "a\\\\..\\\\x"),
+        (
+            "backslash",
+            vec![ok(), file("a\\..\\x", b"x")],
+            "a\\\\..\\\\x",
+        ),
         ("double slash", vec![ok(), file("a//x", b"x")], "a//x"),
         ("control character", vec![ok(), file("a\nx", b"x")], "a\\nx"),
-        ("symlink", vec![ok(), special("link", EntryType::Symlink, Some(b"/etc/passwd"))], "link"),
-        ("hard link", vec![ok(), special("hard", EntryType::Link, Some(b"manifest.json"))], "hard"),
-        ("char device", vec![ok(), special("null", EntryType::Char, None)], "null"),
-        ("block device", vec![ok(), special("sda", EntryType::Block, None)], "sda"),
-        ("fifo", vec![ok(), special("pipe", EntryType::Fifo, None)], "pipe"),
-        ("contiguous file", vec![ok(), special("c", EntryType::Continuous, None)], "c"),
-        ("pax header", vec![special("pax", EntryType::XHeader, None), ok()], "pax"),
-        ("gnu long name", vec![special("././@LongLink", EntryType::GNULongName, None), ok()], "././@LongLink"),
-        ("duplicate file", vec![ok(), file("a", b"1"), file("a", b"2")], "a"),
-        ("file then directory", vec![ok(), file("a", b"1"), special("a/", EntryType::Directory, None)], "a"),
-        ("path under file", vec![ok(), file("a", b"1"), file("a/b", b"2")], "a/b"),
+        (
+            "symlink",
+            vec![
+                ok(),
+                special("link", EntryType::Symlink, Some(b"/etc/passwd")),
+            ],
+            "link",
+        ),
+        (
+            "hard link",
+            vec![
+                ok(),
+                special("hard", EntryType::Link, Some(b"manifest.json")),
+            ],
+            "hard",
+        ),
+        (
+            "char device",
+            vec![ok(), special("null", EntryType::Char, None)],
+            "null",
+        ),
+        (
+            "block device",
+            vec![ok(), special("sda", EntryType::Block, None)],
+            "sda",
+        ),
+        (
+            "fifo",
+            vec![ok(), special("pipe", EntryType::Fifo, None)],
+            "pipe",
+        ),
+        (
+            "contiguous file",
+            vec![ok(), special("c", EntryType::Continuous, None)],
+            "c",
+        ),
+        (
+            "pax header",
+            vec![special("pax", EntryType::XHeader, None), ok()],
+            "pax",
+        ),
+        (
+            "gnu long name",
+            vec![special("././@LongLink", EntryType::GNULongName, None), ok()],
+            "././@LongLink",
+        ),
+        (
+            "duplicate file",
+            vec![ok(), file("a", b"1"), file("a", b"2")],
+            "a",
+        ),
+        (
+            "file then directory",
+            vec![
+                ok(),
+                file("a", b"1"),
+                special("a/", EntryType::Directory, None),
+            ],
+            "a",
+        ),
+        (
+            "path under file",
+            vec![ok(), file("a", b"1"), file("a/b", b"2")],
+            "a/b",
+        ),
     ];
     for (name, entries, path) in cases {
         let error = read(&hostile(&entries)).expect_err(name);
@@ -112,7 +198,11 @@ fn rejected_entries_table() {
             matches!(&error, BundleError::EntryRejected { path: p, archive, .. } if p == path && archive == "hostile.tgz"),
             "row {name}: expected EntryRejected naming {path:?}, got {error:?}"
         );
-        assert_eq!(error.reason_code(), ReasonCode::BundleEntryRejected, "row {name}");
+        assert_eq!(
+            error.reason_code(),
+            ReasonCode::BundleEntryRejected,
+            "row {name}"
+        );
     }
 }
 
@@ -121,7 +211,10 @@ fn nul_inside_path_rejected() {
     let mut entry = file("ab", b"x");
     entry.path = b"a\0/../../etc/passwd".to_vec();
     let error = read(&hostile(&[entry])).expect_err("embedded NUL");
-    assert!(matches!(&error, BundleError::EntryRejected { why, .. } if why.contains("NUL")), "{error:?}");
+    assert!(
+        matches!(&error, BundleError::EntryRejected { why, .. } if why.contains("NUL")),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -149,8 +242,15 @@ fn total_size_limit_enforced() {
     let limits = small_limits();
     let chunk = vec![7u8; 60_000];
     let entries: Vec<Raw> = (0..5).map(|i| file(&format!("f{i}"), &chunk)).collect();
-    let error = read_archive("hostile.tgz", &hostile(&entries), &Limits { max_total_bytes: 200_000, ..limits })
-        .expect_err("total");
+    let error = read_archive(
+        "hostile.tgz",
+        &hostile(&entries),
+        &Limits {
+            max_total_bytes: 200_000,
+            ..limits
+        },
+    )
+    .expect_err("total");
     assert!(
         matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, actual: 240_000, limit: 200_000, .. } if path == "f3"),
         "{error:?}"
@@ -163,19 +263,38 @@ fn too_many_entries_rejected() {
     let entries: Vec<Raw> = (0..11).map(|i| file(&format!("f{i:02}"), b"x")).collect();
     let error = read_archive("hostile.tgz", &hostile(&entries), &limits).expect_err("too many");
     assert!(
-        matches!(&error, BundleError::TooLarge { measure: Measure::Entries, actual: 11, limit: 10, .. }),
+        matches!(
+            &error,
+            BundleError::TooLarge {
+                measure: Measure::Entries,
+                actual: 11,
+                limit: 10,
+                ..
+            }
+        ),
         "{error:?}"
     );
-    let ten = read_archive("hostile.tgz", &hostile(&entries[..10]), &limits).expect("ten entries are allowed");
+    let ten = read_archive("hostile.tgz", &hostile(&entries[..10]), &limits)
+        .expect("ten entries are allowed");
     assert_eq!(ten.len(), 10);
 }
 
 #[test]
 fn too_many_default_entries_rejected() {
-    let entries: Vec<Raw> = (0..100_001).map(|i| special(&format!("d{i}/"), EntryType::Directory, None)).collect();
+    let entries: Vec<Raw> = (0..100_001)
+        .map(|i| special(&format!("d{i}/"), EntryType::Directory, None))
+        .collect();
     let error = read(&hostile(&entries)).expect_err("too many");
     assert!(
-        matches!(&error, BundleError::TooLarge { measure: Measure::Entries, actual: 100_001, limit: 100_000, .. }),
+        matches!(
+            &error,
+            BundleError::TooLarge {
+                measure: Measure::Entries,
+                actual: 100_001,
+                limit: 100_000,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }
@@ -183,16 +302,30 @@ fn too_many_default_entries_rejected() {
 #[test]
 fn archive_size_limit_enforced() {
     let tgz = hostile(&[file("a", b"x")]);
-    let limits = Limits { max_archive_bytes: tgz.len() as u64 - 1, ..Limits::default() };
+    let limits = Limits {
+        max_archive_bytes: tgz.len() as u64 - 1,
+        ..Limits::default()
+    };
     let error = read_archive("hostile.tgz", &tgz, &limits).expect_err("compressed size");
-    assert!(matches!(&error, BundleError::TooLarge { measure: Measure::ArchiveBytes, .. }), "{error:?}");
+    assert!(
+        matches!(
+            &error,
+            BundleError::TooLarge {
+                measure: Measure::ArchiveBytes,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
-/// Compresses a valid tar followed by `zeros` zero bytes, streaming so the test never holds the
-/// decompressed bomb.
+/// Compresses a valid tar followed by `zeros` zero bytes. It streams, so the test never keeps the
+/// decompressed bomb in memory.
 fn zero_bomb(zeros: u64) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder.write_all(&raw_tar(&[file("a", b"x")], true)).expect("write");
+    encoder
+        .write_all(&raw_tar(&[file("a", b"x")], true))
+        .expect("write");
     let chunk = vec![0u8; 1 << 20];
     let mut left = zeros;
     while left > 0 {
@@ -207,7 +340,11 @@ fn zero_bomb(zeros: u64) -> Vec<u8> {
 fn gzip_bomb_stops_at_limit() {
     let limits = small_limits();
     let bomb = zero_bomb(64 << 20);
-    assert!(bomb.len() < 1 << 20, "the bomb is small when compressed: {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 1 << 20,
+        "the bomb is small when compressed: {} bytes",
+        bomb.len()
+    );
     let error = read_archive("bomb.tgz", &bomb, &limits).expect_err("bomb");
     let cap = limits.max_decompressed_bytes();
     assert!(
@@ -222,7 +359,16 @@ fn gzip_bomb_default_limits() {
     let limits = Limits::default();
     let bomb = zero_bomb(limits.max_decompressed_bytes() + (1 << 20));
     let error = read_archive("bomb.tgz", &bomb, &limits).expect_err("bomb");
-    assert!(matches!(&error, BundleError::TooLarge { measure: Measure::DecompressedBytes, .. }), "{error:?}");
+    assert!(
+        matches!(
+            &error,
+            BundleError::TooLarge {
+                measure: Measure::DecompressedBytes,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -242,7 +388,17 @@ fn stream_faults_malformed_table() {
     header_after_one_zero_block.extend_from_slice(&raw_tar(&[file("b", b"x")], true));
     let mut v7 = raw_tar(&[file("a", b"hello")], true);
     v7[257..265].fill(0);
-    let sum: u32 = v7[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    let sum: u32 = v7[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
     v7[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
 
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -251,13 +407,22 @@ fn stream_faults_malformed_table() {
         ("trailing garbage", trailing),
         ("not gzip", good_tar.clone()),
         ("empty input", Vec::new()),
-        ("tar without end marker", gzip(&raw_tar(&[file("a", b"hello")], false))),
-        ("tar with one zero block", gzip(&good_tar[..good_tar.len() - 512])),
+        (
+            "tar without end marker",
+            gzip(&raw_tar(&[file("a", b"hello")], false)),
+        ),
+        (
+            "tar with one zero block",
+            gzip(&good_tar[..good_tar.len() - 512]),
+        ),
         ("tar cut inside data", gzip(&good_tar[..600])),
         ("tar cut inside header", gzip(&good_tar[..100])),
         ("header checksum", gzip(&bad_checksum)),
         ("data after end marker", gzip(&data_after_end)),
-        ("header after one zero block", gzip(&header_after_one_zero_block)),
+        (
+            "header after one zero block",
+            gzip(&header_after_one_zero_block),
+        ),
         ("v7 header", gzip(&v7)),
     ];
     for (name, tgz) in cases {
@@ -266,18 +431,28 @@ fn stream_faults_malformed_table() {
             matches!(&error, BundleError::Malformed { archive, .. } if archive == "hostile.tgz"),
             "row {name}: expected Malformed, got {error:?}"
         );
-        assert_eq!(error.reason_code(), ReasonCode::BundleMalformed, "row {name}");
+        assert_eq!(
+            error.reason_code(),
+            ReasonCode::BundleMalformed,
+            "row {name}"
+        );
     }
 }
 
 #[test]
 fn unlisted_extra_file_rejected() {
-    let Some(input) = evidence_input() else { return };
+    let Some(input) = evidence_input() else {
+        return;
+    };
     let tgz = pack_evidence(&input).expect("pack");
     let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
     files.insert("sigstore/extra.sigstore.json".to_owned(), b"{}".to_vec());
-    let error = open_evidence("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
-        .expect_err("extra file");
+    let error = open_evidence(
+        "hostile.tgz",
+        &write_archive(&files).expect("write"),
+        &Limits::default(),
+    )
+    .expect_err("extra file");
     assert!(
         matches!(&error, BundleError::EntryRejected { path, why, .. }
             if path == "sigstore/extra.sigstore.json" && why.contains("not listed")),
@@ -291,8 +466,12 @@ fn missing_listed_file_rejected() {
     let tgz = pack_tiles(&input).expect("pack");
     let mut files = read_archive("t.tgz", &tgz, &Limits::default()).expect("read");
     files.remove("logs/0/tile/0/000.p/7").expect("tile present");
-    let error = open_tiles("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
-        .expect_err("missing file");
+    let error = open_tiles(
+        "hostile.tgz",
+        &write_archive(&files).expect("write"),
+        &Limits::default(),
+    )
+    .expect_err("missing file");
     assert!(
         matches!(&error, BundleError::Malformed { path, why, .. } if path == "logs/0/tile/0/000.p/7" && why.contains("missing")),
         "{error:?}"
@@ -301,13 +480,22 @@ fn missing_listed_file_rejected() {
 
 #[test]
 fn missing_manifest_rejected() {
-    let Some(input) = evidence_input() else { return };
+    let Some(input) = evidence_input() else {
+        return;
+    };
     let tgz = pack_evidence(&input).expect("pack");
     let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
     files.remove(MANIFEST_PATH);
-    let error = open_evidence("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
-        .expect_err("no manifest");
-    assert!(matches!(&error, BundleError::Malformed { path, .. } if path == MANIFEST_PATH), "{error:?}");
+    let error = open_evidence(
+        "hostile.tgz",
+        &write_archive(&files).expect("write"),
+        &Limits::default(),
+    )
+    .expect_err("no manifest");
+    assert!(
+        matches!(&error, BundleError::Malformed { path, .. } if path == MANIFEST_PATH),
+        "{error:?}"
+    );
 }
 
 /// Rewrites the manifest of a packed evidence bundle with `edit` and opens the result.
@@ -320,8 +508,12 @@ fn open_with_manifest(edit: impl Fn(&str) -> String) -> Option<BundleError> {
     assert_ne!(edited, manifest, "the edit must change the manifest");
     files.insert(MANIFEST_PATH.to_owned(), edited.into_bytes());
     Some(
-        open_evidence("hostile.tgz", &write_archive(&files).expect("write"), &Limits::default())
-            .expect_err("edited manifest"),
+        open_evidence(
+            "hostile.tgz",
+            &write_archive(&files).expect("write"),
+            &Limits::default(),
+        )
+        .expect_err("edited manifest"),
     )
 }
 
@@ -330,17 +522,34 @@ fn manifest_faults_malformed_table() {
     let cases: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
         ("pretty printed", Box::new(|m: &str| m.replace(",", ", "))),
         ("trailing newline", Box::new(|m: &str| format!("{m}\n"))),
-        ("key order", Box::new(|m: &str| {
-            m.replace(",\"format\":\"stella.evidence/v1\"", "")
-                .replacen('{', "{\"format\":\"stella.evidence/v1\",", 1)
-        })),
-        ("unknown format", Box::new(|m: &str| m.replace("stella.evidence/v1", "stella.evidence/v2"))),
-        ("unknown field", Box::new(|m: &str| m.replace("\"format\"", "\"extra\":true,\"format\""))),
-        ("escaped slash", Box::new(|m: &str| m.replace("sigstore/", "sigstore\\/"))),
-        ("duplicate key", Box::new(|m: &str| m.replace("{\"files\"", "{\"files\":[],\"files\""))),
+        (
+            "key order",
+            Box::new(|m: &str| {
+                m.replace(",\"format\":\"stella.evidence/v1\"", "")
+                    .replacen('{', "{\"format\":\"stella.evidence/v1\",", 1)
+            }),
+        ),
+        (
+            "unknown format",
+            Box::new(|m: &str| m.replace("stella.evidence/v1", "stella.evidence/v2")),
+        ),
+        (
+            "unknown field",
+            Box::new(|m: &str| m.replace("\"format\"", "\"extra\":true,\"format\"")),
+        ),
+        (
+            "escaped slash",
+            Box::new(|m: &str| m.replace("sigstore/", "sigstore\\/")),
+        ),
+        (
+            "duplicate key",
+            Box::new(|m: &str| m.replace("{\"files\"", "{\"files\":[],\"files\"")),
+        ),
     ];
     for (name, edit) in cases {
-        let Some(error) = open_with_manifest(edit) else { return };
+        let Some(error) = open_with_manifest(edit) else {
+            return;
+        };
         assert!(
             matches!(&error, BundleError::Malformed { path, .. } if path == MANIFEST_PATH),
             "row {name}: expected Malformed naming manifest.json, got {error:?}"

@@ -5,8 +5,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use stella_bundle::{
-    BundleError, Limits, MANIFEST_PATH, ManifestFields, bundle_digest, open_evidence, open_tiles, open_trust_set,
-    pack_evidence, pack_tiles, pack_trust_set, read_archive, write_archive,
+    BundleError, Limits, MANIFEST_PATH, ManifestFields, bundle_digest, open_evidence, open_tiles,
+    open_trust_set, pack_evidence, pack_tiles, pack_trust_set, read_archive, write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 
@@ -37,7 +37,12 @@ fn assert_digest_mismatch(result: Result<(), BundleError>, path: &str) {
         "{path}: expected FileDigestMismatch naming the path, got {error}"
     );
     assert_eq!(error.reason_code(), ReasonCode::FileDigestMismatch);
-    assert!(error.to_string().starts_with(&format!("flipped.tgz: {path}: sha256 ")), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("flipped.tgz: {path}: sha256 ")),
+        "{error}"
+    );
 }
 
 #[test]
@@ -57,10 +62,25 @@ fn trust_set_round_trip() {
     assert_eq!(opened.kms_keys[0].id, "release-signer");
     assert_eq!(
         opened.manifest.fields,
-        ManifestFields::TrustRootSet { version: 7, expires_at: EXPIRES_AT }
+        ManifestFields::TrustRootSet {
+            version: 7,
+            expires_at: EXPIRES_AT
+        }
     );
-    let paths: Vec<&str> = opened.manifest.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(paths, ["kms/release-signer.pem", "note-keys.txt", "trusted_root.json"]);
+    let paths: Vec<&str> = opened
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "kms/release-signer.pem",
+            "note-keys.txt",
+            "trusted_root.json"
+        ]
+    );
 }
 
 #[test]
@@ -77,7 +97,10 @@ fn tiles_round_trip() {
     assert_eq!(log.checkpoint, input.logs[0].checkpoint);
     assert_eq!(log.tiles.len(), 15);
     assert_eq!(log.entry_bundles.len(), 15);
-    assert_eq!(log.tiles.get("tile/0/000.p/15"), input.logs[0].tiles.get("tile/0/000.p/15"));
+    assert_eq!(
+        log.tiles.get("tile/0/000.p/15"),
+        input.logs[0].tiles.get("tile/0/000.p/15")
+    );
     assert_eq!(
         log.entry_bundles.get("tile/entries/000.p/15"),
         input.logs[0].tiles.get("tile/entries/000.p/15")
@@ -91,18 +114,31 @@ fn tiles_round_trip() {
     assert_eq!(
         proofs,
         [
-            ("proofs/example.com_2flog_2ftestdata/14.tlog-proof", "example.com/log/testdata", 14),
-            ("proofs/example.com_2flog_2ftestdata/3.tlog-proof", "example.com/log/testdata", 3),
+            (
+                "proofs/example.com_2flog_2ftestdata/14.tlog-proof",
+                "example.com/log/testdata",
+                14
+            ),
+            (
+                "proofs/example.com_2flog_2ftestdata/3.tlog-proof",
+                "example.com/log/testdata",
+                3
+            ),
         ]
     );
     assert_eq!(opened.tlog_proofs[1].proof.index, 3);
     assert_eq!(opened.tlog_proofs[1].proof.hashes.len(), 4);
-    assert_eq!(opened.tlog_proofs[1].proof.checkpoint, input.logs[0].checkpoint);
+    assert_eq!(
+        opened.tlog_proofs[1].proof.checkpoint,
+        input.logs[0].checkpoint
+    );
 }
 
 #[test]
 fn tiles_proofs_only() {
-    let Some(mut input) = tiles_input() else { return };
+    let Some(mut input) = tiles_input() else {
+        return;
+    };
     input.logs.clear();
     let tgz = pack_tiles(&input).expect("pack");
     let opened = open_tiles("proofs.tgz", &tgz, &Limits::default()).expect("open");
@@ -112,12 +148,15 @@ fn tiles_proofs_only() {
 
 #[test]
 fn evidence_round_trip() {
-    let Some(input) = evidence_input() else { return };
+    let Some(input) = evidence_input() else {
+        return;
+    };
     let tgz = pack_evidence(&input).expect("pack");
     let opened = open_evidence("evidence.tgz", &tgz, &Limits::default()).expect("open");
 
     assert_eq!(opened.id, bundle_digest(&opened.manifest_json));
-    assert!(opened.id.starts_with("sha256:") && opened.id.len() == 71, "{}", opened.id);
+    assert!(opened.id.starts_with("sha256:"), "{}", opened.id);
+    assert_eq!(opened.id.len(), "sha256:".len() + 64, "{}", opened.id);
     assert_eq!(opened.subjects.len(), 1);
     assert_eq!(opened.subjects[0].name, "a.txt");
     assert_eq!(opened.subjects[0].sha256_hex(), A_TXT_SHA256);
@@ -131,24 +170,46 @@ fn evidence_round_trip() {
 
 #[test]
 fn packing_twice_byte_identical() {
-    let (Some(trust), Some(tiles), Some(evidence)) = (trust_input(), tiles_input(), evidence_input()) else {
+    let (Some(trust), Some(tiles), Some(evidence)) =
+        (trust_input(), tiles_input(), evidence_input())
+    else {
         return;
     };
-    assert_eq!(pack_trust_set(&trust).expect("pack 1"), pack_trust_set(&trust).expect("pack 2"), "trust set");
-    assert_eq!(pack_tiles(&tiles).expect("pack 1"), pack_tiles(&tiles).expect("pack 2"), "tiles");
-    assert_eq!(pack_evidence(&evidence).expect("pack 1"), pack_evidence(&evidence).expect("pack 2"), "evidence");
+    assert_eq!(
+        pack_trust_set(&trust).expect("pack 1"),
+        pack_trust_set(&trust).expect("pack 2"),
+        "trust set"
+    );
+    assert_eq!(
+        pack_tiles(&tiles).expect("pack 1"),
+        pack_tiles(&tiles).expect("pack 2"),
+        "tiles"
+    );
+    assert_eq!(
+        pack_evidence(&evidence).expect("pack 1"),
+        pack_evidence(&evidence).expect("pack 2"),
+        "evidence"
+    );
 }
 
 #[test]
 fn packing_ignores_input_order() {
-    let (Some(tiles), Some(evidence)) = (tiles_input(), evidence_input()) else { return };
+    let (Some(tiles), Some(evidence)) = (tiles_input(), evidence_input()) else {
+        return;
+    };
     let mut reversed = tiles.clone();
     reversed.tlog_proofs.reverse();
-    assert_eq!(pack_tiles(&tiles).expect("pack"), pack_tiles(&reversed).expect("pack reversed"));
+    assert_eq!(
+        pack_tiles(&tiles).expect("pack"),
+        pack_tiles(&reversed).expect("pack reversed")
+    );
 
     let mut doubled = evidence.clone();
     doubled.subjects.insert(0, doubled.subjects[0].clone());
-    assert_eq!(pack_evidence(&evidence).expect("pack"), pack_evidence(&doubled).expect("pack doubled"));
+    assert_eq!(
+        pack_evidence(&evidence).expect("pack"),
+        pack_evidence(&doubled).expect("pack doubled")
+    );
 }
 
 #[test]
@@ -159,7 +220,10 @@ fn trust_set_flipped_byte_detected() {
     assert_eq!(paths.len(), 3);
     for path in paths {
         let flipped = flip_byte(&tgz, &path);
-        assert_digest_mismatch(open_trust_set("flipped.tgz", &flipped, &Limits::default()).map(drop), &path);
+        assert_digest_mismatch(
+            open_trust_set("flipped.tgz", &flipped, &Limits::default()).map(drop),
+            &path,
+        );
     }
 }
 
@@ -171,25 +235,35 @@ fn tiles_flipped_byte_detected() {
     assert_eq!(paths.len(), 1 + 30 + 2);
     for path in paths {
         let flipped = flip_byte(&tgz, &path);
-        assert_digest_mismatch(open_tiles("flipped.tgz", &flipped, &Limits::default()).map(drop), &path);
+        assert_digest_mismatch(
+            open_tiles("flipped.tgz", &flipped, &Limits::default()).map(drop),
+            &path,
+        );
     }
 }
 
 #[test]
 fn evidence_flipped_byte_detected() {
-    let Some(input) = evidence_input() else { return };
+    let Some(input) = evidence_input() else {
+        return;
+    };
     let tgz = pack_evidence(&input).expect("pack");
     let paths = file_paths(&tgz);
     assert_eq!(paths.len(), 2);
     for path in paths {
         let flipped = flip_byte(&tgz, &path);
-        assert_digest_mismatch(open_evidence("flipped.tgz", &flipped, &Limits::default()).map(drop), &path);
+        assert_digest_mismatch(
+            open_evidence("flipped.tgz", &flipped, &Limits::default()).map(drop),
+            &path,
+        );
     }
 }
 
 #[test]
 fn open_wrong_kind_rejected() {
-    let Some(input) = evidence_input() else { return };
+    let Some(input) = evidence_input() else {
+        return;
+    };
     let tgz = pack_evidence(&input).expect("pack");
     let error = open_tiles("evidence.tgz", &tgz, &Limits::default()).expect_err("wrong kind");
     assert!(
@@ -202,16 +276,29 @@ fn open_wrong_kind_rejected() {
 
 #[test]
 fn manifest_digest_is_bundle_id() {
-    let Some(input) = evidence_input() else { return };
+    let Some(input) = evidence_input() else {
+        return;
+    };
     let tgz = pack_evidence(&input).expect("pack");
     let files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
     let opened = open_evidence("e.tgz", &tgz, &Limits::default()).expect("open");
     assert_eq!(opened.manifest_json, files[MANIFEST_PATH]);
-    assert_eq!(opened.id, format!("sha256:{}", stella_bundle::sha256_hex(&files[MANIFEST_PATH])));
+    assert_eq!(
+        opened.id,
+        format!(
+            "sha256:{}",
+            stella_bundle::sha256_hex(&files[MANIFEST_PATH])
+        )
+    );
 
     let mut other = input.clone();
     other.subjects[0].name = "b.txt".to_owned();
     let other_tgz = pack_evidence(&other).expect("pack other");
-    let other_id = open_evidence("e.tgz", &other_tgz, &Limits::default()).expect("open other").id;
-    assert_ne!(other_id, opened.id, "a different subject must give a different id");
+    let other_id = open_evidence("e.tgz", &other_tgz, &Limits::default())
+        .expect("open other")
+        .id;
+    assert_ne!(
+        other_id, opened.id,
+        "a different subject must give a different id"
+    );
 }

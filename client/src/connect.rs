@@ -20,6 +20,10 @@ use stella_proto::gate::v1::{
 };
 use tonic::transport::{Channel, Endpoint};
 
+use stella_proto::REASON_CODE_METADATA_KEY;
+use stella_verify::reason::ReasonCode;
+use tonic::Code;
+
 use crate::error::{ClientError, Service, error_chain};
 
 /// Default time allowed to open the TCP connection.
@@ -130,12 +134,34 @@ impl AttestorConnection {
         ClientError::from_status(Service::Attestor, &self.url, status)
     }
 
+    /// Maps a failed import. The transport rejects a message over its size limit before the
+    /// attestor sees it, with no reason code, so that case becomes ERR_BUNDLE_TOO_LARGE naming the file.
+    fn fail_import(&self, file_name: &str, size: usize, status: tonic::Status) -> ClientError {
+        let has_reason_code = status.metadata().get(REASON_CODE_METADATA_KEY).is_some();
+        let too_large = matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted);
+        if too_large && !has_reason_code {
+            return ClientError::Rejected {
+                service: Service::Attestor,
+                url: self.url.clone(),
+                code: status.code(),
+                reason_code: Some(ReasonCode::BundleTooLarge.as_str().to_owned()),
+                message: format!(
+                    "{}: {file_name}: archive of {size} bytes is larger than the attestor accepts ({})",
+                    ReasonCode::BundleTooLarge.as_str(),
+                    status.message()
+                ),
+            };
+        }
+        self.fail(status)
+    }
+
     /// Imports a trust root set bundle (`.tgz`). `file_name` appears only in messages.
     pub async fn import_trust_roots(
         &mut self,
         file_name: &str,
         archive: Vec<u8>,
     ) -> Result<ImportTrustRootsResponse, ClientError> {
+        let size = archive.len();
         let message = ImportBundleRequest {
             file_name: file_name.to_owned(),
             archive,
@@ -146,7 +172,7 @@ impl AttestorConnection {
             .await;
         result
             .map(tonic::Response::into_inner)
-            .map_err(|status| self.fail(status))
+            .map_err(|status| self.fail_import(file_name, size, status))
     }
 
     /// Imports a Rekor tile/proof bundle (`.tgz`).
@@ -155,6 +181,7 @@ impl AttestorConnection {
         file_name: &str,
         archive: Vec<u8>,
     ) -> Result<ImportTilesResponse, ClientError> {
+        let size = archive.len();
         let message = ImportBundleRequest {
             file_name: file_name.to_owned(),
             archive,
@@ -165,7 +192,7 @@ impl AttestorConnection {
             .await;
         result
             .map(tonic::Response::into_inner)
-            .map_err(|status| self.fail(status))
+            .map_err(|status| self.fail_import(file_name, size, status))
     }
 
     /// Registers a portable evidence bundle (`.tgz`) and returns its bundle id.
@@ -174,6 +201,7 @@ impl AttestorConnection {
         file_name: &str,
         archive: Vec<u8>,
     ) -> Result<RegisterEvidenceResponse, ClientError> {
+        let size = archive.len();
         let message = ImportBundleRequest {
             file_name: file_name.to_owned(),
             archive,
@@ -184,7 +212,7 @@ impl AttestorConnection {
             .await;
         result
             .map(tonic::Response::into_inner)
-            .map_err(|status| self.fail(status))
+            .map_err(|status| self.fail_import(file_name, size, status))
     }
 
     /// Verifies a registered evidence bundle offline and returns the stored report.

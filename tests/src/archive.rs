@@ -1,8 +1,9 @@
 //! Rewrites offline bundles (`.tgz`) for negative tests: a byte flipped inside one file with the
 //! manifest left as it was, or a hostile tar entry appended.
 //!
-//! Hostile entries are written with raw header fields, because the `tar` crate's path setters
-//! reject absolute paths and `..` components, which is exactly what these tests need to produce.
+//! Hostile entries are written as plain ustar headers with raw name fields, because the `tar`
+//! crate's path setters reject absolute paths and `..` components, which is exactly what these
+//! tests need to produce.
 
 use std::io::Read;
 use std::path::Path;
@@ -123,7 +124,10 @@ pub fn flip_byte(tgz: &[u8], inner_path: &str) -> Vec<u8> {
     let Some(file) = files.iter_mut().find(|file| file.path == inner_path) else {
         panic!("bundle has no file {inner_path}");
     };
-    assert!(!file.data.is_empty(), "{inner_path} is empty; nothing to flip");
+    assert!(
+        !file.data.is_empty(),
+        "{inner_path} is empty; nothing to flip"
+    );
     let middle = file.data.len() / 2;
     file.data[middle] ^= 0xff;
     write_tgz(&files)
@@ -283,8 +287,8 @@ pub fn append_hostile(tgz: &[u8], hostile: &HostileEntry) -> Vec<u8> {
     finish(builder)
 }
 
-/// Appends an entry with the name and link name copied byte for byte into the header. Names of
-/// 100 bytes or more go into a GNU long-name (or long-link) entry before it, as GNU tar does.
+/// Appends a plain ustar entry with the name and link name copied byte for byte into the header.
+/// A name of 100 bytes or more is split at a `/` between the ustar `prefix` and `name` fields.
 fn append_raw(
     builder: &mut tar::Builder<GzEncoder<Vec<u8>>>,
     path: &str,
@@ -292,20 +296,15 @@ fn append_raw(
     link_name: Option<&str>,
     data: &[u8],
 ) {
-    let mut header = Header::new_gnu();
-    if path.len() < 100 {
-        set_raw_field(&mut header.as_old_mut().name, path);
-    } else {
-        append_long_name(builder, EntryType::GNULongName, path);
-        set_raw_field(&mut header.as_old_mut().name, &path[..99]);
-    }
+    let mut header = Header::new_ustar();
+    let (prefix, name) = split_ustar_path(path);
+    let Some(ustar) = header.as_ustar_mut() else {
+        panic!("a new ustar header has no ustar fields");
+    };
+    set_raw_field(&mut ustar.name, name);
+    set_raw_field(&mut ustar.prefix, prefix);
     if let Some(link_name) = link_name {
-        if link_name.len() < 100 {
-            set_raw_field(&mut header.as_old_mut().linkname, link_name);
-        } else {
-            append_long_name(builder, EntryType::GNULongLink, link_name);
-            set_raw_field(&mut header.as_old_mut().linkname, &link_name[..99]);
-        }
+        set_raw_field(&mut ustar.linkname, link_name);
     }
     header.set_entry_type(entry_type);
     header.set_mode(0o644);
@@ -328,28 +327,28 @@ fn append_raw(
     }
 }
 
-/// Appends a GNU `L` or `K` entry that carries the full name of the next entry.
-fn append_long_name(builder: &mut tar::Builder<GzEncoder<Vec<u8>>>, kind: EntryType, name: &str) {
-    let mut data = name.as_bytes().to_vec();
-    data.push(0);
-    let mut header = Header::new_gnu();
-    set_raw_field(&mut header.as_old_mut().name, "././@LongLink");
-    header.set_entry_type(kind);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_size(data.len() as u64);
-    header.set_cksum();
-    if let Err(err) = builder.append(&header, data.as_slice()) {
-        panic!("cannot append a long-name entry for {name}: {err}");
+/// Splits a path into the ustar `prefix` (up to 155 bytes) and `name` (up to 99 bytes) at a `/`.
+fn split_ustar_path(path: &str) -> (&str, &str) {
+    if path.len() < 100 {
+        return ("", path);
+    }
+    let split = path
+        .char_indices()
+        .filter(|&(at, c)| c == '/' && at <= 155 && path.len() - at - 1 < 100)
+        .map(|(at, _)| at)
+        .next();
+    match split {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => panic!("{path:?} does not fit the ustar prefix and name fields"),
     }
 }
 
-fn set_raw_field(field: &mut [u8; 100], value: &str) {
+fn set_raw_field(field: &mut [u8], value: &str) {
     let bytes = value.as_bytes();
     assert!(
-        bytes.len() < field.len(),
+        bytes.len() <= field.len(),
         "raw tar field {value:?} is longer than {} bytes",
-        field.len() - 1
+        field.len()
     );
     field.fill(0);
     field[..bytes.len()].copy_from_slice(bytes);
@@ -399,7 +398,10 @@ mod tests {
     fn sample_bundle() -> Vec<u8> {
         let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
         for (path, data) in [
-            ("manifest.json", br#"{"files":[{"path":"data/one.txt"}]}"#.as_slice()),
+            (
+                "manifest.json",
+                br#"{"files":[{"path":"data/one.txt"}]}"#.as_slice(),
+            ),
             ("data/one.txt", b"0123456789".as_slice()),
         ] {
             let mut header = Header::new_gnu();
@@ -412,9 +414,12 @@ mod tests {
         finish(builder)
     }
 
-    /// Returns (path bytes, entry type, link name bytes) of every entry, reading raw headers
-    /// with GNU long names applied but without any path validation.
-    fn raw_entries(tgz: &[u8]) -> Vec<(Vec<u8>, EntryType, Option<Vec<u8>>)> {
+    /// Path bytes, entry type and link name bytes of one tar entry.
+    type RawEntry = (Vec<u8>, EntryType, Option<Vec<u8>>);
+
+    /// Returns the raw fields of every entry (ustar prefix joined to the name), without any path
+    /// validation.
+    fn raw_entries(tgz: &[u8]) -> Vec<RawEntry> {
         let mut archive = tar::Archive::new(GzDecoder::new(tgz));
         archive
             .entries()
@@ -451,16 +456,20 @@ mod tests {
 
     #[test]
     fn hostile_entries_keep_raw_names() {
-        let long_target = format!("/tmp/{}/target", "d".repeat(120));
-        let rows: Vec<(&str, HostileEntry, Vec<(Vec<u8>, EntryType, Option<Vec<u8>>)>)> = vec![
+        let long_target = format!("/tmp/{}/target", "d".repeat(60));
+        let rows: Vec<(&str, HostileEntry, Vec<RawEntry>)> = vec![
             (
                 "absolute path",
-                HostileEntry::AbsolutePath { path: "/tmp/x/abs".into() },
+                HostileEntry::AbsolutePath {
+                    path: "/tmp/x/abs".into(),
+                },
                 vec![(b"/tmp/x/abs".to_vec(), EntryType::Regular, None)],
             ),
             (
                 "long climbing path",
-                HostileEntry::ParentDir { path: climbing_path(Path::new(&long_target)) },
+                HostileEntry::ParentDir {
+                    path: climbing_path(Path::new(&long_target)),
+                },
                 vec![(
                     climbing_path(Path::new(&long_target)).into_bytes(),
                     EntryType::Regular,
@@ -469,17 +478,31 @@ mod tests {
             ),
             (
                 "symlink then file through it",
-                HostileEntry::Symlink { path: "link".into(), target: "/tmp/x".into() },
+                HostileEntry::Symlink {
+                    path: "link".into(),
+                    target: "/tmp/x".into(),
+                },
                 vec![
-                    (b"link".to_vec(), EntryType::Symlink, Some(b"/tmp/x".to_vec())),
+                    (
+                        b"link".to_vec(),
+                        EntryType::Symlink,
+                        Some(b"/tmp/x".to_vec()),
+                    ),
                     (b"link/planted.txt".to_vec(), EntryType::Regular, None),
                 ],
             ),
             (
                 "hard link then overwrite",
-                HostileEntry::HardLink { path: "hl".into(), target: long_target.clone() },
+                HostileEntry::HardLink {
+                    path: "hl".into(),
+                    target: long_target.clone(),
+                },
                 vec![
-                    (b"hl".to_vec(), EntryType::Link, Some(long_target.clone().into_bytes())),
+                    (
+                        b"hl".to_vec(),
+                        EntryType::Link,
+                        Some(long_target.clone().into_bytes()),
+                    ),
                     (b"hl".to_vec(), EntryType::Regular, None),
                 ],
             ),
@@ -490,7 +513,9 @@ mod tests {
             ),
             (
                 "fifo",
-                HostileEntry::Fifo { path: "fifo".into() },
+                HostileEntry::Fifo {
+                    path: "fifo".into(),
+                },
                 vec![(b"fifo".to_vec(), EntryType::Fifo, None)],
             ),
         ];
@@ -499,7 +524,9 @@ mod tests {
             let entries = raw_entries(&tgz);
             assert_eq!(entries.len(), 2 + expected_tail.len(), "{name}");
             let tail = &entries[2..];
-            for ((path, kind, link), (want_path, want_kind, want_link)) in tail.iter().zip(&expected_tail) {
+            for ((path, kind, link), (want_path, want_kind, want_link)) in
+                tail.iter().zip(&expected_tail)
+            {
                 assert_eq!(
                     String::from_utf8_lossy(path),
                     String::from_utf8_lossy(want_path),
@@ -535,6 +562,10 @@ mod tests {
     #[test]
     fn incompressible_tgz_stays_large() {
         let tgz = incompressible_tgz("manifest.json", 64 * 1024);
-        assert!(tgz.len() > 64 * 1024, "gzip shrank the data to {} bytes", tgz.len());
+        assert!(
+            tgz.len() > 64 * 1024,
+            "gzip shrank the data to {} bytes",
+            tgz.len()
+        );
     }
 }

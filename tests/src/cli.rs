@@ -114,7 +114,9 @@ impl Stella {
         let stdout = join_reader(stdout);
         let stderr = join_reader(stderr);
         let Some(code) = status.code() else {
-            panic!("`{command_line}` was killed by a signal ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            panic!(
+                "`{command_line}` was killed by a signal ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            );
         };
         CliOutput {
             command_line,
@@ -154,7 +156,11 @@ fn read_in_background<R: Read + Send + 'static>(
 
 fn join_reader(handle: Option<thread::JoinHandle<String>>) -> String {
     handle
-        .map(|handle| handle.join().unwrap_or_else(|_| "(reader panicked)".to_owned()))
+        .map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| "(reader panicked)".to_owned())
+        })
         .unwrap_or_default()
 }
 
@@ -203,31 +209,21 @@ impl CliOutput {
         self.assert_code(exit::OK)
     }
 
-    /// Parses the JSON document that `--output json` printed.
+    /// Parses the JSON object that `--output json` printed on stdout.
     ///
-    /// Successful commands print it on stdout. Failed commands print
-    /// `{"error": .., "reason_code": ..}` on stdout or stderr, so stderr is tried when stdout holds
-    /// no JSON document, first as a whole and then line by line from the end (a command may log
-    /// text lines before it).
+    /// With `--output json` every command prints exactly one JSON object on stdout: its result,
+    /// or `{"error": .., "reason_code": ..}` when it fails.
     ///
     /// # Panics
     ///
-    /// Panics with the whole command output when neither stream holds a JSON object.
+    /// Panics with the whole command output when stdout is not one JSON object.
     #[track_caller]
     pub fn json(&self) -> Value {
-        for text in [&self.stdout, &self.stderr] {
-            if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(text.trim()) {
-                return value;
-            }
+        match serde_json::from_str::<Value>(self.stdout.trim()) {
+            Ok(value @ Value::Object(_)) => value,
+            Ok(other) => panic!("stdout is JSON but not an object: {other}\n{self}"),
+            Err(err) => panic!("stdout is not one JSON object: {err}\n{self}"),
         }
-        for text in [&self.stdout, &self.stderr] {
-            for line in text.lines().rev() {
-                if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(line.trim()) {
-                    return value;
-                }
-            }
-        }
-        panic!("no JSON object in the output\n{self}");
     }
 
     /// Returns the string at `key` of the JSON output.

@@ -76,7 +76,11 @@ impl EnvBuilder {
     pub fn start(self) -> Env {
         sweep_stale_dirs();
         let dir = match tempfile::Builder::new()
-            .prefix(&format!("{DIR_PREFIX}{}-{}-", std::process::id(), self.name))
+            .prefix(&format!(
+                "{DIR_PREFIX}{}-{}-",
+                std::process::id(),
+                self.name
+            ))
             .tempdir()
         {
             Ok(dir) => dir,
@@ -122,8 +126,8 @@ impl EnvBuilder {
             None => (None, None),
         };
 
-        // Without a gate, the gate URL points at a port nobody listens on, so a stray gate
-        // command fails as unreachable instead of reaching another test's gate.
+        // Without a gate, the gate URL points at the discard port, where no test listens, so a
+        // stray gate command fails as unreachable instead of reaching another test's gate.
         let gate_url = gate
             .as_ref()
             .map_or_else(|| "http://127.0.0.1:9".to_owned(), Service::url);
@@ -226,8 +230,8 @@ impl Env {
     }
 }
 
-/// An environment shared by the tests of one file, started by the first test that asks for it,
-/// together with fixtures `F` that its set-up produced (bundle paths, bundle ids).
+/// An environment shared by the tests of one file and started by the first test that requests
+/// it, together with fixtures `F` that its set-up produced (bundle paths, bundle ids).
 ///
 /// A failed start is remembered, so every later test fails at once with the same message instead
 /// of starting services again.
@@ -315,8 +319,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Removes the harness directories of earlier test processes that no longer run.
 ///
 /// Shared environments live in `static`s, which Rust never drops, so their directories outlive
-/// the run. Each directory name carries the process id, and `/proc/<pid>` tells whether that
-/// process still runs. Runs once per process.
+/// the run. Each directory name contains the process id, and `/proc/<pid>` exists only while that
+/// process runs. Runs once per process.
 pub fn sweep_stale_dirs() {
     static SWEPT: OnceLock<()> = OnceLock::new();
     SWEPT.get_or_init(|| {
@@ -328,7 +332,11 @@ pub fn sweep_stale_dirs() {
             let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(DIR_PREFIX)) else {
                 continue;
             };
-            let Some(pid) = rest.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
+            let Some(pid) = rest
+                .split('-')
+                .next()
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
                 continue;
             };
             if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {

@@ -57,7 +57,12 @@ pub struct Rejection {
 /// # Panics
 ///
 /// Panics when the attestor cannot be reached or the call times out.
-pub fn import(url: &str, rpc: ImportRpc, file_name: &str, archive: Vec<u8>) -> Result<(), Rejection> {
+pub fn import(
+    url: &str,
+    rpc: ImportRpc,
+    file_name: &str,
+    archive: Vec<u8>,
+) -> Result<(), Rejection> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -77,7 +82,10 @@ pub fn import(url: &str, rpc: ImportRpc, file_name: &str, archive: Vec<u8>) -> R
             ImportRpc::Evidence => client.register_evidence(request).await.map(drop),
         };
         result.map_err(|status| {
-            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded) {
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+            ) {
                 panic!("{} on {url} failed to run: {status}", rpc.method());
             }
             Rejection {

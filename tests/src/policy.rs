@@ -29,8 +29,7 @@ pub const IDENTITY_REGEX_PREFIX_ONLY: &str = r"https://github\.com/sigstore-conf
 /// module.
 pub fn standard() -> String {
     let prod_requirement = requirement(Some(SLSA_PROVENANCE_V1), IDENTITY);
-    let regex_requirement =
-        requirement(Some(SLSA_PROVENANCE_V1), &format!("/{IDENTITY_REGEX}/"));
+    let regex_requirement = requirement(Some(SLSA_PROVENANCE_V1), &format!("/{IDENTITY_REGEX}/"));
     let partial_requirement = requirement(
         Some(SLSA_PROVENANCE_V1),
         &format!("/{IDENTITY_REGEX_PREFIX_ONLY}/"),

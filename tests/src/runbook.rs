@@ -66,7 +66,11 @@ impl Decision {
     /// Asserts `pending` with exit code 3 and `code` among the reason codes.
     #[track_caller]
     pub fn assert_pending(&self, code: &str) -> &Decision {
-        assert_eq!(self.decision, "pending", "expected pending\n{}", self.output);
+        assert_eq!(
+            self.decision, "pending",
+            "expected pending\n{}",
+            self.output
+        );
         self.output.assert_code(exit::PENDING);
         self.assert_reason(code)
     }
@@ -159,7 +163,12 @@ impl Env {
     /// Runs `stella rekor tiles pack` over Sigstore bundles and tile directories, and returns the
     /// written bundle.
     #[track_caller]
-    pub fn tiles_pack(&self, dir: &Path, sigstore_bundles: &[&Path], tiles_dirs: &[&Path]) -> PathBuf {
+    pub fn tiles_pack(
+        &self,
+        dir: &Path,
+        sigstore_bundles: &[&Path],
+        tiles_dirs: &[&Path],
+    ) -> PathBuf {
         let out = dir.join("rekor-tiles.tgz");
         let mut args: Vec<String> = vec!["rekor".into(), "tiles".into(), "pack".into()];
         for bundle in sigstore_bundles {
@@ -216,8 +225,13 @@ impl Env {
     /// Runs `stella evidence verify --offline` (local integrity check, then registration) and
     /// returns its output, whatever the exit code.
     pub fn evidence_verify(&self, bundle: &Path) -> CliOutput {
-        self.stella()
-            .run_json(["evidence", "verify", "--bundle", &path_arg(bundle), "--offline"])
+        self.stella().run_json([
+            "evidence",
+            "verify",
+            "--bundle",
+            &path_arg(bundle),
+            "--offline",
+        ])
     }
 
     /// Packs and registers the evidence of one conformance case, and returns its bundle id.
@@ -333,7 +347,11 @@ pub enum BundleKind {
 
 impl BundleKind {
     /// Every bundle kind.
-    pub const ALL: [BundleKind; 3] = [BundleKind::TrustRoots, BundleKind::Tiles, BundleKind::Evidence];
+    pub const ALL: [BundleKind; 3] = [
+        BundleKind::TrustRoots,
+        BundleKind::Tiles,
+        BundleKind::Evidence,
+    ];
 
     /// Returns a short label for file names and messages.
     pub fn label(self) -> &'static str {

@@ -204,8 +204,8 @@ impl Service {
     ///
     /// # Panics
     ///
-    /// Panics with the service log when the service does not become healthy; a port that is still
-    /// held by the old process is retried for a few seconds.
+    /// Panics with the service log when the service does not become healthy. A port that the old
+    /// process still holds is retried for a few seconds first.
     pub fn start_again(&mut self) {
         assert!(
             self.child.is_none(),
@@ -242,7 +242,7 @@ impl Service {
         report
     }
 
-    /// Freezes the process with SIGSTOP: its sockets stay open but it answers nothing, as a hung
+    /// Freezes the process with SIGSTOP. Its sockets stay open but it sends no response, as a hung
     /// service would.
     pub fn suspend(&self) {
         self.signal(Signal::STOP);
@@ -336,7 +336,10 @@ fn launch(config: &ServiceConfig, port: u16, attempt: u32) -> Result<Child, Laun
     let log = open_log(&config.log_path);
     let log_for_stderr = match log.try_clone() {
         Ok(file) => file,
-        Err(err) => panic!("cannot duplicate log handle {}: {err}", config.log_path.display()),
+        Err(err) => panic!(
+            "cannot duplicate log handle {}: {err}",
+            config.log_path.display()
+        ),
     };
     let mut command = Command::new(&config.binary);
     command
@@ -360,10 +363,17 @@ fn launch(config: &ServiceConfig, port: u16, attempt: u32) -> Result<Child, Laun
         Err(err) => panic!("cannot spawn {}: {err}", config.binary.display()),
     };
 
-    match wait_healthy(&mut child, &format!("http://{listen}"), &config.health_service) {
+    match wait_healthy(
+        &mut child,
+        &format!("http://{listen}"),
+        &config.health_service,
+    ) {
         Ok(()) => Ok(child),
         Err(HealthFailure::Exited(status)) => Err(LaunchFailure {
-            message: format!("{} exited during start-up on {listen}: {status}", config.name),
+            message: format!(
+                "{} exited during start-up on {listen}: {status}",
+                config.name
+            ),
             exited_early: true,
         }),
         Err(HealthFailure::TimedOut(last_error)) => {
@@ -468,7 +478,7 @@ fn wait_healthy(child: &mut Child, url: &str, service: &str) -> Result<(), Healt
 
 /// Checks `grpc.health.v1.Health/Check` for `service`.
 ///
-/// A server that registers only the overall status (the empty service name) answers NOT_FOUND for
+/// A server that registers only the overall status (the empty service name) returns NOT_FOUND for
 /// the service name, so the probe then accepts the overall status.
 async fn probe_health(url: &str, service: &str) -> Result<(), String> {
     let endpoint = Endpoint::from_shared(url.to_owned())
@@ -488,14 +498,16 @@ async fn probe_health(url: &str, service: &str) -> Result<(), String> {
         .await
     {
         Ok(response) => response.into_inner().status,
-        Err(status) if status.code() == tonic::Code::NotFound => client
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map_err(|status| format!("overall health check failed: {status}"))?
-            .into_inner()
-            .status,
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map_err(|status| format!("overall health check failed: {status}"))?
+                .into_inner()
+                .status
+        }
         Err(status) => return Err(format!("health check of {service} failed: {status}")),
     };
     if status == ServingStatus::Serving as i32 {
@@ -514,11 +526,11 @@ type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
 /// child's parent-death signal.
 ///
 /// Linux sends the parent-death signal when the *thread* that forked the child exits, not the
-/// process. Test threads end after each test, while a service shared by a test file must live
-/// until the process ends; so one long-lived thread does every spawn.
+/// process. Test threads end after each test, but a service shared by a test file must live until
+/// the process ends. So one long-lived thread does every spawn.
 fn spawn_tied_to_test_process(mut command: Command) -> io::Result<Child> {
     // SAFETY: the closure runs in the forked child before exec and only makes the prctl system
-    // call, which is async-signal-safe; it allocates nothing and takes no lock.
+    // call, which is async-signal-safe. It allocates nothing and takes no lock.
     unsafe {
         command.pre_exec(|| {
             rustix::process::set_parent_process_death_signal(Some(Signal::KILL))

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use stella_e2e::codes;
 use stella_e2e::env::Env;
 use stella_e2e::policy::{self, PROD, PROD_PENDING};
 use stella_e2e::vectors::{DSSE_HAPPY, Vectors};
-use stella_e2e::codes;
 
 /// Deadline the gate applies to each attestor call in these tests.
 const ATTESTOR_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -82,7 +82,11 @@ fn attestor_outage_never_allows() {
 
     // Stopped: connections are refused.
     let stop = env.attestor_mut().stop();
-    assert!(!stop.forced, "the attestor ignored SIGTERM for {:?}", stop.elapsed);
+    assert!(
+        !stop.forced,
+        "the attestor ignored SIGTERM for {:?}",
+        stop.elapsed
+    );
     let denied = env.evaluate("outage-prod");
     denied.assert_deny(unavailable);
     assert!(

@@ -95,10 +95,18 @@ fn check_corruption_rejected(kind: BundleKind) {
         );
 
         // The attestor itself rejects it too, whatever client sends it.
-        let Err(rejection) = grpc::import(&env.attestor().url(), kind.rpc(), &file_name, bytes) else {
-            panic!("{} accepted {file_name} with {inner} corrupted", kind.rpc().method());
+        let Err(rejection) = grpc::import(&env.attestor().url(), kind.rpc(), &file_name, bytes)
+        else {
+            panic!(
+                "{} accepted {file_name} with {inner} corrupted",
+                kind.rpc().method()
+            );
         };
-        assert_eq!(rejection.code, tonic::Code::InvalidArgument, "{rejection:?}");
+        assert_eq!(
+            rejection.code,
+            tonic::Code::InvalidArgument,
+            "{rejection:?}"
+        );
         assert_eq!(
             rejection.reason_code.as_deref(),
             Some(codes::FILE_DIGEST_MISMATCH),
@@ -134,7 +142,11 @@ fn assert_state_unchanged(env: &Env, baseline: &Baseline) {
     let evidence = env.evidence_verify(&baseline.evidence);
     evidence.assert_ok();
     assert!(evidence.bool_field("already_registered"), "{evidence}");
-    assert_eq!(evidence.str_field("bundle_id"), baseline.bundle_id, "{evidence}");
+    assert_eq!(
+        evidence.str_field("bundle_id"),
+        baseline.bundle_id,
+        "{evidence}"
+    );
 }
 
 #[test]

@@ -120,8 +120,15 @@ fn check_hostile_rejected(label: &str, make: impl Fn(&Path) -> (HostileEntry, Ve
     write_file(&secret, b"secret\n");
 
     let (hostile, targets) = make(&escape);
-    let planted_names = ["planted.txt", "hostile-abs", "hostile-dotdot", "hostile-link",
-        "hostile-hardlink", "hostile-dev", "hostile-fifo"];
+    let planted_names = [
+        "planted.txt",
+        "hostile-abs",
+        "hostile-dotdot",
+        "hostile-link",
+        "hostile-hardlink",
+        "hostile-dev",
+        "hostile-fifo",
+    ];
 
     // Build every hostile archive before the first listing.
     let mut archives = Vec::new();
@@ -148,10 +155,19 @@ fn check_hostile_rejected(label: &str, make: impl Fn(&Path) -> (HostileEntry, Ve
             hostile.label()
         );
 
-        let Err(rejection) = grpc::import(&env.attestor().url(), kind.rpc(), &file_name, bytes) else {
-            panic!("{} accepted an archive with a {} entry", kind.rpc().method(), hostile.label());
+        let Err(rejection) = grpc::import(&env.attestor().url(), kind.rpc(), &file_name, bytes)
+        else {
+            panic!(
+                "{} accepted an archive with a {} entry",
+                kind.rpc().method(),
+                hostile.label()
+            );
         };
-        assert_eq!(rejection.code, tonic::Code::InvalidArgument, "{rejection:?}");
+        assert_eq!(
+            rejection.code,
+            tonic::Code::InvalidArgument,
+            "{rejection:?}"
+        );
         assert_eq!(
             rejection.reason_code.as_deref(),
             Some(codes::BUNDLE_ENTRY_REJECTED),
@@ -165,8 +181,6 @@ fn check_hostile_rejected(label: &str, make: impl Fn(&Path) -> (HostileEntry, Ve
             hostile.label(),
             hostile.entry_path()
         );
-        eprintln!("DEBUG {}", rejection.message);
-        eprintln!("DEBUG {}", message);
     }
 
     for target in &targets {
@@ -177,7 +191,11 @@ fn check_hostile_rejected(label: &str, make: impl Fn(&Path) -> (HostileEntry, Ve
             target.display()
         );
     }
-    assert_eq!(read_file(&secret), b"secret\n", "the hard link target was written");
+    assert_eq!(
+        read_file(&secret),
+        b"secret\n",
+        "the hard link target was written"
+    );
     assert_eq!(
         list_tree(env.root(), &[&data_dir, &work_dir, &gate_data]),
         outside_before,
@@ -305,7 +323,9 @@ fn bundles_over_limit_rejected() {
         );
         let output = kind.import(&env, path);
         let message = output.assert_rejected(codes::BUNDLE_TOO_LARGE);
-        let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
         assert!(
             file_name.is_some_and(|name| message.contains(&name)),
             "the error must name the bundle file\n{output}"
@@ -319,10 +339,19 @@ fn bundles_over_limit_rejected() {
     // 16 KiB of incompressible data, sent straight to each RPC.
     let big = incompressible_tgz("manifest.json", 16 * 1024);
     for rpc in ImportRpc::ALL {
-        let Err(rejection) = grpc::import(&env.attestor().url(), rpc, "big.tgz", big.clone()) else {
-            panic!("{} accepted a {} byte archive over a {SIZE_LIMIT} byte limit", rpc.method(), big.len());
+        let Err(rejection) = grpc::import(&env.attestor().url(), rpc, "big.tgz", big.clone())
+        else {
+            panic!(
+                "{} accepted a {} byte archive over a {SIZE_LIMIT} byte limit",
+                rpc.method(),
+                big.len()
+            );
         };
-        assert_eq!(rejection.code, tonic::Code::InvalidArgument, "{rejection:?}");
+        assert_eq!(
+            rejection.code,
+            tonic::Code::InvalidArgument,
+            "{rejection:?}"
+        );
         assert_eq!(
             rejection.reason_code.as_deref(),
             Some(codes::BUNDLE_TOO_LARGE),
@@ -331,7 +360,10 @@ fn bundles_over_limit_rejected() {
         );
     }
 
-    assert!(env.attestor_mut().is_running(), "the attestor must survive oversized bundles");
+    assert!(
+        env.attestor_mut().is_running(),
+        "the attestor must survive oversized bundles"
+    );
 }
 
 #[test]
@@ -342,8 +374,8 @@ fn request_over_transport_limit_rejected() {
     let (mut env, _good) = start_size_limited(&vectors, "over-transport");
 
     // 256 KiB is more than any gRPC request the attestor accepts under a 1000-byte bundle limit,
-    // so the request is cut off before the import handler sees it. The operator must still get
-    // the bundle size reason code.
+    // so the transport rejects the request before the import handler runs. The operator must
+    // still get the bundle size reason code.
     let size = 256 * 1024;
     let file_name = format!("big-{size}.tgz");
     let big = incompressible_tgz("manifest.json", size);
@@ -357,8 +389,13 @@ fn request_over_transport_limit_rejected() {
     }
 
     for rpc in ImportRpc::ALL {
-        let Err(rejection) = grpc::import(&env.attestor().url(), rpc, &file_name, big.clone()) else {
-            panic!("{} accepted a {} byte archive over a {SIZE_LIMIT} byte limit", rpc.method(), big.len());
+        let Err(rejection) = grpc::import(&env.attestor().url(), rpc, &file_name, big.clone())
+        else {
+            panic!(
+                "{} accepted a {} byte archive over a {SIZE_LIMIT} byte limit",
+                rpc.method(),
+                big.len()
+            );
         };
         assert_eq!(
             rejection.reason_code.as_deref(),
@@ -369,5 +406,8 @@ fn request_over_transport_limit_rejected() {
         );
     }
 
-    assert!(env.attestor_mut().is_running(), "the attestor must survive oversized requests");
+    assert!(
+        env.attestor_mut().is_running(),
+        "the attestor must survive oversized requests"
+    );
 }

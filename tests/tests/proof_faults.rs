@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+use stella_e2e::archive;
+use stella_e2e::codes;
 use stella_e2e::env::{Env, read_file, write_file};
 use stella_e2e::policy::{self, PROD, PROD_PENDING};
-use stella_e2e::archive;
 use stella_e2e::runbook::{LONG_EXPIRY, path_arg};
 use stella_e2e::vectors::{CHECKPOINT_NO_MATCHING_SIGNATURE, DSSE_HAPPY, MSG_HAPPY, Vectors};
-use stella_e2e::codes;
 
 /// Returns a copy of a Sigstore bundle JSON with one bit of the first inclusion proof hash
 /// inverted.
@@ -75,7 +75,9 @@ fn flipped_proof_hash_denies() {
     let Some(vectors) = Vectors::locate() else {
         return;
     };
-    let env = Env::builder("flipped-proof").gate(&policy::standard()).start();
+    let env = Env::builder("flipped-proof")
+        .gate(&policy::standard())
+        .start();
     let dsse = vectors.case(DSSE_HAPPY);
     env.install_trust(&vectors.staging_trusted_root(), &[]);
 
@@ -83,7 +85,10 @@ fn flipped_proof_hash_denies() {
     // copy of the bundle with one proof hash changed.
     let dir = env.scratch("flipped");
     let tampered = dir.join("tampered.sigstore.json");
-    write_file(&tampered, &flip_first_proof_hash(&read_file(&dsse.bundle())));
+    write_file(
+        &tampered,
+        &flip_first_proof_hash(&read_file(&dsse.bundle())),
+    );
     let out = dir.join("tampered-tiles.tgz");
     let packed = env.stella().run_json([
         "rekor",
@@ -96,7 +101,11 @@ fn flipped_proof_hash_denies() {
     ]);
     let message = packed.assert_rejected(codes::REKOR_PROOF_INVALID);
     assert!(message.contains("tampered.sigstore.json"), "{packed}");
-    assert!(!out.exists(), "a rejected pack must not leave {}", out.display());
+    assert!(
+        !out.exists(),
+        "a rejected pack must not leave {}",
+        out.display()
+    );
 
     // An attacker can still write the tlog-proof file by hand, with a manifest that matches it.
     // Its checkpoint is correctly signed and the attestor has no leaf to check the proof against
@@ -105,7 +114,10 @@ fn flipped_proof_hash_denies() {
     let proof_path = "proofs/log2025-alpha3.rekor.sigstage.dev/4026478.tlog-proof";
     let proof = flip_first_tlog_proof_hash(&tlog_proof_text(&good, proof_path));
     let tiles = dir.join("hand-made-tiles.tgz");
-    write_file(&tiles, &archive::replace_file(&good, proof_path, proof.into_bytes()));
+    write_file(
+        &tiles,
+        &archive::replace_file(&good, proof_path, proof.into_bytes()),
+    );
     env.tiles_import(&tiles).assert_ok();
 
     // The evidence carries the untouched Sigstore bundle with its correct proof, which the
@@ -134,7 +146,9 @@ fn missing_entry_denies_or_pends() {
     let Some(vectors) = Vectors::locate() else {
         return;
     };
-    let env = Env::builder("missing-entry").gate(&policy::standard()).start();
+    let env = Env::builder("missing-entry")
+        .gate(&policy::standard())
+        .start();
     env.install_trust(&vectors.staging_trusted_root(), &[]);
     // Proofs of another case (another log, too), not of the DSSE entry.
     env.install_proofs(&[&vectors.case(MSG_HAPPY).bundle()]);
@@ -191,7 +205,11 @@ fn checkpoint_wrong_signer_rejected_at_import() {
     );
 
     // Nothing of the rejected bundle was kept: the good bundle imports as new.
-    let good = env.tiles_pack(&env.scratch("good"), &[&vectors.case(MSG_HAPPY).bundle()], &[]);
+    let good = env.tiles_pack(
+        &env.scratch("good"),
+        &[&vectors.case(MSG_HAPPY).bundle()],
+        &[],
+    );
     let output = env.tiles_import(&good);
     output.assert_ok();
     assert!(!output.bool_field("already_imported"), "{output}");
@@ -205,7 +223,9 @@ fn expired_trust_root_denies() {
     /// Lifetime of the trust root set: long enough for the set-up below, short enough to wait.
     const LIFETIME: Duration = Duration::from_secs(8);
 
-    let env = Env::builder("expired-trust").gate(&policy::standard()).start();
+    let env = Env::builder("expired-trust")
+        .gate(&policy::standard())
+        .start();
     let dsse = vectors.case(DSSE_HAPPY);
 
     let packed_at = Instant::now();
@@ -226,7 +246,10 @@ fn expired_trust_root_denies() {
     if packed_at.elapsed() + Duration::from_secs(2) < LIFETIME {
         env.evaluate("expiring").assert_allow();
     } else {
-        eprintln!("set-up took {:?}; skipping the check before expiry", packed_at.elapsed());
+        eprintln!(
+            "set-up took {:?}; skipping the check before expiry",
+            packed_at.elapsed()
+        );
     }
 
     // `--expires 8s` is resolved when the CLI packs, to whole seconds; wait until it has passed.
@@ -251,7 +274,13 @@ fn expired_trust_root_denies() {
         .assert_deny(codes::TRUST_ROOT_EXPIRED);
 
     // A fresh set restores verification.
-    let renewed = env.trust_pack(&env.scratch("renewed"), &vectors.staging_trusted_root(), &[], 2, LONG_EXPIRY);
+    let renewed = env.trust_pack(
+        &env.scratch("renewed"),
+        &vectors.staging_trusted_root(),
+        &[],
+        2,
+        LONG_EXPIRY,
+    );
     env.trust_import(&renewed).assert_ok();
     env.evaluate("expiring").assert_allow();
 }

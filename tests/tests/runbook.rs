@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use stella_e2e::codes;
 use stella_e2e::env::{Env, EnvGuard, SharedEnv, read_file};
 use stella_e2e::policy::{self, MSG, PROD, PROD_OTHER_IDENTITY, PROD_REGEX, PROD_REGEX_PARTIAL};
 use stella_e2e::runbook::{Decision, LONG_EXPIRY, decision_record};
@@ -15,7 +16,6 @@ use stella_e2e::vectors::{
     DSSE_HAPPY, DSSE_INVALID_SIG, DSSE_MISMATCH_ENVELOPE, MSG_HAPPY, Vectors,
 };
 use stella_e2e::{IDENTITY, ISSUER, SLSA_PROVENANCE_V1, SUBJECT_SHA256, subject_digest};
-use stella_e2e::codes;
 
 /// Checkpoint of the DSSE case's inclusion proof.
 const ALPHA3_ORIGIN: &str = "log2025-alpha3.rekor.sigstage.dev";
@@ -52,7 +52,10 @@ fn shared(vectors: &Vectors) -> EnvGuard<'static, Registered> {
 
 fn is_sha256_digest(text: &str) -> bool {
     text.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -126,7 +129,11 @@ fn assert_record_matches(
 
     let decision_digest = decision.output.str_field("decision_digest");
     assert!(is_sha256_digest(&decision_digest), "{}", decision.output);
-    assert_eq!(field("decision_digest"), decision_digest.as_str(), "{record}");
+    assert_eq!(
+        field("decision_digest"),
+        decision_digest.as_str(),
+        "{record}"
+    );
 
     let policy_bytes = match env.policy_path() {
         Some(path) => read_file(path),
@@ -135,7 +142,9 @@ fn assert_record_matches(
     let policy_digest = format!("sha256:{}", hex::encode(Sha256::digest(&policy_bytes)));
     assert_eq!(field("policy_digest"), policy_digest.as_str(), "{record}");
     assert!(
-        field("evaluated_at").as_str().is_some_and(|text| text.contains('T')),
+        field("evaluated_at")
+            .as_str()
+            .is_some_and(|text| text.contains('T')),
         "evaluated_at must be RFC 3339: {record}"
     );
     record
@@ -148,7 +157,10 @@ fn assert_dsse_report(output: &Value, bundle_id: &str, trust_digest: &str, repor
     let Some(report) = output.get("report") else {
         panic!("`rekor verify` printed no report: {output}");
     };
-    assert_eq!(report["schema"], "stella.verification-report/v1", "{report}");
+    assert_eq!(
+        report["schema"], "stella.verification-report/v1",
+        "{report}"
+    );
     assert_eq!(report["bundle_id"], bundle_id, "{report}");
     assert_eq!(report["trust_set_digest"], trust_digest, "{report}");
     assert_eq!(report["outcome"], "verified", "{report}");
@@ -176,7 +188,10 @@ fn assert_dsse_report(output: &Value, bundle_id: &str, trust_digest: &str, repor
         Err(err) => panic!("cannot serialise the report: {err}"),
     };
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&canonical)));
-    assert_eq!(digest, report_digest, "report_digest must hash the canonical report");
+    assert_eq!(
+        digest, report_digest,
+        "report_digest must hash the canonical report"
+    );
 }
 
 #[test]
@@ -184,18 +199,30 @@ fn full_runbook_allows_both_happy_paths() {
     let Some(vectors) = Vectors::locate() else {
         return;
     };
-    let env = Env::builder("full-runbook").gate(&policy::standard()).start();
+    let env = Env::builder("full-runbook")
+        .gate(&policy::standard())
+        .start();
     let dsse = vectors.case(DSSE_HAPPY);
     let msg = vectors.case(MSG_HAPPY);
 
     // Trust roots: pack, import, import again.
     let trust_dir = env.scratch("trust");
-    let trust = env.trust_pack(&trust_dir, &vectors.staging_trusted_root(), &[], 1, LONG_EXPIRY);
+    let trust = env.trust_pack(
+        &trust_dir,
+        &vectors.staging_trusted_root(),
+        &[],
+        1,
+        LONG_EXPIRY,
+    );
     let imported = env.trust_import(&trust);
     imported.assert_ok();
     let trust_digest = imported.str_field("trust_set_digest");
     assert!(is_sha256_digest(&trust_digest), "{imported}");
-    assert_eq!(imported.json().get("version").and_then(Value::as_u64), Some(1), "{imported}");
+    assert_eq!(
+        imported.json().get("version").and_then(Value::as_u64),
+        Some(1),
+        "{imported}"
+    );
     assert!(!imported.bool_field("already_imported"), "{imported}");
     let again = env.trust_import(&trust);
     again.assert_ok();
@@ -207,8 +234,16 @@ fn full_runbook_allows_both_happy_paths() {
     let imported = env.tiles_import(&tiles);
     imported.assert_ok();
     let json = imported.json();
-    assert_eq!(json.get("proofs_imported").and_then(Value::as_u64), Some(2), "{imported}");
-    assert_eq!(json.get("tiles_imported").and_then(Value::as_u64), Some(0), "{imported}");
+    assert_eq!(
+        json.get("proofs_imported").and_then(Value::as_u64),
+        Some(2),
+        "{imported}"
+    );
+    assert_eq!(
+        json.get("tiles_imported").and_then(Value::as_u64),
+        Some(0),
+        "{imported}"
+    );
     assert!(!imported.bool_field("already_imported"), "{imported}");
 
     // DSSE evidence through the prod gate.
@@ -217,7 +252,12 @@ fn full_runbook_allows_both_happy_paths() {
     assert_eq!(report.outcome, "verified", "{}", report.output);
     assert!(report.reason_codes.is_empty(), "{}", report.output);
     assert!(is_sha256_digest(&report.report_digest), "{}", report.output);
-    assert_dsse_report(&report.output.json(), &dsse_id, &trust_digest, &report.report_digest);
+    assert_dsse_report(
+        &report.output.json(),
+        &dsse_id,
+        &trust_digest,
+        &report.report_digest,
+    );
 
     env.promotion_create("full-dsse", PROD, &[&dsse_id]);
     let preview = env.preview_gates("full-dsse");
@@ -284,7 +324,13 @@ fn regex_identity_allows() {
     let env = shared(&vectors);
     let decision = env.promote("regex-allow", PROD_REGEX, &[&env.fixture().dsse]);
     decision.assert_allow();
-    assert_record_matches(&env, &decision, "regex-allow", PROD_REGEX, &[&env.fixture().dsse]);
+    assert_record_matches(
+        &env,
+        &decision,
+        "regex-allow",
+        PROD_REGEX,
+        &[&env.fixture().dsse],
+    );
 }
 
 #[test]
@@ -303,7 +349,11 @@ fn other_identity_denies() {
         return;
     };
     let env = shared(&vectors);
-    let decision = env.promote("other-identity", PROD_OTHER_IDENTITY, &[&env.fixture().dsse]);
+    let decision = env.promote(
+        "other-identity",
+        PROD_OTHER_IDENTITY,
+        &[&env.fixture().dsse],
+    );
     decision.assert_deny(codes::POLICY_REQUIREMENT_UNMET);
     assert_record_matches(
         &env,
@@ -338,7 +388,11 @@ fn two_evidence_bundles_allow() {
     decision.assert_allow();
     let record = assert_record_matches(&env, &decision, "two-bundles", PROD, &ids);
     let digests = record.get("report_digests").and_then(Value::as_array);
-    assert_eq!(digests.map(Vec::len), Some(2), "one report per bundle: {record}");
+    assert_eq!(
+        digests.map(Vec::len),
+        Some(2),
+        "one report per bundle: {record}"
+    );
 }
 
 #[test]

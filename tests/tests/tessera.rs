@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use stella_e2e::cli::{CliOutput, exit};
+use stella_e2e::codes;
 use stella_e2e::env::{Env, EnvGuard, SharedEnv, read_file, write_file};
 use stella_e2e::runbook::path_arg;
 use stella_e2e::vectors::{TESSERA_ORIGIN, TESSERA_SIZE, TESSERA_VKEY, Vectors};
-use stella_e2e::codes;
 
 /// The entries of the Tessera log, in log order, read from its entry bundle.
 struct TesseraLog {
@@ -26,14 +26,14 @@ fn shared(vectors: &Vectors) -> EnvGuard<'static, TesseraLog> {
         let output = env.tiles_import(&tiles);
         output.assert_ok();
         let json = output.json();
-        let checkpoint = json
-            .get("checkpoints")
-            .and_then(Value::as_array)
-            .and_then(|checkpoints| {
-                checkpoints.iter().find(|checkpoint| {
-                    checkpoint.get("origin").and_then(Value::as_str) == Some(TESSERA_ORIGIN)
-                })
-            });
+        let checkpoint =
+            json.get("checkpoints")
+                .and_then(Value::as_array)
+                .and_then(|checkpoints| {
+                    checkpoints.iter().find(|checkpoint| {
+                        checkpoint.get("origin").and_then(Value::as_str) == Some(TESSERA_ORIGIN)
+                    })
+                });
         let Some(checkpoint) = checkpoint else {
             panic!("the import must report the Tessera checkpoint\n{output}");
         };
@@ -63,7 +63,11 @@ fn read_entry_bundle(path: &Path) -> Vec<Vec<u8>> {
             panic!("truncated length prefix in {}", path.display());
         };
         let length = usize::from(u16::from_be_bytes([*high, *low]));
-        assert!(tail.len() >= length, "truncated entry in {}", path.display());
+        assert!(
+            tail.len() >= length,
+            "truncated entry in {}",
+            path.display()
+        );
         entries.push(tail[..length].to_vec());
         rest = &tail[length..];
     }
@@ -107,7 +111,8 @@ fn tessera_entries_prove_inclusion() {
         assert!(output.bool_field("included"), "entry {index}\n{output}");
         let json = output.json();
         assert_eq!(
-            json.pointer("/checkpoint/tree_size").and_then(Value::as_u64),
+            json.pointer("/checkpoint/tree_size")
+                .and_then(Value::as_u64),
             Some(TESSERA_SIZE),
             "entry {index}\n{output}"
         );
@@ -133,13 +138,21 @@ fn tessera_wrong_entry_not_included() {
         ("next entry at index 0", 0, entries[1].clone()),
         ("previous entry at last index", 14, entries[13].clone()),
         ("unlogged word", 3, b"sixteen".to_vec()),
-        ("entry with trailing newline", 5, [entries[5].as_slice(), b"\n"].concat()),
+        (
+            "entry with trailing newline",
+            5,
+            [entries[5].as_slice(), b"\n"].concat(),
+        ),
         ("empty entry", 7, Vec::new()),
     ];
     for (name, index, entry) in rows {
         let path = write_entry(&dir, &format!("wrong-{index}"), &entry);
         let output = inclusion(&env, index, &path);
-        assert_eq!(output.code, exit::FAILED, "{name}: wrong entries must fail\n{output}");
+        assert_eq!(
+            output.code,
+            exit::FAILED,
+            "{name}: wrong entries must fail\n{output}"
+        );
         assert!(!output.bool_field("included"), "{name}\n{output}");
         assert_eq!(
             output.reason_codes(),
@@ -163,10 +176,18 @@ fn tessera_index_beyond_checkpoint_fails() {
     let dir = env.scratch("beyond");
     let path = write_entry(&dir, "sixteen", b"sixteen");
     let output = inclusion(&env, TESSERA_SIZE, &path);
-    assert_eq!(output.code, exit::FAILED, "index {TESSERA_SIZE} is outside a 15-entry tree\n{output}");
+    assert_eq!(
+        output.code,
+        exit::FAILED,
+        "index {TESSERA_SIZE} is outside a 15-entry tree\n{output}"
+    );
     assert!(!output.bool_field("included"), "{output}");
     // A checkpoint of a larger tree would close the gap, so the proof counts as missing.
-    assert_eq!(output.reason_codes(), vec![codes::REKOR_TILE_MISSING], "{output}");
+    assert_eq!(
+        output.reason_codes(),
+        vec![codes::REKOR_TILE_MISSING],
+        "{output}"
+    );
     assert!(
         output.str_field("detail").contains("checkpoint"),
         "the detail must say which import closes the gap\n{output}"

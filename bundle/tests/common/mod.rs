@@ -12,7 +12,8 @@ use flate2::write::GzEncoder;
 use stella_bundle::{EvidenceInput, LogTilesInput, Subject, TilesInput, TrustSetInput};
 
 /// Verifier key of the Tessera test log in `tessera-log/`.
-pub const TESSERA_VKEY: &str = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+pub const TESSERA_VKEY: &str =
+    "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
 
 /// SHA-256 of the conformance suite's `a.txt`.
 pub const A_TXT_SHA256: &str = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
@@ -33,14 +34,20 @@ pub fn vector(relative: &str) -> Option<Vec<u8>> {
     }
     match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
-        Err(error) => panic!("vectors folder exists but {} is unreadable: {error}", path.display()),
+        Err(error) => panic!(
+            "vectors folder exists but {} is unreadable: {error}",
+            path.display()
+        ),
     }
 }
 
 /// PEM of the staging Rekor v1 log key (an ECDSA P-256 SPKI taken from the staging trusted root).
 pub fn sample_kms_pem(trusted_root_json: &[u8]) -> Vec<u8> {
-    let root: serde_json::Value = serde_json::from_slice(trusted_root_json).expect("trusted root JSON");
-    let raw = root["tlogs"][0]["publicKey"]["rawBytes"].as_str().expect("tlogs[0] key");
+    let root: serde_json::Value =
+        serde_json::from_slice(trusted_root_json).expect("trusted root JSON");
+    let raw = root["tlogs"][0]["publicKey"]["rawBytes"]
+        .as_str()
+        .expect("tlogs[0] key");
     let der = STANDARD.decode(raw).expect("base64 key");
     let body = STANDARD.encode(der);
     let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
@@ -55,7 +62,10 @@ pub fn sample_kms_pem(trusted_root_json: &[u8]) -> Vec<u8> {
 pub fn trust_input() -> Option<TrustSetInput> {
     let trusted_root_json = vector("sigstore-trust-roots/staging.trusted_root.json")?;
     let mut kms_keys = BTreeMap::new();
-    kms_keys.insert("release-signer".to_owned(), sample_kms_pem(&trusted_root_json));
+    kms_keys.insert(
+        "release-signer".to_owned(),
+        sample_kms_pem(&trusted_root_json),
+    );
     Some(TrustSetInput {
         trusted_root_json,
         note_keys: vec![TESSERA_VKEY.to_owned()],
@@ -114,7 +124,10 @@ pub fn evidence_input() -> Option<EvidenceInput> {
     );
     Some(EvidenceInput {
         sigstore_bundles,
-        subjects: vec![Subject { name: "a.txt".to_owned(), digest: format!("sha256:{A_TXT_SHA256}") }],
+        subjects: vec![Subject {
+            name: "a.txt".to_owned(),
+            digest: format!("sha256:{A_TXT_SHA256}"),
+        }],
     })
 }
 
