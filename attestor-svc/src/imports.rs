@@ -186,10 +186,13 @@ impl Attestor {
                 &proof_file.proof.hashes,
             )?;
             self.check_same_size_root(file_name, &proof_file.path, body)?;
+            checkpoints.push(summary_of(body));
             proofs.push((body.origin.clone(), proof_file.proof.index, proof_file.bytes.clone()));
         }
 
+        // Every verified checkpoint is listed once, whether it came with tiles or inside a tlog-proof.
         checkpoints.sort();
+        checkpoints.dedup();
         let summary = ImportSummary::Tiles {
             checkpoints,
             tiles: tile_count,

@@ -122,6 +122,22 @@ impl Attestor {
         trust
             .check_valid_at(now)
             .map_err(|error| ServiceError::precondition(error.reason_code(), error.to_string()))?;
+        let known_origin = trust
+            .checkpoint_verifiers()
+            .iter()
+            .any(|verifier| verifier.name() == origin);
+        if !known_origin {
+            return Ok(InclusionResult {
+                included: false,
+                checkpoint: None,
+                proof_source: String::new(),
+                reason_codes: sorted_codes([ReasonCode::RekorLogUnknown]),
+                detail: format!(
+                    "no log with origin {origin} in trust root set version {}; import a trust root set that holds its key",
+                    trust.version
+                ),
+            });
+        }
         let cache = Cache::new(&self.store, &trust);
 
         let found = cache.inclusion(origin, index);

@@ -331,7 +331,16 @@ async fn untrusted_checkpoint_rejected_whole() {
         status.message()
     );
 
-    // Nothing of the rejected bundle was stored.
+    // The log is unknown to this trust set.
+    let response = inclusion(&mut client, TESSERA_ORIGIN, 0, b"one").await;
+    assert!(!response.included);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_LOG_UNKNOWN"]);
+
+    // Nothing of the rejected bundle was stored: once the log's key is trusted, its tiles are still missing.
+    client
+        .import_trust_roots(import_request("trust-v2.tgz", trust_set_archive(&root, &[TESSERA_VKEY.to_owned()], 2)))
+        .await
+        .expect("import trust with the log key");
     let response = inclusion(&mut client, TESSERA_ORIGIN, 0, b"one").await;
     assert!(!response.included);
     assert_eq!(response.reason_codes, vec!["ERR_REKOR_TILE_MISSING"]);

@@ -15,6 +15,8 @@ pub const TRUST_ROOT_EXPIRED: &str = "ERR_TRUST_ROOT_EXPIRED";
 pub const REKOR_ENTRY_MISMATCH: &str = "ERR_REKOR_ENTRY_MISMATCH";
 /// No cached tile or tlog proof covers the entry.
 pub const REKOR_TILE_MISSING: &str = "ERR_REKOR_TILE_MISSING";
+/// No log in the trust root set has the requested origin.
+pub const REKOR_LOG_UNKNOWN: &str = "ERR_REKOR_LOG_UNKNOWN";
 /// An inclusion proof does not lead to the checkpoint's root.
 pub const REKOR_PROOF_INVALID: &str = "ERR_REKOR_PROOF_INVALID";
 /// A checkpoint lacks a valid signature by its log.

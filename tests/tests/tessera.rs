@@ -215,5 +215,5 @@ fn tessera_unknown_origin_fails() {
     ]);
     assert_eq!(output.code, exit::FAILED, "{output}");
     assert!(!output.bool_field("included"), "{output}");
-    assert!(!output.reason_codes().is_empty(), "{output}");
+    assert_eq!(output.reason_codes(), vec![codes::REKOR_LOG_UNKNOWN], "{output}");
 }

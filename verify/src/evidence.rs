@@ -74,7 +74,7 @@ pub struct VerifyInput<'a> {
 /// A failed check of [`verify_bundle`], with the values an operator needs.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EvidenceError {
-    /// The trust set is expired.
+    /// The trust set is expired, or holds a log key that cannot verify checkpoints.
     #[error("trust set: {0}")]
     TrustSet(TrustRootError),
     /// The bundle does not parse.
@@ -394,9 +394,15 @@ impl Run {
             return None;
         }
         // The entry names its log by key ID, so the checkpoint must carry that log key's signature.
-        if let Ok(log_verifier) = log.note_verifier()
-            && (cached.checkpoint.verifier_name() != log_verifier.name()
-                || cached.checkpoint.key_id() != log_verifier.key_id())
+        let log_verifier = match log.note_verifier() {
+            Ok(log_verifier) => log_verifier,
+            Err(error) => {
+                self.fail(EvidenceError::TrustSet(error));
+                return None;
+            }
+        };
+        if cached.checkpoint.verifier_name() != log_verifier.name()
+            || cached.checkpoint.key_id() != log_verifier.key_id()
         {
             self.fail(EvidenceError::CheckpointKey {
                 origin: origin.to_owned(),
