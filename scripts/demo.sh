@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the air-gap promotion runbook end to end on this machine: installs the system packages the
-# build needs, builds the workspace, generates a demo kit (a signed tiled log, a test CA and
-# timestamp authority, DSSE-signed attestations), packs the three offline bundles, starts the
-# attestor and the gate on loopback with their own data directories, and prints the decision.
+# Runs the air-gap promotion runbook end to end on this machine. It installs the system packages
+# the build needs and builds the workspace. It then generates a demo kit (a signed tiled log, a test
+# CA and timestamp authority, DSSE-signed attestations) and packs the three offline bundles. Last, it
+# starts the attestor and the gate on loopback with their own data directories, runs the runbook and
+# prints the decision.
 #
-# Environment: DEMO_DIR (default ./demo-out, wiped first), ATTESTOR_PORT (default 7401),
+# Environment: DEMO_DIR (default ./demo-out, wiped first if this script made it), ATTESTOR_PORT (default 7401),
 # GATE_PORT (default 7402).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,14 @@ echo "==> Building (the first build compiles RocksDB and takes about 10 minutes)
 cargo build --locked --workspace --bins
 bin="$PWD/target/debug"
 
+# Wipe only a folder this script made before (it carries a marker file), never other data.
+if [ -e "$demo_dir" ] && [ -n "$(ls -A "$demo_dir" 2>/dev/null)" ] && [ ! -e "$demo_dir/.stella-demo" ]; then
+    echo "error: $demo_dir exists and was not made by this script; remove it or set DEMO_DIR" >&2
+    exit 1
+fi
 rm -rf "$demo_dir"
 mkdir -p "$demo_dir"
+touch "$demo_dir/.stella-demo"
 kit="$demo_dir/kit"
 
 echo "==> Generating the demo kit in $kit"
