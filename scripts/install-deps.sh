@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages the build needs on Debian or Ubuntu.
-# RocksDB's Rust bindings are generated with bindgen, which needs libclang.
+# Installs the system packages the build and the tests need on Debian or Ubuntu.
+# RocksDB's Rust bindings are generated with bindgen, which needs libclang. The test that proves
+# `stella verify-bundle` opens no socket traces it with strace.
 set -euo pipefail
 
-packages=(libclang-dev)
+packages=(libclang-dev strace)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -7,7 +7,8 @@
 //! 2. from the tlog-proof file stored for (origin, index).
 //!
 //! Every checkpoint handed out is verified again against the current trust set, so a set
-//! that drops a log key also stops its cached checkpoints from proving anything. When
+//! that drops a log key also stops its cached checkpoints from proving anything. Rekor v1
+//! shards are looked up like any log, under their checkpoint origin (`<host> - <tree ID>`). When
 //! nothing proves inclusion, the error lists the exact files that would close the gap:
 //! the missing tile paths of the newest covering checkpoint (as `<origin>/tile/...`) and
 //! the tlog-proof path of the tile bundle layout (`proofs/<encoded origin>/<index>.tlog-proof`).
@@ -19,7 +20,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use stella_verify::checkpoint::verify_checkpoint;
+use stella_verify::checkpoint::{OriginRule, VerifiedCheckpoint, verify_checkpoint_with_rule};
 use stella_verify::evidence::{CachedInclusion, InclusionLookupError, InclusionSource, ProofSource};
 use stella_verify::note::NoteVerifier;
 use stella_verify::tiles::{TileError, TileId, TileSource, inclusion_proof_from_tiles, tiles_for_inclusion};
@@ -181,6 +182,14 @@ impl TileSource for OverlayTiles<'_> {
     }
 }
 
+/// Verifies a stored checkpoint against the current trust set. The Rekor v1 rule also accepts
+/// a shard origin such as `rekor.sigstore.dev - 2605736670972794746` signed by the key named
+/// `rekor.sigstore.dev`. The library then requires exactly the requested origin and the key of
+/// the entry's log.
+fn verify_cached_checkpoint(note: &[u8], verifiers: &[NoteVerifier]) -> Option<VerifiedCheckpoint> {
+    verify_checkpoint_with_rule(note, verifiers, OriginRule::RekorV1TreeId).ok()
+}
+
 /// Proves inclusion from the store for the verification library.
 pub struct Cache<'a> {
     store: &'a Store,
@@ -225,7 +234,7 @@ impl<'a> Cache<'a> {
         let tiles = OriginTiles::new(self.store, origin, &self.errors);
         let mut gap: Option<Vec<String>> = None;
         for (size, note) in checkpoints.iter().filter(|(size, _)| *size > index) {
-            let Ok(checkpoint) = verify_checkpoint(note, &self.verifiers) else {
+            let Some(checkpoint) = verify_cached_checkpoint(note, &self.verifiers) else {
                 // Signed by a key the current trust set no longer holds.
                 continue;
             };
@@ -252,7 +261,7 @@ impl<'a> Cache<'a> {
         match self.store.tlog_proof(origin, index) {
             Ok(Some(bytes)) => {
                 if let Ok(proof) = TlogProof::parse(&bytes)
-                    && let Ok(checkpoint) = verify_checkpoint(&proof.checkpoint, &self.verifiers)
+                    && let Some(checkpoint) = verify_cached_checkpoint(&proof.checkpoint, &self.verifiers)
                 {
                     return Ok(CachedInclusion {
                         checkpoint,

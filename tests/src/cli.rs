@@ -1,6 +1,6 @@
 //! Runs the `stella` binary as an operator would, with a bounded wait, and reads its output.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,10 @@ pub mod exit {
 /// Maximum time one `stella` command may run before the harness kills it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Service URL for commands that must not call a service: the discard port on loopback, where
+/// nothing of this project listens, so a stray call fails fast and reaches no other host.
+pub const NO_SERVICE_URL: &str = "http://127.0.0.1:9";
+
 /// The `stella` binary, pointed at one attestor and one gate.
 #[derive(Debug, Clone)]
 pub struct Stella {
@@ -39,6 +43,10 @@ pub struct Stella {
     gate_url: String,
     working_dir: PathBuf,
     timeout: Duration,
+    /// Environment changes for the command: `Some` sets a variable, `None` removes it.
+    env: Vec<(OsString, Option<OsString>)>,
+    /// Program and arguments that run `stella` (such as `strace -f`), or empty to run it directly.
+    wrapper: Vec<OsString>,
 }
 
 impl Stella {
@@ -53,7 +61,40 @@ impl Stella {
             gate_url: gate_url.to_owned(),
             working_dir: working_dir.to_path_buf(),
             timeout: COMMAND_TIMEOUT,
+            env: Vec::new(),
+            wrapper: Vec::new(),
         }
+    }
+
+    /// Returns a runner for offline commands: both service URLs are [`NO_SERVICE_URL`].
+    pub fn offline(working_dir: &Path) -> Stella {
+        Stella::new(NO_SERVICE_URL, NO_SERVICE_URL, working_dir)
+    }
+
+    /// Sets an environment variable for every command of this runner.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Stella {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Removes an environment variable for every command of this runner.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Stella {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Runs `stella` through `program` and its arguments, as `program ARGS... stella ...`.
+    pub fn wrapped<I, S>(mut self, program_and_args: I) -> Stella
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.wrapper = program_and_args
+            .into_iter()
+            .map(|arg| arg.as_ref().to_owned())
+            .collect();
+        self
     }
 
     /// Runs `stella ARGS` and returns its exit code and output.
@@ -71,9 +112,22 @@ impl Stella {
             .into_iter()
             .map(|arg| arg.as_ref().to_string_lossy().into_owned())
             .collect();
-        let command_line = format!("stella {}", args.join(" "));
+        let mut command_line = format!("stella {}", args.join(" "));
 
-        let mut command = Command::new(&self.binary);
+        let mut command = match self.wrapper.split_first() {
+            None => Command::new(&self.binary),
+            Some((program, wrapper_args)) => {
+                let prefix: Vec<String> = self
+                    .wrapper
+                    .iter()
+                    .map(|arg| arg.to_string_lossy().into_owned())
+                    .collect();
+                command_line = format!("{} {command_line}", prefix.join(" "));
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(&self.binary);
+                command
+            }
+        };
         command
             .args(&args)
             .env("STELLA_ATTESTOR_URL", &self.attestor_url)
@@ -82,6 +136,12 @@ impl Stella {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
 
         let started = Instant::now();
         let mut child = match command.spawn() {

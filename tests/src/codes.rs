@@ -31,3 +31,23 @@ pub const POLICY_INVALID: &str = "ERR_POLICY_INVALID";
 pub const POLICY_REQUIREMENT_UNMET: &str = "ERR_POLICY_REQUIREMENT_UNMET";
 /// The gate could not reach the attestor within its deadline.
 pub const ATTESTOR_UNAVAILABLE: &str = "ERR_ATTESTOR_UNAVAILABLE";
+/// A Sigstore bundle does not parse, has an unknown media type or lacks a required field.
+pub const SIGSTORE_BUNDLE_INVALID: &str = "ERR_SIGSTORE_BUNDLE_INVALID";
+/// A Rekor v1 signed entry timestamp does not verify.
+pub const REKOR_SET_INVALID: &str = "ERR_REKOR_SET_INVALID";
+/// The bundle has no RFC 3161 timestamp and no other trusted signing time.
+pub const TIMESTAMP_MISSING: &str = "ERR_TIMESTAMP_MISSING";
+/// An RFC 3161 timestamp is invalid or from an untrusted authority.
+pub const TIMESTAMP_INVALID: &str = "ERR_TIMESTAMP_INVALID";
+/// The signing certificate does not chain to a trusted CA at the signing time.
+pub const CERT_CHAIN_INVALID: &str = "ERR_CERT_CHAIN_INVALID";
+/// The trusted root does not parse or breaks a validity rule.
+pub const TRUST_ROOT_INVALID: &str = "ERR_TRUST_ROOT_INVALID";
+/// No trusted root is configured or present.
+pub const TRUST_ROOT_MISSING: &str = "ERR_TRUST_ROOT_MISSING";
+/// The signer is not the required identity, issuer or key.
+pub const IDENTITY_MISMATCH: &str = "ERR_IDENTITY_MISMATCH";
+/// The artifact digest is not the signed digest or a statement subject.
+pub const SUBJECT_MISMATCH: &str = "ERR_SUBJECT_MISMATCH";
+/// A proof names another tree root than the verified checkpoint.
+pub const REKOR_ROOT_MISMATCH: &str = "ERR_REKOR_ROOT_MISMATCH";

@@ -16,6 +16,7 @@ pub mod archive;
 pub mod binaries;
 pub mod cli;
 pub mod codes;
+pub mod conformance;
 pub mod env;
 pub mod grpc;
 pub mod policy;

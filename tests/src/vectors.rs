@@ -49,6 +49,35 @@ impl Vectors {
         }
     }
 
+    /// Returns the vectors directory for the Sigstore conformance tests, which need only
+    /// `sigstore-conformance/bundle-verify` and `sigstore-trust-roots`, or `None` after printing
+    /// why the calling test skips.
+    pub fn locate_sigstore() -> Option<Vectors> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+        let vectors = Vectors { root };
+        if vectors.bundle_verify_dir().is_dir() && vectors.sigstore_trust_roots().is_dir() {
+            Some(vectors)
+        } else {
+            eprintln!(
+                "SKIPPED: test vectors not found at {}; the conformance tests need \
+                 sigstore-conformance/bundle-verify and sigstore-trust-roots there",
+                vectors.root.display()
+            );
+            None
+        }
+    }
+
+    /// Returns the folder of the suite's bundle-verification cases.
+    pub fn bundle_verify_dir(&self) -> PathBuf {
+        self.root.join("sigstore-conformance/bundle-verify")
+    }
+
+    /// Returns the folder with the public-good `production.trusted_root.json` and
+    /// `staging.trusted_root.json`.
+    pub fn sigstore_trust_roots(&self) -> PathBuf {
+        self.root.join("sigstore-trust-roots")
+    }
+
     /// Returns the folder of one conformance case, such as `rekor2-happy-path`.
     ///
     /// # Panics

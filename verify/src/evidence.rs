@@ -1,46 +1,63 @@
 //! End-to-end offline verification of one Sigstore bundle against a trust set.
 //!
-//! [`verify_bundle`] checks a Rekor v2 bundle in the order sigstore-go uses:
+//! [`verify_bundle`] runs these checks, each on what the previous ones established:
 //!
-//! 1. the trust set is valid at `now`;
-//! 2. the bundle parses (bundle v0.1 to v0.3);
-//! 3. the bundle has exactly one `hashedrekord` 0.0.2 entry, of a trusted root log selected by
-//!    `logId`. The entry rebuilt from the bundle (and matched against `canonicalizedBody`) is
-//!    proven included at the top-level `logIndex`. Tree size and root come from a verified
-//!    checkpoint of that log, never from the bundle's `inclusionProof`;
-//! 4. the bundle carries at least one RFC 3161 timestamp, and each one verifies;
-//! 5. the Fulcio certificate chains to a trusted CA at each verified timestamp;
-//! 6. the signature verifies over the artifact digest (message signatures) or over DSSE PAE, and
-//!    the artifact digest, when given, is the signed digest or a statement subject.
+//! 1. the trust set is valid at `now`, and the bundle parses (bundle v0.1 to v0.3);
+//! 2. the signing key is the bundle's Fulcio certificate, a managed key of the trust set, or the
+//!    key the caller expects ([`ExpectedSigner::Key`]);
+//! 3. the signature verifies over the artifact digest (message signatures) or over DSSE PAE, and
+//!    the artifact digest, when given, is the signed digest or a statement subject;
+//! 4. the bundle has exactly one tlog entry, of a trusted root log selected by `logId`, and it logs
+//!    this signature. The check is skipped when step 3 found the signature invalid: Rekor never
+//!    logs an invalid signature, so the comparison would only restate that failure.
+//!    - Rekor v2 `hashedrekord` 0.0.2: the entry rebuilt from the bundle (and matched against
+//!      `canonicalizedBody`) is proven included at the top-level `logIndex`. Tree size and root
+//!      come from a verified checkpoint of the log, never from the bundle's `inclusionProof`.
+//!    - Rekor v1 `hashedrekord` or `dsse` 0.0.1: `canonicalizedBody` is compared with the bundle
+//!      field by field. Its signed entry timestamp, when present, must verify under the log key
+//!      valid at the integrated time. Its inclusion proof, when present, is proven at the
+//!      shard-local `inclusionProof.logIndex` against a verified checkpoint of the shard named by
+//!      the bundle's checkpoint (origin `<log host> - <tree ID>`). A proof from the bundle must
+//!      name the same tree size and root as that checkpoint. Bundle v0.1 requires the timestamp
+//!      and v0.2 and later the proof ([`crate::bundle`]).
+//! 5. observer times: each RFC 3161 timestamp verifies (checked only when both the trusted root
+//!    lists timestamp authorities and the bundle carries timestamps, as the sigstore-go
+//!    conformance client does), and a verified signed entry timestamp adds its integrated time. At
+//!    least one observer time is required.
+//! 6. a Fulcio certificate chains to a trusted CA at each observer time (so the integrated time
+//!    lies within the certificate's validity), and at least one of its embedded SCTs verifies
+//!    under a CT log of the trusted root (skipped when the root lists no CT logs);
+//! 7. with [`ExpectedSigner::Identity`], the certificate's subject alternative name and OIDC issuer
+//!    equal the expected ones exactly.
 //!
 //! Every failed check adds its reason code and a one-line detail, and checks that depend on a
-//! failed one are skipped. Inclusion proofs come from an [`InclusionSource`]: the attestor's tile cache,
-//! or [`BundleInclusionSource`] for the bundle's own proof.
+//! failed one are skipped. Inclusion proofs come from an [`InclusionSource`]: the attestor's tile
+//! cache, or [`BundleInclusionSource`] for the bundle's own proof.
 //!
-//! Left out: identity policy (the gate matches the reported signer), SCTs, and Rekor v1 entries
-//! (reported as `ERR_REKOR_ENTRY_UNSUPPORTED`).
+//! Left out: the Rekor v1 `intoto` kinds are reported as `ERR_REKOR_ENTRY_UNSUPPORTED`, and a
+//! trusted root without tlogs still requires a tlog entry (the conformance client would skip the
+//! tlog check).
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
-use crate::bundle::{
-    BundleContent, BundleError, HashAlgorithm, KeyMaterial, SigstoreBundle, TlogEntry, parse_bundle,
-};
-use crate::dsse::{DsseError, verify_envelope};
-use crate::merkle::{Hash, ProofError, leaf_hash, verify_inclusion};
+use crate::bundle::{BundleContent, BundleError, HashAlgorithm, SigstoreBundle, parse_bundle};
+use crate::dsse::DsseError;
+use crate::merkle::ProofError;
 use crate::reason::{HasReasonCode, ReasonCode};
-use crate::rekor::{
-    EntryVerifier, HashedRekordV002, RekorError, check_entry_supported, logged_entry_bytes,
-};
-use crate::timestamp::{TimestampError, verify_timestamp};
-use crate::trust_root::{TransparencyLogInstance, TrustRootError, TrustSet, format_time};
-use crate::x509::{Certificate, PublicKey, X509Error, verify_fulcio_chain};
+use crate::rekor::{RekorError, SetError};
+use crate::sct::SctError;
+use crate::timestamp::TimestampError;
+use crate::trust_root::{TrustRootError, TrustSet, format_time};
+use crate::x509::{Certificate, PublicKey, X509Error};
 
 mod inclusion;
+mod signer;
+mod time;
+mod tlog;
 
 use inclusion::NoInclusion;
 pub use inclusion::{
@@ -71,6 +88,17 @@ pub struct VerifyInput<'a> {
     pub now: i64,
 }
 
+/// The signer a caller requires, as the Sigstore conformance command line states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedSigner<'a> {
+    /// A Fulcio certificate whose subject alternative name and OIDC issuer equal these strings
+    /// exactly.
+    Identity { identity: &'a str, issuer: &'a str },
+    /// A managed key, as DER SubjectPublicKeyInfo, that signed the bundle. It replaces the trust
+    /// set's managed keys, and the bundle's `publicKey.hint` is ignored.
+    Key { spki_der: &'a [u8] },
+}
+
 /// A failed check of [`verify_bundle`], with the values an operator needs.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EvidenceError {
@@ -89,6 +117,25 @@ pub enum EvidenceError {
     /// The trust set's managed key is not a supported key.
     #[error("managed key {id:?}: {source}")]
     ManagedKey { id: String, source: X509Error },
+    /// The key the caller expects is not a supported key.
+    #[error("expected public key: {source}")]
+    ExpectedKey { source: X509Error },
+    /// The bundle carries another kind of key material than the caller expects.
+    #[error("the bundle is signed with {found}, but verification requires {expected}")]
+    KeyMaterial {
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// The certificate's identity is not the one the caller expects.
+    #[error(
+        "signer {found_identity:?} from issuer {found_issuer:?} is not the expected {expected_identity:?} from issuer {expected_issuer:?}"
+    )]
+    IdentityMismatch {
+        expected_identity: String,
+        expected_issuer: String,
+        found_identity: String,
+        found_issuer: String,
+    },
     /// The bundle has no tlog entry.
     #[error("bundle has no transparency log entry")]
     EntryMissing,
@@ -98,15 +145,23 @@ pub enum EvidenceError {
     /// The entry is of an unsupported kind, or does not match the bundle.
     #[error("tlog entry: {0}")]
     Rekor(RekorError),
+    /// The Rekor v1 signed entry timestamp is invalid.
+    #[error("tlog entry: {0}")]
+    Set(SetError),
     /// The entry's log is not in the trusted root.
     #[error("tlog entry logId {log_id} names no transparency log of the trusted root")]
     LogUnknown { log_id: String },
+    /// The bundle's Rekor v1 checkpoint names no shard of the entry's log.
+    #[error(
+        "checkpoint origin {found:?} is not a shard of log {log:?} (expected \"{log} - <tree ID>\")"
+    )]
+    ShardOrigin { log: String, found: String },
     /// The inclusion source returned no proof.
     #[error("inclusion of {origin} index {index}: {source}")]
     Inclusion {
         origin: String,
         index: u64,
-        source: InclusionLookupError,
+        source: Box<InclusionLookupError>,
     },
     /// The inclusion source returned a checkpoint of another log.
     #[error("checkpoint origin {found:?} is not the entry's log {expected:?}")]
@@ -118,6 +173,17 @@ pub enum EvidenceError {
         name: String,
         key_id: u32,
     },
+    /// A Rekor v1 bundle's inclusion proof names another tree than its verified checkpoint.
+    #[error(
+        "inclusion proof of {origin} is for tree size {proof_size} with root {proof_root}, but the verified checkpoint has tree size {checkpoint_size} with root {checkpoint_root}"
+    )]
+    ProofCheckpointMismatch {
+        origin: String,
+        proof_size: u64,
+        proof_root: String,
+        checkpoint_size: u64,
+        checkpoint_root: String,
+    },
     /// The proof does not lead from the entry to the checkpoint's root.
     #[error("inclusion proof of {origin} index {index} in tree size {size}: {source}")]
     InclusionProof {
@@ -126,8 +192,10 @@ pub enum EvidenceError {
         size: u64,
         source: ProofError,
     },
-    /// The bundle has no RFC 3161 timestamp.
-    #[error("bundle carries no RFC 3161 timestamp, and Rekor v2 entries have no integrated time")]
+    /// No check produced a trusted time.
+    #[error(
+        "no verified observer time: the bundle carries no RFC 3161 timestamp that the trusted root's timestamp authorities can verify, and no Rekor v1 signed entry timestamp"
+    )]
     TimestampMissing,
     /// An RFC 3161 timestamp is invalid.
     #[error("rfc3161Timestamps[{index}]: {source}")]
@@ -138,6 +206,9 @@ pub enum EvidenceError {
     /// The signing certificate does not chain to a trusted CA at a verified time.
     #[error("signing certificate chain at {}: {source}", format_time(*.at))]
     CertChain { at: i64, source: X509Error },
+    /// The signing certificate's embedded SCTs are missing or invalid.
+    #[error("signing certificate SCTs: {0}")]
+    Sct(SctError),
     /// The message signature does not verify over the signed digest.
     #[error("message signature does not verify over the {} digest: {source}", .algorithm.proto_name())]
     MessageSignature {
@@ -160,15 +231,22 @@ impl HasReasonCode for EvidenceError {
             EvidenceError::SigningCertificate(_)
             | EvidenceError::KeyUnknown { .. }
             | EvidenceError::ManagedKey { .. }
+            | EvidenceError::ExpectedKey { .. }
             | EvidenceError::CertChain { .. } => ReasonCode::CertChainInvalid,
+            EvidenceError::KeyMaterial { .. } | EvidenceError::IdentityMismatch { .. } => {
+                ReasonCode::IdentityMismatch
+            }
             EvidenceError::EntryMissing => ReasonCode::RekorEntryMissing,
             EvidenceError::TooManyEntries { .. } => ReasonCode::RekorEntryUnsupported,
             EvidenceError::Rekor(error) => error.reason_code(),
+            EvidenceError::Set(error) => error.reason_code(),
+            EvidenceError::Sct(error) => error.reason_code(),
             EvidenceError::LogUnknown { .. } => ReasonCode::RekorLogUnknown,
             EvidenceError::Inclusion { source, .. } => source.reason_code(),
-            EvidenceError::CheckpointOrigin { .. } | EvidenceError::CheckpointKey { .. } => {
-                ReasonCode::RekorCheckpointInvalid
-            }
+            EvidenceError::ShardOrigin { .. }
+            | EvidenceError::CheckpointOrigin { .. }
+            | EvidenceError::CheckpointKey { .. } => ReasonCode::RekorCheckpointInvalid,
+            EvidenceError::ProofCheckpointMismatch { .. } => ReasonCode::RekorRootMismatch,
             EvidenceError::InclusionProof { source, .. } => source.reason_code(),
             EvidenceError::TimestampMissing => ReasonCode::TimestampMissing,
             EvidenceError::Timestamp { source, .. } => source.reason_code(),
@@ -180,27 +258,93 @@ impl HasReasonCode for EvidenceError {
 }
 
 /// Verifies a Sigstore bundle with the bundle's own inclusion proof and checkpoint (checked with
-/// the trust set's checkpoint verifiers). This is the conformance-suite entry point.
+/// the trust set's checkpoint verifiers).
 pub fn verify_bundle_with_own_proof(input: &VerifyInput) -> EntryReport {
-    match parse_bundle(input.bundle_json) {
-        Ok(bundle) => {
-            let source = BundleInclusionSource::new(&bundle, input.trust.checkpoint_verifiers());
-            verify_bundle(input, &source)
-        }
-        // verify_bundle reports the parse error and never calls the inclusion source.
-        Err(_) => verify_bundle(input, &NoInclusion),
-    }
+    verify_with_own_proof(input, None)
+}
+
+/// Verifies a Sigstore bundle like [`verify_bundle_with_own_proof`] and requires the signer the
+/// caller expects. This is the Sigstore conformance entry point.
+pub fn verify_bundle_with_own_proof_signed_by(
+    input: &VerifyInput,
+    signer: &ExpectedSigner,
+) -> EntryReport {
+    verify_with_own_proof(input, Some(signer))
 }
 
 /// Verifies one Sigstore bundle offline and reports every failed check. Bad input yields a failed
 /// report, never a panic.
 pub fn verify_bundle(input: &VerifyInput, inclusion: &dyn InclusionSource) -> EntryReport {
+    verify_with(input, None, inclusion)
+}
+
+/// Verifies one Sigstore bundle like [`verify_bundle`] and requires the signer the caller
+/// expects.
+pub fn verify_bundle_signed_by(
+    input: &VerifyInput,
+    signer: &ExpectedSigner,
+    inclusion: &dyn InclusionSource,
+) -> EntryReport {
+    verify_with(input, Some(signer), inclusion)
+}
+
+/// Checks that a report names the expected signer: subject alternative name and OIDC issuer equal,
+/// byte for byte.
+///
+/// # Errors
+///
+/// [`EvidenceError::IdentityMismatch`] (`ERR_IDENTITY_MISMATCH`) when they differ or the report
+/// names no signer.
+pub fn check_identity(
+    report: &EntryReport,
+    identity: &str,
+    issuer: &str,
+) -> Result<(), EvidenceError> {
+    match_identity(report.signer.as_ref(), identity, issuer)
+}
+
+fn match_identity(
+    signer: Option<&Signer>,
+    identity: &str,
+    issuer: &str,
+) -> Result<(), EvidenceError> {
+    let (found_identity, found_issuer) = match signer {
+        Some(signer) => (signer.identity.as_str(), signer.issuer.as_str()),
+        None => ("", ""),
+    };
+    if found_identity == identity && found_issuer == issuer {
+        return Ok(());
+    }
+    Err(EvidenceError::IdentityMismatch {
+        expected_identity: identity.to_owned(),
+        expected_issuer: issuer.to_owned(),
+        found_identity: found_identity.to_owned(),
+        found_issuer: found_issuer.to_owned(),
+    })
+}
+
+fn verify_with_own_proof(input: &VerifyInput, signer: Option<&ExpectedSigner>) -> EntryReport {
+    match parse_bundle(input.bundle_json) {
+        Ok(bundle) => {
+            let source = BundleInclusionSource::new(&bundle, input.trust.checkpoint_verifiers());
+            verify_with(input, signer, &source)
+        }
+        // verify_with reports the parse error and never calls the inclusion source.
+        Err(_) => verify_with(input, signer, &NoInclusion),
+    }
+}
+
+fn verify_with(
+    input: &VerifyInput,
+    signer: Option<&ExpectedSigner>,
+    inclusion: &dyn InclusionSource,
+) -> EntryReport {
     let mut run = Run::default();
     if let Err(error) = input.trust.check_valid_at(input.now) {
         run.fail(EvidenceError::TrustSet(error));
     }
     match parse_bundle(input.bundle_json) {
-        Ok(bundle) => run.verify(&bundle, input, inclusion),
+        Ok(bundle) => run.verify(&bundle, input, signer, inclusion),
         Err(error) => run.fail(EvidenceError::Bundle(error)),
     }
     run.finish()
@@ -209,7 +353,8 @@ pub fn verify_bundle(input: &VerifyInput, inclusion: &dyn InclusionSource) -> En
 /// The signer's key and how the log names it.
 struct SigningKey {
     key: PublicKey,
-    entry_verifier: EntryVerifier,
+    /// The certificate or DER SPKI as a log entry names the signer.
+    entry_verifier: crate::rekor::EntryVerifier,
     certificate: Option<Certificate>,
 }
 
@@ -231,7 +376,8 @@ struct Proven {
     subjects: Vec<Subject>,
     tlog: Option<TlogRef>,
     signature_verified: bool,
-    timestamps_verified: bool,
+    tlog_verified: bool,
+    times_verified: bool,
     chain_verified: bool,
 }
 
@@ -246,326 +392,39 @@ impl Run {
         &mut self,
         bundle: &SigstoreBundle,
         input: &VerifyInput,
+        signer: Option<&ExpectedSigner>,
         inclusion: &dyn InclusionSource,
     ) {
         self.report.kind = Some(match bundle.content {
             BundleContent::MessageSignature(_) => EntryKind::MessageSignature,
             BundleContent::Dsse(_) => EntryKind::Dsse,
         });
-        let signing_key = self.resolve_key(bundle, input.trust);
-        if let Some(signing_key) = &signing_key {
-            self.verify_tlog(bundle, signing_key, input.trust, inclusion);
-        }
-        let times = self.verify_timestamps(bundle, input.trust);
-        if let Some(signing_key) = &signing_key {
-            self.verify_chain(signing_key, input.trust, &times);
-            self.verify_signature(bundle, &signing_key.key, input.artifact);
-        }
-    }
-
-    fn resolve_key(&mut self, bundle: &SigstoreBundle, trust: &TrustSet) -> Option<SigningKey> {
-        match &bundle.key_material {
-            KeyMaterial::Certificate(der) => {
-                let certificate = match Certificate::from_der(der) {
-                    Ok(certificate) => certificate,
-                    Err(error) => {
-                        self.fail(EvidenceError::SigningCertificate(error));
-                        return None;
-                    }
-                };
-                match certificate.fulcio_identity() {
-                    Ok(identity) => {
-                        self.report.signer = Some(Signer {
-                            identity: identity.subject_alternative_name,
-                            issuer: identity.issuer,
-                        });
-                    }
-                    Err(error) => self.fail(EvidenceError::SigningCertificate(error)),
-                }
-                match certificate.public_key() {
-                    Ok(key) => Some(SigningKey {
-                        key,
-                        entry_verifier: EntryVerifier::X509Certificate(der.clone()),
-                        certificate: Some(certificate),
-                    }),
-                    Err(error) => {
-                        self.fail(EvidenceError::SigningCertificate(error));
-                        None
-                    }
-                }
-            }
-            KeyMaterial::PublicKey { hint } => {
-                let Some(managed) = trust.kms_key(hint) else {
-                    self.fail(EvidenceError::KeyUnknown { hint: hint.clone() });
-                    return None;
-                };
-                self.report.signer = Some(Signer {
-                    identity: format!("key:{}", managed.id),
-                    issuer: String::new(),
-                });
-                match PublicKey::from_spki_der(&managed.spki_der) {
-                    Ok(key) => {
-                        // A managed key is trusted directly: no chain to validate.
-                        self.report.chain_verified = true;
-                        Some(SigningKey {
-                            key,
-                            entry_verifier: EntryVerifier::PublicKey(managed.spki_der.clone()),
-                            certificate: None,
-                        })
-                    }
-                    Err(source) => {
-                        self.fail(EvidenceError::ManagedKey {
-                            id: managed.id.clone(),
-                            source,
-                        });
-                        None
-                    }
-                }
-            }
-        }
-    }
-
-    fn verify_tlog(
-        &mut self,
-        bundle: &SigstoreBundle,
-        signing_key: &SigningKey,
-        trust: &TrustSet,
-        inclusion: &dyn InclusionSource,
-    ) {
-        let entry = match bundle.tlog_entries.as_slice() {
-            [entry] => entry,
-            [] => return self.fail(EvidenceError::EntryMissing),
-            entries => {
-                return self.fail(EvidenceError::TooManyEntries {
-                    count: entries.len(),
-                });
-            }
-        };
-        if let Err(error) = check_entry_supported(entry) {
-            return self.fail(EvidenceError::Rekor(error));
-        }
-        // NOTE: the log key's validFor is not compared with any time, because a Rekor v2 entry
-        // has no integrated time. sigstore-go's Rekor v2 path skips this check too.
-        let Some(log) = trust.trusted_root.tlog_by_id(&entry.log_id) else {
-            return self.fail(EvidenceError::LogUnknown {
-                log_id: STANDARD.encode(&entry.log_id),
-            });
-        };
-        let leaf = match HashedRekordV002::from_bundle(
-            &bundle.content,
-            signing_key.entry_verifier.clone(),
-            &signing_key.key,
-        )
-        .and_then(|expected| logged_entry_bytes(entry, &expected))
+        let signing_key = self.resolve_key(bundle, input.trust, signer);
+        let mut integrated_time = None;
+        if let Some(signing_key) = &signing_key
+            && self.verify_signature(bundle, &signing_key.key, input.artifact)
         {
-            Ok(bytes) => leaf_hash(&bytes),
-            Err(error) => return self.fail(EvidenceError::Rekor(error)),
-        };
-        self.report.tlog = self.prove_inclusion(entry, log, &leaf, inclusion);
-    }
-
-    /// Proves `leaf` included at the entry's log index. On failure, records it and returns `None`.
-    fn prove_inclusion(
-        &mut self,
-        entry: &TlogEntry,
-        log: &TransparencyLogInstance,
-        leaf: &Hash,
-        inclusion: &dyn InclusionSource,
-    ) -> Option<TlogRef> {
-        let origin = log.origin();
-        let index = entry.log_index;
-        let cached = match inclusion.inclusion(origin, index) {
-            Ok(cached) => cached,
-            Err(source) => {
-                self.fail(EvidenceError::Inclusion {
-                    origin: origin.to_owned(),
-                    index,
-                    source,
-                });
-                return None;
-            }
-        };
-        let checkpoint = cached.checkpoint.checkpoint();
-        if checkpoint.origin != origin {
-            self.fail(EvidenceError::CheckpointOrigin {
-                expected: origin.to_owned(),
-                found: checkpoint.origin.clone(),
-            });
-            return None;
+            integrated_time = self.verify_tlog(bundle, signing_key, input.trust, inclusion);
         }
-        // The entry names its log by key ID, so the checkpoint must carry that log key's signature.
-        let log_verifier = match log.note_verifier() {
-            Ok(log_verifier) => log_verifier,
-            Err(error) => {
-                self.fail(EvidenceError::TrustSet(error));
-                return None;
-            }
-        };
-        if cached.checkpoint.verifier_name() != log_verifier.name()
-            || cached.checkpoint.key_id() != log_verifier.key_id()
+        let times = self.verify_observer_times(bundle, input.trust, integrated_time);
+        if let Some(signing_key) = &signing_key {
+            self.verify_certificate(signing_key, input.trust, &times);
+        }
+        // Without a resolved key or a certificate identity the signer is unknown, and that
+        // failure is already recorded.
+        if let Some(ExpectedSigner::Identity { identity, issuer }) = signer
+            && signing_key.is_some()
+            && self.report.signer.is_some()
+            && let Err(error) = match_identity(self.report.signer.as_ref(), identity, issuer)
         {
-            self.fail(EvidenceError::CheckpointKey {
-                origin: origin.to_owned(),
-                name: cached.checkpoint.verifier_name().to_owned(),
-                key_id: cached.checkpoint.key_id(),
-            });
-            return None;
-        }
-        if let Err(source) = verify_inclusion(
-            index,
-            checkpoint.size,
-            leaf,
-            &cached.proof,
-            &checkpoint.root_hash,
-        ) {
-            self.fail(EvidenceError::InclusionProof {
-                origin: origin.to_owned(),
-                index,
-                size: checkpoint.size,
-                source,
-            });
-            return None;
-        }
-        Some(TlogRef {
-            origin: origin.to_owned(),
-            log_index: index,
-            checkpoint_size: checkpoint.size,
-            root_hash: STANDARD.encode(checkpoint.root_hash),
-            proof_source: cached.source,
-        })
-    }
-
-    /// Verifies every timestamp and returns the distinct verified times, in ascending order.
-    fn verify_timestamps(&mut self, bundle: &SigstoreBundle, trust: &TrustSet) -> Vec<i64> {
-        if bundle.rfc3161_timestamps.is_empty() {
-            self.fail(EvidenceError::TimestampMissing);
-            return Vec::new();
-        }
-        // A DSSE envelope without signature has nothing to timestamp. The empty input then fails
-        // the imprint check, and the envelope check reports the missing signature.
-        let signature = bundle.content.signature_bytes().unwrap_or_default();
-        let mut times = BTreeSet::new();
-        let mut all_valid = true;
-        for (index, response) in bundle.rfc3161_timestamps.iter().enumerate() {
-            match verify_timestamp(
-                response,
-                signature,
-                &trust.trusted_root.timestamp_authorities,
-            ) {
-                Ok(verified) => {
-                    times.insert(verified.gen_time);
-                }
-                Err(source) => {
-                    all_valid = false;
-                    self.fail(EvidenceError::Timestamp { index, source });
-                }
-            }
-        }
-        self.report.timestamps_verified = all_valid && !times.is_empty();
-        self.report.signing_time = times.first().copied();
-        times.into_iter().collect()
-    }
-
-    fn verify_chain(&mut self, signing_key: &SigningKey, trust: &TrustSet, times: &[i64]) {
-        let Some(certificate) = &signing_key.certificate else {
-            return;
-        };
-        if times.is_empty() {
-            // Without a trusted time the chain cannot be checked, and the timestamp failure is reported.
-            return;
-        }
-        let mut all_valid = true;
-        for &at in times {
-            if let Err(source) =
-                verify_fulcio_chain(certificate, &trust.trusted_root.certificate_authorities, at)
-            {
-                all_valid = false;
-                self.fail(EvidenceError::CertChain { at, source });
-            }
-        }
-        self.report.chain_verified = all_valid;
-    }
-
-    fn verify_signature(&mut self, bundle: &SigstoreBundle, key: &PublicKey, artifact: Artifact) {
-        match &bundle.content {
-            BundleContent::MessageSignature(message) => {
-                let digest = &message.digest;
-                if let Err(source) = key.verify_prehash(&digest.digest, &message.signature) {
-                    return self.fail(EvidenceError::MessageSignature {
-                        algorithm: digest.algorithm,
-                        source,
-                    });
-                }
-                self.report.signature_verified = true;
-                let signed_sha256: Option<[u8; 32]> = match digest.algorithm {
-                    HashAlgorithm::Sha2_256 => digest.digest.as_slice().try_into().ok(),
-                    HashAlgorithm::Sha2_384 | HashAlgorithm::Sha2_512 => None,
-                };
-                if let Some(sha256) = signed_sha256 {
-                    self.report.subjects = vec![Subject {
-                        name: String::new(),
-                        sha256: hex::encode(sha256),
-                    }];
-                }
-                if let Artifact::Sha256(expected) = artifact
-                    && signed_sha256 != Some(expected)
-                {
-                    let signed = match signed_sha256 {
-                        Some(sha256) => format!("the signed digest {}", hex::encode(sha256)),
-                        None => format!(
-                            "comparable: the bundle signs a {} digest",
-                            digest.algorithm.proto_name()
-                        ),
-                    };
-                    self.fail(EvidenceError::SubjectMismatch {
-                        artifact: hex::encode(expected),
-                        signed,
-                    });
-                }
-            }
-            BundleContent::Dsse(envelope) => {
-                let verified = match verify_envelope(envelope, key) {
-                    Ok(verified) => verified,
-                    Err(error) => return self.fail(EvidenceError::Dsse(error)),
-                };
-                self.report.signature_verified = true;
-                let statement = match verified.statement() {
-                    Ok(statement) => statement,
-                    Err(error) => return self.fail(EvidenceError::Dsse(error)),
-                };
-                let mut subjects: Vec<Subject> = statement
-                    .subjects
-                    .iter()
-                    .filter_map(|subject| {
-                        subject.sha256.map(|sha256| Subject {
-                            name: subject.name.clone(),
-                            sha256: hex::encode(sha256),
-                        })
-                    })
-                    .collect();
-                subjects.sort();
-                subjects.dedup();
-                self.report.predicate_type = Some(statement.predicate_type);
-                self.report.subjects = subjects;
-                if let Artifact::Sha256(expected) = artifact
-                    && !statement
-                        .subjects
-                        .iter()
-                        .any(|subject| subject.sha256 == Some(expected))
-                {
-                    self.fail(EvidenceError::SubjectMismatch {
-                        artifact: hex::encode(expected),
-                        signed: "a subject of the signed statement".to_owned(),
-                    });
-                }
-            }
+            self.fail(error);
         }
     }
 
     fn finish(self) -> EntryReport {
         let proven = &self.report;
-        let complete = proven.tlog.is_some()
-            && proven.timestamps_verified
+        let complete = proven.tlog_verified
+            && proven.times_verified
             && proven.chain_verified
             && proven.signature_verified;
         // Every skipped check follows a recorded failure. `complete` guards against a future code
@@ -587,6 +446,11 @@ impl Run {
             tlog: self.report.tlog,
         }
     }
+}
+
+/// Returns `key:sha256:<hex>` of a DER SPKI, the signer name of a caller-supplied key.
+fn key_signer_name(spki_der: &[u8]) -> String {
+    format!("key:sha256:{}", hex::encode(Sha256::digest(spki_der)))
 }
 
 /// Displays an error on one line, replacing any line breaks that input data carried into it.

@@ -21,6 +21,7 @@ pub mod bundle;
 pub mod dsse;
 pub mod x509;
 pub mod timestamp;
+pub mod sct;
 pub mod rekor;
 pub mod evidence;
 pub mod report;

@@ -51,6 +51,8 @@ pub enum ReasonCode {
     RekorProofInvalid,
     #[serde(rename = "ERR_REKOR_CHECKPOINT_INVALID")]
     RekorCheckpointInvalid,
+    #[serde(rename = "ERR_REKOR_SET_INVALID")]
+    RekorSetInvalid,
 
     // Sigstore bundles and their signatures.
     #[serde(rename = "ERR_SIGSTORE_BUNDLE_INVALID")]
@@ -63,6 +65,8 @@ pub enum ReasonCode {
     MessageSignatureInvalid,
     #[serde(rename = "ERR_CERT_CHAIN_INVALID")]
     CertChainInvalid,
+    #[serde(rename = "ERR_SCT_INVALID")]
+    SctInvalid,
     #[serde(rename = "ERR_IDENTITY_MISMATCH")]
     IdentityMismatch,
     #[serde(rename = "ERR_TIMESTAMP_MISSING")]
@@ -85,7 +89,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code in the catalog, in declaration order.
-    pub const ALL: [ReasonCode; 29] = [
+    pub const ALL: [ReasonCode; 31] = [
         ReasonCode::BundleMalformed,
         ReasonCode::BundleEntryRejected,
         ReasonCode::BundleTooLarge,
@@ -102,11 +106,13 @@ impl ReasonCode {
         ReasonCode::RekorRootMismatch,
         ReasonCode::RekorProofInvalid,
         ReasonCode::RekorCheckpointInvalid,
+        ReasonCode::RekorSetInvalid,
         ReasonCode::SigstoreBundleInvalid,
         ReasonCode::DsseSignatureInvalid,
         ReasonCode::DssePayloadInvalid,
         ReasonCode::MessageSignatureInvalid,
         ReasonCode::CertChainInvalid,
+        ReasonCode::SctInvalid,
         ReasonCode::IdentityMismatch,
         ReasonCode::TimestampMissing,
         ReasonCode::TimestampInvalid,
@@ -136,11 +142,13 @@ impl ReasonCode {
             ReasonCode::RekorRootMismatch => "ERR_REKOR_ROOT_MISMATCH",
             ReasonCode::RekorProofInvalid => "ERR_REKOR_PROOF_INVALID",
             ReasonCode::RekorCheckpointInvalid => "ERR_REKOR_CHECKPOINT_INVALID",
+            ReasonCode::RekorSetInvalid => "ERR_REKOR_SET_INVALID",
             ReasonCode::SigstoreBundleInvalid => "ERR_SIGSTORE_BUNDLE_INVALID",
             ReasonCode::DsseSignatureInvalid => "ERR_DSSE_SIGNATURE_INVALID",
             ReasonCode::DssePayloadInvalid => "ERR_DSSE_PAYLOAD_INVALID",
             ReasonCode::MessageSignatureInvalid => "ERR_MESSAGE_SIGNATURE_INVALID",
             ReasonCode::CertChainInvalid => "ERR_CERT_CHAIN_INVALID",
+            ReasonCode::SctInvalid => "ERR_SCT_INVALID",
             ReasonCode::IdentityMismatch => "ERR_IDENTITY_MISMATCH",
             ReasonCode::TimestampMissing => "ERR_TIMESTAMP_MISSING",
             ReasonCode::TimestampInvalid => "ERR_TIMESTAMP_INVALID",

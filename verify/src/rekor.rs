@@ -1,7 +1,7 @@
-//! Rekor v2 log entries: `hashedrekord` v0.0.2 rebuilt from a Sigstore bundle.
+//! Rekor log entries bound to a Sigstore bundle.
 //!
-//! A Rekor v2 leaf is `JCS(protojson(Entry))` (RFC 8785 canonical JSON), as
-//! `sigstore/rekor-tiles` writes it:
+//! Rekor v2 logs only `hashedrekord` v0.0.2. Its leaf is `JCS(protojson(Entry))` (RFC 8785
+//! canonical JSON), as `sigstore/rekor-tiles` writes it:
 //!
 //! ```json
 //! {"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":{"algorithm":"SHA2_256","digest":"<base64>"},"signature":{"content":"<base64>","verifier":{"keyDetails":"PKIX_ECDSA_P256_SHA_256","x509Certificate":{"rawBytes":"<base64 DER>"}}}}}}
@@ -16,8 +16,11 @@
 //! servers wrote the spec key `hashedRekordV0_0_2`, so that spelling of the same entry is accepted
 //! too. The logged bytes are then used as the leaf.
 //!
-//! Left out: the deprecated `dsse` v0.0.2 kind, and every Rekor v1 kind (see the `TODO:` in
-//! [`check_entry_supported`]).
+//! Rekor v1 entries (`hashedrekord` and `dsse` 0.0.1) are compared field by field in [`v1`], and
+//! their signed entry timestamps are verified in [`set`].
+//!
+//! Left out: the deprecated Rekor v2 `dsse` v0.0.2 kind and the Rekor v1 `intoto` kinds, which
+//! [`entry_format`] rejects.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,8 +32,18 @@ use crate::dsse::DsseError;
 use crate::reason::{HasReasonCode, ReasonCode};
 use crate::x509::PublicKey;
 
-/// The only entry kind Rekor v2 logs.
+pub mod set;
+pub mod v1;
+
+pub use set::{SetError, verify_signed_entry_timestamp};
+pub use v1::check_v1_body;
+
+/// The only entry kind Rekor v2 logs, and one of the Rekor v1 kinds.
 pub const KIND_HASHEDREKORD: &str = "hashedrekord";
+/// The Rekor v1 kind that logs a whole DSSE envelope.
+pub const KIND_DSSE: &str = "dsse";
+/// The Rekor v1 API version of `hashedrekord` and `dsse`.
+pub const API_VERSION_V001: &str = "0.0.1";
 /// The Rekor v2 `hashedrekord` API version.
 pub const API_VERSION_V002: &str = "0.0.2";
 /// Spec key written by current Rekor v2 servers.
@@ -41,11 +54,14 @@ pub const SPEC_KEY_V0_0_2: &str = "hashedRekordV0_0_2";
 /// Errors from rebuilding or matching a Rekor entry.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum RekorError {
-    /// The entry's kind or version is not Rekor v2 `hashedrekord` 0.0.2.
+    /// The entry's kind and version are not one of the [`EntryFormat`]s.
     #[error(
-        "Rekor entry kind {kind:?} version {version:?} is not supported (only hashedrekord 0.0.2)"
+        "Rekor entry kind {kind:?} version {version:?} is not supported (only hashedrekord 0.0.2, and hashedrekord or dsse 0.0.1)"
     )]
     Unsupported { kind: String, version: String },
+    /// A Rekor v1 entry lacks its `canonicalizedBody`, which is the logged leaf.
+    #[error("Rekor v1 entry has no canonicalizedBody, which is its log leaf")]
+    BodyMissing,
     /// The logged body is not JSON of an entry.
     #[error("Rekor canonicalizedBody is not a valid entry: {detail}")]
     BodyInvalid { detail: String },
@@ -64,6 +80,7 @@ impl HasReasonCode for RekorError {
     fn reason_code(&self) -> ReasonCode {
         match self {
             RekorError::Unsupported { .. } => ReasonCode::RekorEntryUnsupported,
+            RekorError::BodyMissing => ReasonCode::SigstoreBundleInvalid,
             RekorError::BodyInvalid { .. }
             | RekorError::Mismatch { .. }
             | RekorError::Encode { .. } => ReasonCode::RekorEntryMismatch,
@@ -174,21 +191,44 @@ impl HashedRekordV002 {
     }
 }
 
-/// Checks that a bundle's tlog entry is a Rekor v2 `hashedrekord` 0.0.2 entry.
+/// The log entry formats this verifier accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryFormat {
+    /// Rekor v2 `hashedrekord` 0.0.2, over a message or over DSSE PAE.
+    HashedRekordV002,
+    /// Rekor v1 `hashedrekord` 0.0.1, over a message.
+    HashedRekordV001,
+    /// Rekor v1 `dsse` 0.0.1, over a whole DSSE envelope.
+    DsseV001,
+}
+
+impl EntryFormat {
+    /// Reports whether entries of this format come from a Rekor v1 log: signed entry timestamps,
+    /// an integrated time and shard-local inclusion proofs.
+    pub fn is_rekor_v1(self) -> bool {
+        match self {
+            EntryFormat::HashedRekordV002 => false,
+            EntryFormat::HashedRekordV001 | EntryFormat::DsseV001 => true,
+        }
+    }
+}
+
+/// Returns the format of a bundle's tlog entry from its `kindVersion`.
 ///
 /// # Errors
 ///
-/// [`RekorError::Unsupported`] for any other kind or version.
-pub fn check_entry_supported(entry: &TlogEntry) -> Result<(), RekorError> {
-    if entry.kind == KIND_HASHEDREKORD && entry.version == API_VERSION_V002 {
-        return Ok(());
+/// [`RekorError::Unsupported`] for any other kind or version, such as the Rekor v1 `intoto`
+/// kinds.
+pub fn entry_format(entry: &TlogEntry) -> Result<EntryFormat, RekorError> {
+    match (entry.kind.as_str(), entry.version.as_str()) {
+        (KIND_HASHEDREKORD, API_VERSION_V002) => Ok(EntryFormat::HashedRekordV002),
+        (KIND_HASHEDREKORD, API_VERSION_V001) => Ok(EntryFormat::HashedRekordV001),
+        (KIND_DSSE, API_VERSION_V001) => Ok(EntryFormat::DsseV001),
+        _ => Err(RekorError::Unsupported {
+            kind: entry.kind.clone(),
+            version: entry.version.clone(),
+        }),
     }
-    // TODO: Rekor v1 entries (hashedrekord 0.0.1, dsse 0.0.1, intoto 0.0.2) are rejected here
-    // because they need signed entry timestamp and shard-local proof verification, not built yet.
-    Err(RekorError::Unsupported {
-        kind: entry.kind.clone(),
-        version: entry.version.clone(),
-    })
 }
 
 /// Returns the bytes whose leaf hash must be in the log: the bundle's `canonicalizedBody` when it
@@ -421,9 +461,35 @@ mod tests {
             logged_entry_bytes(entry, &expected),
             Err(RekorError::BodyInvalid { .. })
         ));
+    }
 
-        entry.version = "0.0.1".to_owned();
-        let err = check_entry_supported(entry).expect_err("Rekor v1");
-        assert_eq!(err.reason_code(), ReasonCode::RekorEntryUnsupported);
+    #[test]
+    fn entry_formats_by_kind_version() {
+        let Some(bundle) = load("rekor2-happy-path") else {
+            return;
+        };
+        let mut entry = bundle.tlog_entries[0].clone();
+        let rows = [
+            ("hashedrekord", "0.0.2", Some(EntryFormat::HashedRekordV002)),
+            ("hashedrekord", "0.0.1", Some(EntryFormat::HashedRekordV001)),
+            ("dsse", "0.0.1", Some(EntryFormat::DsseV001)),
+            ("dsse", "0.0.2", None),
+            ("intoto", "0.0.2", None),
+        ];
+        for (kind, version, want) in rows {
+            entry.kind = kind.to_owned();
+            entry.version = version.to_owned();
+            match want {
+                Some(format) => assert_eq!(entry_format(&entry), Ok(format), "{kind} {version}"),
+                None => {
+                    let err = entry_format(&entry).expect_err(kind);
+                    assert_eq!(
+                        err.reason_code(),
+                        ReasonCode::RekorEntryUnsupported,
+                        "{kind} {version}"
+                    );
+                }
+            }
+        }
     }
 }

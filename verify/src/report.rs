@@ -93,13 +93,16 @@ pub struct EntryReport {
     /// One line per failure, each starting with its reason code, in check order.
     pub detail: Vec<String>,
     pub signer: Option<Signer>,
-    /// Unix seconds from the earliest verified RFC 3161 timestamp.
+    /// Unix seconds of the earliest verified observer time: an RFC 3161 timestamp, or the
+    /// integrated time of a verified Rekor v1 signed entry timestamp.
     pub signing_time: Option<i64>,
     /// `None` when the bundle did not parse.
     pub kind: Option<EntryKind>,
     pub predicate_type: Option<String>,
     /// Sorted, without duplicates.
     pub subjects: Vec<Subject>,
+    /// The verified inclusion proof. A Rekor v1 entry of a bundle v0.1 without proof verifies by
+    /// its signed entry timestamp alone and has none.
     pub tlog: Option<TlogRef>,
 }
 

@@ -18,7 +18,7 @@
 //! root's chain only.
 //!
 //! Left out: nonces (the verifier made no request), TSA policy OIDs, `accuracy` (the time is used
-//! to the second), the legacy SHA-1 `signingCertificate` attribute, and RSA-signed tokens.
+//! to the second), the legacy SHA-1 `signingCertificate` attribute, and RSASSA-PSS-signed tokens.
 
 use thiserror::Error;
 
@@ -55,9 +55,9 @@ pub enum TimestampError {
         found: String,
         expected: String,
     },
-    /// The signer's signature algorithm is not ECDSA with SHA-2.
+    /// The signer's signature algorithm is not ECDSA or RSA PKCS#1 v1.5 with SHA-2.
     #[error(
-        "timestamp signature algorithm {oid} is not supported (only ECDSA with SHA-256, SHA-384 or SHA-512)"
+        "timestamp signature algorithm {oid} is not supported (only ECDSA or RSA PKCS#1 v1.5 with SHA-256, SHA-384 or SHA-512)"
     )]
     UnsupportedSignatureAlgorithm { oid: String },
     /// A hash algorithm is not SHA-256, SHA-384 or SHA-512.
@@ -398,6 +398,48 @@ mod tests {
                 err,
                 TimestampError::Chain {
                     source: X509Error::AuthorityNotValid { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    fn rsa_authority() -> CertificateAuthority {
+        CertificateAuthority {
+            common_name: Some("Stella test RSA TSA".to_owned()),
+            organization: Some("Stella test".to_owned()),
+            uri: "https://tsa.example/rsa".to_owned(),
+            cert_chain: vec![
+                include_bytes!("timestamp/testdata/rsa-tsa.der").to_vec(),
+                include_bytes!("timestamp/testdata/rsa-root.der").to_vec(),
+            ],
+            valid_for: TimeRange::default(),
+            operator: None,
+        }
+    }
+
+    #[test]
+    fn rsa_signed_timestamp_verifies() {
+        const RESPONSE: &[u8] = include_bytes!("timestamp/testdata/rsa-response.tsr");
+        const SIGNATURE: &[u8] = include_bytes!("timestamp/testdata/rsa-signature.bin");
+        // 2026-12-04T21:19:10Z.
+        const GEN_TIME: i64 = 1_796_419_150;
+        let authorities = [rsa_authority()];
+        let verified = verify_timestamp(RESPONSE, SIGNATURE, &authorities).expect("RSA token");
+        assert_eq!(verified.gen_time, GEN_TIME);
+        assert_eq!(verified.authority_uri, "https://tsa.example/rsa");
+
+        // The last byte of the response is the end of the RSA signature.
+        let mut tampered = RESPONSE.to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 0x01;
+        let err = verify_timestamp(&tampered, SIGNATURE, &authorities).expect_err("tampered");
+        assert!(
+            matches!(
+                &err,
+                TimestampError::SignatureInvalid {
+                    source: X509Error::SignatureInvalid { key: "RSA" },
                     ..
                 }
             ),

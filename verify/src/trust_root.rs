@@ -9,8 +9,8 @@
 //! must be DER X.509, and each tlog needs a `baseUrl` whose host name is the checkpoint origin.
 //! Unknown JSON fields are ignored, as protobuf JSON readers do for forward compatibility.
 //!
-//! Left out: CT log keys are kept as bytes and never parsed (SCTs are not verified), and
-//! `operator` is stored but not used to merge timestamp authorities.
+//! Left out: CT log keys are kept as bytes and parsed only by [`crate::sct`] when an SCT names
+//! them, and `operator` is stored but not used to merge timestamp authorities.
 
 use serde::Deserialize;
 use thiserror::Error;

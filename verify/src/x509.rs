@@ -8,14 +8,16 @@
 //! - the leaf's extended key usage fits the purpose;
 //! - no certificate carries a critical extension this module does not process.
 //!
-//! Signatures are ECDSA P-256 or P-384 with SHA-256, SHA-384 or SHA-512.
+//! Signatures are ECDSA P-256 or P-384, or RSA PKCS#1 v1.5 with 2048- to 8192-bit keys, each with
+//! SHA-256, SHA-384 or SHA-512 (see the `key` submodule).
 //!
 //! The signer identity of a Fulcio certificate is its single subject alternative name (URI, email,
 //! or Fulcio's username `otherName`) and the OIDC issuer. The issuer comes from extension
 //! 1.3.6.1.4.1.57264.1.8 (DER UTF8String) or the legacy 1.3.6.1.4.1.57264.1.1 (raw bytes).
 //!
-//! Left out: RSA and Ed25519 certificate keys, name constraints and policy processing (a critical
-//! extension of either kind rejects the certificate), revocation, and SCT verification.
+//! Left out: RSASSA-PSS and Ed25519 certificate keys, name constraints and policy processing (a
+//! critical extension of either kind rejects the certificate) and revocation. Embedded SCTs are
+//! verified in [`crate::sct`].
 
 use const_oid::ObjectIdentifier;
 use der::asn1::Utf8StringRef;
@@ -29,15 +31,13 @@ use crate::reason::{HasReasonCode, ReasonCode};
 use crate::trust_root::{format_bound, format_time};
 
 mod chain;
+mod key;
 
-pub use chain::{verify_chain, verify_fulcio_chain, verify_with_any_authority};
-
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ECDSA_WITH_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+pub use chain::{
+    VerifiedPath, verify_chain, verify_chain_path, verify_fulcio_chain, verify_fulcio_chain_path,
+    verify_with_any_authority, verify_with_any_authority_path,
+};
+pub use key::{MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, SignatureAlgorithm, rsa_pkcs1_to_spki_der};
 
 const EXT_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
@@ -68,9 +68,16 @@ pub enum X509Error {
     /// The public key is not a supported type or is malformed.
     #[error("public key is not supported: {detail}")]
     UnsupportedKey { detail: String },
-    /// The signature algorithm is not ECDSA with SHA-2, or does not fit the issuer key.
+    /// The signature algorithm is not ECDSA or RSA PKCS#1 v1.5 with SHA-2, or its parameters are
+    /// malformed.
     #[error("certificate {subject} uses unsupported signature algorithm {algorithm}")]
     UnsupportedSignatureAlgorithm { subject: String, algorithm: String },
+    /// The signature algorithm needs another key type than the signer's key.
+    #[error("signature algorithm {algorithm} does not fit the {key} key")]
+    KeyAlgorithmMismatch {
+        key: &'static str,
+        algorithm: &'static str,
+    },
     /// A signature does not verify.
     #[error("signature does not verify under the {key} key")]
     SignatureInvalid { key: &'static str },
@@ -139,6 +146,7 @@ impl HasReasonCode for X509Error {
             X509Error::Parse { .. }
             | X509Error::UnsupportedKey { .. }
             | X509Error::UnsupportedSignatureAlgorithm { .. }
+            | X509Error::KeyAlgorithmMismatch { .. }
             | X509Error::SignatureInvalid { .. }
             | X509Error::AuthorityNotValid { .. }
             | X509Error::NotValidAt { .. }
@@ -151,120 +159,6 @@ impl HasReasonCode for X509Error {
             | X509Error::Extension { .. }
             | X509Error::Identity { .. }
             | X509Error::NoAuthority { .. } => ReasonCode::CertChainInvalid,
-        }
-    }
-}
-
-/// An ECDSA verification key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PublicKey {
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-}
-
-impl PublicKey {
-    /// Parses a DER SubjectPublicKeyInfo holding a P-256 or P-384 key.
-    ///
-    /// # Errors
-    ///
-    /// [`X509Error::UnsupportedKey`] for other key types or malformed keys.
-    pub fn from_spki_der(der: &[u8]) -> Result<Self, X509Error> {
-        let unsupported = |detail: String| X509Error::UnsupportedKey { detail };
-        let spki = spki::SubjectPublicKeyInfoRef::from_der(der)
-            .map_err(|e| unsupported(format!("not a DER SubjectPublicKeyInfo: {e}")))?;
-        let (algorithm, curve) = spki
-            .algorithm
-            .oids()
-            .map_err(|e| unsupported(format!("malformed algorithm identifier: {e}")))?;
-        if algorithm != ID_EC_PUBLIC_KEY {
-            return Err(unsupported(format!(
-                "key algorithm {algorithm} is not id-ecPublicKey"
-            )));
-        }
-        let point = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| unsupported("key BIT STRING has unused bits".to_owned()))?;
-        match curve {
-            Some(curve) if curve == SECP256R1 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(PublicKey::P256)
-                .map_err(|_| unsupported("invalid P-256 point".to_owned())),
-            Some(curve) if curve == SECP384R1 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(PublicKey::P384)
-                .map_err(|_| unsupported("invalid P-384 point".to_owned())),
-            other => Err(unsupported(format!(
-                "curve {other:?} is not P-256 or P-384"
-            ))),
-        }
-    }
-
-    /// Returns the Sigstore `keyDetails` name of the key's default algorithm.
-    pub fn key_details(&self) -> &'static str {
-        match self {
-            PublicKey::P256(_) => "PKIX_ECDSA_P256_SHA_256",
-            PublicKey::P384(_) => "PKIX_ECDSA_P384_SHA_384",
-        }
-    }
-
-    /// Returns the hash of the key's default algorithm.
-    pub fn hash_algorithm(&self) -> HashAlgorithm {
-        match self {
-            PublicKey::P256(_) => HashAlgorithm::Sha2_256,
-            PublicKey::P384(_) => HashAlgorithm::Sha2_384,
-        }
-    }
-
-    fn curve_name(&self) -> &'static str {
-        match self {
-            PublicKey::P256(_) => "P-256",
-            PublicKey::P384(_) => "P-384",
-        }
-    }
-
-    /// Verifies a DER ECDSA signature over `message`, hashed with the key's default hash.
-    ///
-    /// # Errors
-    ///
-    /// [`X509Error::SignatureInvalid`].
-    pub fn verify(&self, message: &[u8], signature_der: &[u8]) -> Result<(), X509Error> {
-        self.verify_with_hash(message, self.hash_algorithm(), signature_der)
-    }
-
-    /// Verifies a DER ECDSA signature over `message` hashed with `hash`.
-    ///
-    /// # Errors
-    ///
-    /// [`X509Error::SignatureInvalid`].
-    pub fn verify_with_hash(
-        &self,
-        message: &[u8],
-        hash: HashAlgorithm,
-        signature_der: &[u8],
-    ) -> Result<(), X509Error> {
-        self.verify_prehash(&hash.digest(message), signature_der)
-    }
-
-    /// Verifies a DER ECDSA signature over an already computed digest.
-    ///
-    /// # Errors
-    ///
-    /// [`X509Error::SignatureInvalid`], also for a signature that is not DER.
-    pub fn verify_prehash(&self, digest: &[u8], signature_der: &[u8]) -> Result<(), X509Error> {
-        use signature::hazmat::PrehashVerifier as _;
-        let invalid = X509Error::SignatureInvalid {
-            key: self.curve_name(),
-        };
-        match self {
-            PublicKey::P256(key) => {
-                let signature = p256::ecdsa::DerSignature::from_bytes(signature_der)
-                    .map_err(|_| invalid.clone())?;
-                key.verify_prehash(digest, &signature).map_err(|_| invalid)
-            }
-            PublicKey::P384(key) => {
-                let signature = p384::ecdsa::DerSignature::from_bytes(signature_der)
-                    .map_err(|_| invalid.clone())?;
-                key.verify_prehash(digest, &signature).map_err(|_| invalid)
-            }
         }
     }
 }
@@ -308,6 +202,7 @@ pub struct FulcioIdentity {
 pub struct Certificate {
     der: Vec<u8>,
     tbs_der: Vec<u8>,
+    spki_der: Vec<u8>,
     inner: x509_cert::Certificate,
 }
 
@@ -330,10 +225,12 @@ impl Certificate {
             detail: e.to_string(),
         };
         let inner = x509_cert::Certificate::from_der(der).map_err(parse)?;
-        let tbs_der = tbs_bytes(der).map_err(parse)?.to_vec();
+        let tbs_der = tbs_bytes(der).map_err(parse)?;
+        let spki_der = spki_bytes(tbs_der).map_err(parse)?.to_vec();
         Ok(Certificate {
             der: der.to_vec(),
-            tbs_der,
+            tbs_der: tbs_der.to_vec(),
+            spki_der,
             inner,
         })
     }
@@ -341,6 +238,16 @@ impl Certificate {
     /// Returns the DER bytes.
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+
+    /// Returns the DER `tbsCertificate` exactly as it appears in the certificate.
+    pub fn tbs_der(&self) -> &[u8] {
+        &self.tbs_der
+    }
+
+    /// Returns the DER `subjectPublicKeyInfo` exactly as it appears in the certificate.
+    pub fn subject_public_key_info_der(&self) -> &[u8] {
+        &self.spki_der
     }
 
     /// Returns the subject distinguished name (RFC 4514 text) in quotes, or the serial number when
@@ -380,17 +287,9 @@ impl Certificate {
     ///
     /// # Errors
     ///
-    /// [`X509Error::UnsupportedKey`] for keys other than P-256 and P-384.
+    /// [`X509Error::UnsupportedKey`] for keys other than P-256, P-384 and RSA of a supported size.
     pub fn public_key(&self) -> Result<PublicKey, X509Error> {
-        let spki = self
-            .inner
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|e| X509Error::UnsupportedKey {
-                detail: e.to_string(),
-            })?;
-        PublicKey::from_spki_der(&spki)
+        PublicKey::from_spki_der(&self.spki_der)
     }
 
     /// Reports whether the certificate's serial number, DER-encoded as an INTEGER, equals
@@ -401,6 +300,11 @@ impl Certificate {
             .serial_number()
             .to_der()
             .is_ok_and(|der| der == serial_der)
+    }
+
+    /// Reports whether this certificate's issuer name equals the subject name of `issuer`.
+    pub fn is_issued_by_name_of(&self, issuer: &Certificate) -> bool {
+        self.inner.tbs_certificate().issuer() == issuer.inner.tbs_certificate().subject()
     }
 
     /// Reports whether the issuer name, DER-encoded, equals `issuer_der`.
@@ -517,6 +421,26 @@ fn tbs_bytes(der: &[u8]) -> Result<&[u8], der::Error> {
     reader.tlv_bytes()
 }
 
+/// Returns the DER TLV of `subjectPublicKeyInfo` inside a DER `tbsCertificate`: the element after
+/// the optional `[0]` version, the serial number, signature, issuer, validity and subject.
+fn spki_bytes(tbs_der: &[u8]) -> Result<&[u8], der::Error> {
+    const FIELDS_BEFORE_SPKI: usize = 5;
+    let mut reader = SliceReader::new(tbs_der)?;
+    let header = Header::decode(&mut reader)?;
+    header.tag().assert_eq(der::Tag::Sequence)?;
+    let version_tag = der::Tag::ContextSpecific {
+        constructed: true,
+        number: der::TagNumber(0),
+    };
+    if der::Tag::peek(&reader)? == version_tag {
+        reader.tlv_bytes()?;
+    }
+    for _ in 0..FIELDS_BEFORE_SPKI {
+        reader.tlv_bytes()?;
+    }
+    reader.tlv_bytes()
+}
+
 fn unix_seconds(time: x509_cert::time::Time) -> i64 {
     // Certificate times lie between 1950 and 9999, far inside i64 seconds.
     i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
@@ -559,6 +483,27 @@ mod tests {
         })
     }
 
+    /// Loads bundle-with-sct-with-extensions's signing certificate, issued by an RSA test CA,
+    /// and its trusted root.
+    pub(super) fn rsa_fixture() -> Option<(Certificate, Vec<CertificateAuthority>)> {
+        let case = format!("{CONFORMANCE}/bundle-with-sct-with-extensions");
+        let (Ok(bundle), Ok(root)) = (
+            std::fs::read(format!("{case}/bundle.sigstore.json")),
+            std::fs::read(format!("{case}/trusted_root.json")),
+        ) else {
+            eprintln!("skipping: vectors under {case} not readable");
+            return None;
+        };
+        let bundle = crate::bundle::parse_bundle(&bundle).expect("bundle parses");
+        let root = parse_trusted_root(&root).expect("trusted root parses");
+        let leaf = Certificate::from_der(bundle.certificate_der().expect("certificate"))
+            .expect("leaf parses");
+        Some((leaf, root.certificate_authorities))
+    }
+
+    // 2026-01-15T22:49:26Z, the RFC 3161 genTime of bundle-with-sct-with-extensions.
+    pub(super) const RSA_CASE_SIGNING_TIME: i64 = 1_768_517_366;
+
     // 2025-06-12T12:02:20Z, the happy path's RFC 3161 genTime. The leaf is valid 12:02:16 to 12:12:16.
     pub(super) const SIGNING_TIME: i64 = 1_749_729_740;
 
@@ -581,13 +526,34 @@ mod tests {
     }
 
     #[test]
+    fn subject_public_key_info_is_exact_bytes() {
+        let Some(fixture) = fixture() else { return };
+        let spki = fixture.leaf.subject_public_key_info_der();
+        let position = fixture
+            .leaf
+            .der()
+            .windows(spki.len())
+            .position(|window| window == spki);
+        assert!(position.is_some(), "SPKI is a slice of the certificate");
+        assert_eq!(spki.len(), 91, "P-256 SubjectPublicKeyInfo");
+        assert!(fixture.leaf.der().starts_with(&[0x30]));
+        assert!(
+            fixture
+                .leaf
+                .der()
+                .windows(fixture.leaf.tbs_der().len())
+                .any(|window| window == fixture.leaf.tbs_der())
+        );
+    }
+
+    #[test]
     fn public_key_rejects_non_ec_spki() {
         // Ed25519 SPKI of the alpha1 log key.
         let ed25519 = crate::bundle::decode_proto_base64(
             "MCowBQYDK2VwAyEAPn+AREHoBaZ7wgS1zBqpxmLSGnyhxXj4lFxSdWVB8o8=",
         )
         .expect("base64");
-        let err = PublicKey::from_spki_der(&ed25519).expect_err("not ECDSA");
+        let err = PublicKey::from_spki_der(&ed25519).expect_err("not ECDSA or RSA");
         assert!(matches!(err, X509Error::UnsupportedKey { .. }), "{err:?}");
     }
 }

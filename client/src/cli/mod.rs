@@ -2,15 +2,17 @@
 //!
 //! Commands, flags, JSON keys and exit codes are documented in `docs/cli.md`. Offline commands
 //! (`trust pack`, `rekor tiles pack`, `evidence pack`) build bundles with `stella-bundle` and need
-//! no service. The others talk to the attestor (`--attestor`) or the gate (`--gate`) over gRPC.
+//! no service, and `verify-bundle` verifies one Sigstore bundle in process with `stella-verify`.
+//! The others talk to the attestor (`--attestor`) or the gate (`--gate`) over gRPC.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 pub mod args;
+pub mod config;
 mod evidence;
 mod files;
 mod gate;
@@ -19,6 +21,7 @@ mod rekor;
 mod tiles_dir;
 mod tiles_input;
 mod trust;
+mod verify_bundle;
 
 use args::{ExpiresArg, KmsKeyArg, Sha256Digest, SubjectArg};
 use output::{Exit, Failure, OutputFormat, Report};
@@ -88,6 +91,42 @@ pub enum Command {
     /// Read stored decision records.
     #[command(subcommand)]
     Decisions(DecisionsCommand),
+    /// Verify one Sigstore bundle offline, in process (the Sigstore conformance suite's command).
+    VerifyBundle(VerifyBundleArgs),
+}
+
+/// Arguments of `stella verify-bundle`, in the order the Sigstore conformance suite passes them.
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("required_signer")
+        .required(true)
+        .args(["certificate_identity", "key"])
+))]
+pub struct VerifyBundleArgs {
+    /// Without --trusted-root, read staging.trusted_root.json instead of production.trusted_root.json
+    /// from the trust roots directory.
+    #[arg(long)]
+    pub staging: bool,
+    /// Sigstore bundle (.sigstore.json), media type v0.1 to v0.3.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// Required signer: the exact subject alternative name (URI or email) of the signing certificate.
+    #[arg(long, value_name = "IDENTITY", requires = "certificate_oidc_issuer")]
+    pub certificate_identity: Option<String>,
+    /// Required OIDC issuer of the signing certificate, compared exactly.
+    #[arg(long, value_name = "URL", requires = "certificate_identity")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Required signer: the PEM public key (SubjectPublicKeyInfo) of a bundle signed with a managed key.
+    #[arg(long, value_name = "PEM", conflicts_with_all = ["certificate_identity", "certificate_oidc_issuer"])]
+    pub key: Option<PathBuf>,
+    /// Sigstore trusted_root.json. Default: production.trusted_root.json (or staging, with
+    /// --staging) from STELLA_SIGSTORE_TRUST_ROOTS_DIR or `sigstore_trust_roots_dir` in the
+    /// configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// The signed artifact: a file, or its digest as sha256:HEX (64 lowercase hex digits).
+    #[arg(value_name = "ARTIFACT|sha256:HEX")]
+    pub artifact: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +354,7 @@ pub async fn run(cli: &Cli) -> Result<Report, Failure> {
         Command::Decisions(DecisionsCommand::Get(args)) => {
             gate::get_decision(&services, args).await
         }
+        Command::VerifyBundle(args) => verify_bundle::run(args),
     }
 }
 
@@ -327,6 +367,11 @@ pub fn main_with_args(arguments: Vec<OsString>) -> Exit {
         Ok(cli) => cli,
         Err(error) => return report_parse_error(&arguments, &error),
     };
+
+    // Offline verification starts no async runtime, so it creates no threads or event loop.
+    if let Command::VerifyBundle(args) = &cli.command {
+        return output::emit(cli.global.output, verify_bundle::run(args));
+    }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

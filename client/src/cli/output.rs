@@ -59,6 +59,8 @@ pub struct Report {
     pub exit: Exit,
     pub json: Map<String, Value>,
     pub text: Vec<String>,
+    /// Text lines for stderr, such as the reason codes of a failed verification. Text mode only.
+    pub stderr: Vec<String>,
 }
 
 impl Report {
@@ -68,6 +70,7 @@ impl Report {
             exit,
             json: Map::new(),
             text: Vec::new(),
+            stderr: Vec::new(),
         }
     }
 
@@ -80,6 +83,12 @@ impl Report {
     /// Adds a text line.
     pub fn line(&mut self, text: impl Into<String>) -> &mut Report {
         self.text.push(text.into());
+        self
+    }
+
+    /// Adds a text line for stderr.
+    pub fn error_line(&mut self, text: impl Into<String>) -> &mut Report {
+        self.stderr.push(text.into());
         self
     }
 }
@@ -154,6 +163,10 @@ pub fn emit(format: OutputFormat, outcome: Result<Report, Failure>) -> Exit {
                     for line in &report.text {
                         // A closed stdout (such as `stella ... | head`) must not turn into a panic.
                         let _ = writeln!(stdout, "{line}");
+                    }
+                    let mut stderr = std::io::stderr().lock();
+                    for line in &report.stderr {
+                        let _ = writeln!(stderr, "{line}");
                     }
                 }
             }

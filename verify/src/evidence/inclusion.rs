@@ -3,7 +3,9 @@
 use thiserror::Error;
 
 use crate::bundle::SigstoreBundle;
-use crate::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
+use crate::checkpoint::{
+    CheckpointError, OriginRule, VerifiedCheckpoint, verify_checkpoint_with_rule,
+};
 use crate::merkle::{Hash, ProofError};
 use crate::note::NoteVerifier;
 use crate::reason::{HasReasonCode, ReasonCode};
@@ -91,6 +93,12 @@ pub trait InclusionSource {
 
 /// Uses a Sigstore bundle's own inclusion proofs and checkpoints, verifying each checkpoint with
 /// the given verifiers (normally [`TrustSet::checkpoint_verifiers`]).
+///
+/// The proof for `index` is that of the entry whose top-level `logIndex` (Rekor v2) or
+/// `inclusionProof.logIndex` (Rekor v1, local to the shard) is `index`. Checkpoints are verified
+/// with [`OriginRule::RekorV1TreeId`], so a Rekor v1 shard origin such as
+/// `rekor.sigstore.dev - 2605736670972794746` matches its log key. The origin must still equal
+/// the requested one exactly.
 pub struct BundleInclusionSource<'a> {
     bundle: &'a SigstoreBundle,
     verifiers: Vec<NoteVerifier>,
@@ -109,12 +117,19 @@ impl InclusionSource for BundleInclusionSource<'_> {
             .bundle
             .tlog_entries
             .iter()
-            .filter(|entry| entry.log_index == index)
-            .find_map(|entry| entry.inclusion_proof.as_ref())
+            .filter_map(|entry| {
+                let proof = entry.inclusion_proof.as_ref()?;
+                (entry.log_index == index || proof.log_index == index).then_some(proof)
+            })
+            .next()
         else {
             return Err(InclusionLookupError::Missing { paths: Vec::new() });
         };
-        let checkpoint = verify_checkpoint(proof.checkpoint.as_bytes(), &self.verifiers)?;
+        let checkpoint = verify_checkpoint_with_rule(
+            proof.checkpoint.as_bytes(),
+            &self.verifiers,
+            OriginRule::RekorV1TreeId,
+        )?;
         if checkpoint.checkpoint().origin != origin {
             return Err(InclusionLookupError::OriginMismatch {
                 expected: origin.to_owned(),

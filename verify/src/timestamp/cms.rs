@@ -7,7 +7,7 @@ use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
 
 use super::TimestampError;
 use crate::bundle::HashAlgorithm;
-use crate::x509::Certificate;
+use crate::x509::{Certificate, SignatureAlgorithm};
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -18,10 +18,8 @@ const ATTR_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ECDSA_WITH_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 fn hash_from_oid(
     oid: ObjectIdentifier,
@@ -507,27 +505,26 @@ impl SignerInfo<'_> {
         }
     }
 
-    /// Returns the hash the signature algorithm applies to the signed attributes.
-    fn signature_hash(&self) -> Result<HashAlgorithm, TimestampError> {
-        let algorithm = self.signature_algorithm;
-        if algorithm == ECDSA_WITH_SHA256 {
-            Ok(HashAlgorithm::Sha2_256)
-        } else if algorithm == ECDSA_WITH_SHA384 {
-            Ok(HashAlgorithm::Sha2_384)
-        } else if algorithm == ECDSA_WITH_SHA512 {
-            Ok(HashAlgorithm::Sha2_512)
-        } else if algorithm == ID_EC_PUBLIC_KEY {
+    /// Returns the algorithm that signed the signed attributes.
+    fn signature_algorithm(&self) -> Result<SignatureAlgorithm, TimestampError> {
+        let oid = self.signature_algorithm;
+        if let Some(algorithm) = SignatureAlgorithm::from_oid(oid) {
+            Ok(algorithm)
+        } else if oid == ID_EC_PUBLIC_KEY {
             // Some CMS signers name only the key type, so the digest algorithm applies.
-            Ok(self.digest_algorithm)
+            Ok(SignatureAlgorithm::Ecdsa(self.digest_algorithm))
+        } else if oid == RSA_ENCRYPTION {
+            // RFC 3370 section 3.2: rsaEncryption with the SignerInfo's digest algorithm.
+            Ok(SignatureAlgorithm::RsaPkcs1v15(self.digest_algorithm))
         } else {
             Err(TimestampError::UnsupportedSignatureAlgorithm {
-                oid: algorithm.to_string(),
+                oid: oid.to_string(),
             })
         }
     }
 
     pub(super) fn verify_signature(&self, cert: &Certificate) -> Result<(), TimestampError> {
-        let hash = self.signature_hash()?;
+        let algorithm = self.signature_algorithm()?;
         let subject = cert.subject();
         let key = cert
             .public_key()
@@ -535,7 +532,7 @@ impl SignerInfo<'_> {
                 subject: subject.clone(),
                 source,
             })?;
-        key.verify_with_hash(&self.signed_attributes_set, hash, self.signature)
+        key.verify_with_algorithm(&self.signed_attributes_set, algorithm, self.signature)
             .map_err(|source| TimestampError::SignatureInvalid {
                 subject: subject.clone(),
                 source,

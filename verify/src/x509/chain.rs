@@ -5,12 +5,24 @@ use const_oid::ObjectIdentifier;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use super::{
-    Certificate, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, ECDSA_WITH_SHA512, EKU_ANY,
-    EKU_CODE_SIGNING, EKU_TIME_STAMPING, EXT_BASIC_CONSTRAINTS, EXT_EXTENDED_KEY_USAGE,
-    EXT_KEY_USAGE, EXT_SUBJECT_ALT_NAME, KeyPurpose, X509Error,
+    Certificate, EKU_ANY, EKU_CODE_SIGNING, EKU_TIME_STAMPING, EXT_BASIC_CONSTRAINTS,
+    EXT_EXTENDED_KEY_USAGE, EXT_KEY_USAGE, EXT_SUBJECT_ALT_NAME, KeyPurpose, SignatureAlgorithm,
+    X509Error,
 };
-use crate::bundle::HashAlgorithm;
 use crate::trust_root::CertificateAuthority;
+
+/// A certification path that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPath {
+    /// Index of the accepting authority in the list passed to the validating function (0 for
+    /// [`verify_chain_path`]).
+    pub authority_index: usize,
+    /// The certificate whose key signed the leaf. A leaf that is itself the trust anchor is its
+    /// own issuer.
+    pub issuer: Certificate,
+    /// The path from the leaf (first) to the trust anchor (last).
+    pub path: Vec<Certificate>,
+}
 
 /// Validates `leaf` at time `at` (Unix seconds) against one authority of the trusted root.
 ///
@@ -20,15 +32,30 @@ use crate::trust_root::CertificateAuthority;
 ///
 /// # Errors
 ///
-/// [`X509Error::AuthorityNotValid`], [`X509Error::NoIssuer`], [`X509Error::ChainSignatureInvalid`],
-/// [`X509Error::NotValidAt`], [`X509Error::NotCa`], [`X509Error::PathLength`],
-/// [`X509Error::Usage`], [`X509Error::CriticalExtension`] and parse errors.
+/// As [`verify_chain_path`].
 pub fn verify_chain(
     leaf: &Certificate,
     authority: &CertificateAuthority,
     at: i64,
     purpose: KeyPurpose,
 ) -> Result<(), X509Error> {
+    verify_chain_path(leaf, authority, at, purpose).map(|_| ())
+}
+
+/// Validates `leaf` like [`verify_chain`] and returns the validated path.
+///
+/// # Errors
+///
+/// [`X509Error::AuthorityNotValid`], [`X509Error::NoIssuer`], [`X509Error::ChainSignatureInvalid`],
+/// [`X509Error::UnsupportedSignatureAlgorithm`], [`X509Error::KeyAlgorithmMismatch`],
+/// [`X509Error::NotValidAt`], [`X509Error::NotCa`], [`X509Error::PathLength`],
+/// [`X509Error::Usage`], [`X509Error::CriticalExtension`] and parse errors.
+pub fn verify_chain_path(
+    leaf: &Certificate,
+    authority: &CertificateAuthority,
+    at: i64,
+    purpose: KeyPurpose,
+) -> Result<VerifiedPath, X509Error> {
     if !authority.valid_for.contains(at) {
         return Err(X509Error::AuthorityNotValid {
             uri: authority.uri.clone(),
@@ -60,7 +87,12 @@ pub fn verify_chain(
         let below = position.saturating_sub(1);
         issuer.check_issuer_role(below, purpose)?;
     }
-    Ok(())
+    let issuer = path.get(1).copied().unwrap_or(leaf).clone();
+    Ok(VerifiedPath {
+        authority_index: 0,
+        issuer,
+        path: path.into_iter().cloned().collect(),
+    })
 }
 
 /// Validates a Fulcio signing certificate at time `at` against every certificate authority of the
@@ -75,7 +107,21 @@ pub fn verify_fulcio_chain(
     authorities: &[CertificateAuthority],
     at: i64,
 ) -> Result<usize, X509Error> {
-    verify_with_any_authority(leaf, authorities, at, KeyPurpose::CodeSigning)
+    verify_fulcio_chain_path(leaf, authorities, at).map(|verified| verified.authority_index)
+}
+
+/// Validates a Fulcio signing certificate like [`verify_fulcio_chain`] and returns the validated
+/// path, whose issuer is the certificate that embedded SCTs name (see [`crate::sct`]).
+///
+/// # Errors
+///
+/// As [`verify_fulcio_chain`].
+pub fn verify_fulcio_chain_path(
+    leaf: &Certificate,
+    authorities: &[CertificateAuthority],
+    at: i64,
+) -> Result<VerifiedPath, X509Error> {
+    verify_with_any_authority_path(leaf, authorities, at, KeyPurpose::CodeSigning)
 }
 
 /// Validates `leaf` against each authority in turn, like [`verify_fulcio_chain`] for any purpose.
@@ -89,10 +135,30 @@ pub fn verify_with_any_authority(
     at: i64,
     purpose: KeyPurpose,
 ) -> Result<usize, X509Error> {
+    verify_with_any_authority_path(leaf, authorities, at, purpose)
+        .map(|verified| verified.authority_index)
+}
+
+/// Validates `leaf` like [`verify_with_any_authority`] and returns the validated path.
+///
+/// # Errors
+///
+/// As [`verify_fulcio_chain`].
+pub fn verify_with_any_authority_path(
+    leaf: &Certificate,
+    authorities: &[CertificateAuthority],
+    at: i64,
+    purpose: KeyPurpose,
+) -> Result<VerifiedPath, X509Error> {
     let mut most_relevant = None;
     for (index, authority) in authorities.iter().enumerate() {
-        match verify_chain(leaf, authority, at, purpose) {
-            Ok(()) => return Ok(index),
+        match verify_chain_path(leaf, authority, at, purpose) {
+            Ok(verified) => {
+                return Ok(VerifiedPath {
+                    authority_index: index,
+                    ..verified
+                });
+            }
             // An authority that did not issue the leaf explains less than one that did.
             Err(X509Error::NoIssuer { .. }) => {}
             Err(error) => {
@@ -158,26 +224,23 @@ fn build_path<'a>(
 impl Certificate {
     /// Verifies this certificate's signature with `issuer`'s key.
     fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), X509Error> {
-        let algorithm = &self.inner.signature_algorithm().oid;
-        let hash = if *algorithm == ECDSA_WITH_SHA256 {
-            HashAlgorithm::Sha2_256
-        } else if *algorithm == ECDSA_WITH_SHA384 {
-            HashAlgorithm::Sha2_384
-        } else if *algorithm == ECDSA_WITH_SHA512 {
-            HashAlgorithm::Sha2_512
-        } else {
-            // TODO: RSA issuers (such as a local test Fulcio) are rejected until RSA PKCS#1 v1.5
-            // and PSS verification is added.
-            return Err(X509Error::UnsupportedSignatureAlgorithm {
-                subject: self.subject(),
-                algorithm: algorithm.to_string(),
-            });
+        let identifier = self.inner.signature_algorithm();
+        let unsupported = |algorithm: String| X509Error::UnsupportedSignatureAlgorithm {
+            subject: self.subject(),
+            algorithm,
         };
-        if self.inner.tbs_certificate().signature().oid != *algorithm {
-            return Err(X509Error::UnsupportedSignatureAlgorithm {
-                subject: self.subject(),
-                algorithm: "tbsCertificate.signature differs from signatureAlgorithm".to_owned(),
-            });
+        let algorithm = SignatureAlgorithm::from_oid(identifier.oid)
+            .ok_or_else(|| unsupported(identifier.oid.to_string()))?;
+        if !algorithm.accepts_parameters(identifier.parameters.as_ref().map(Into::into)) {
+            return Err(unsupported(format!(
+                "{} with unexpected parameters",
+                algorithm.name()
+            )));
+        }
+        if *self.inner.tbs_certificate().signature() != *identifier {
+            return Err(unsupported(
+                "tbsCertificate.signature differs from signatureAlgorithm".to_owned(),
+            ));
         }
         let signature =
             self.inner
@@ -189,10 +252,13 @@ impl Certificate {
                 })?;
         issuer
             .public_key()?
-            .verify_with_hash(&self.tbs_der, hash, signature)
-            .map_err(|_| X509Error::ChainSignatureInvalid {
-                subject: self.subject(),
-                issuer: issuer.subject(),
+            .verify_with_algorithm(&self.tbs_der, algorithm, signature)
+            .map_err(|error| match error {
+                X509Error::SignatureInvalid { .. } => X509Error::ChainSignatureInvalid {
+                    subject: self.subject(),
+                    issuer: issuer.subject(),
+                },
+                other => other,
             })
     }
 
@@ -345,7 +411,7 @@ mod tests {
     use super::*;
     use crate::reason::{HasReasonCode, ReasonCode};
     use crate::trust_root::TimeRange;
-    use crate::x509::tests::{SIGNING_TIME, fixture};
+    use crate::x509::tests::{RSA_CASE_SIGNING_TIME, SIGNING_TIME, fixture, rsa_fixture};
 
     #[test]
     fn fulcio_chain_valid_at_signing_time() {
@@ -370,6 +436,102 @@ mod tests {
                 fixture.leaf.not_after()
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn fulcio_chain_path_names_issuer() {
+        let Some(fixture) = fixture() else { return };
+        let verified = verify_fulcio_chain_path(&fixture.leaf, &fixture.authorities, SIGNING_TIME)
+            .expect("valid chain");
+        let chain = &fixture.authorities[0].cert_chain;
+        assert_eq!(verified.authority_index, 0);
+        assert_eq!(
+            verified.issuer.der(),
+            chain[0].as_slice(),
+            "intermediate CA"
+        );
+        let path: Vec<&[u8]> = verified.path.iter().map(Certificate::der).collect();
+        assert_eq!(
+            path,
+            [fixture.leaf.der(), chain[0].as_slice(), chain[1].as_slice()]
+        );
+    }
+
+    #[test]
+    fn rsa_fulcio_chain_verifies() {
+        let Some((leaf, authorities)) = rsa_fixture() else {
+            return;
+        };
+        let verified = verify_fulcio_chain_path(&leaf, &authorities, RSA_CASE_SIGNING_TIME)
+            .expect("RSA chain verifies");
+        assert_eq!(
+            verified.issuer.der(),
+            authorities[0].cert_chain[0].as_slice()
+        );
+        assert_eq!(verified.path.len(), 2, "leaf and self-signed root");
+
+        // Flip a byte of the leaf's P-256 key, inside the RSA-signed tbsCertificate.
+        let mut der = leaf.der().to_vec();
+        let position = der
+            .windows(4)
+            .position(|w| w == [0x03, 0x42, 0x00, 0x04])
+            .expect("EC point")
+            + 10;
+        der[position] ^= 0x01;
+        let tampered = Certificate::from_der(&der).expect("still DER");
+        let err = verify_fulcio_chain(&tampered, &authorities, RSA_CASE_SIGNING_TIME)
+            .expect_err("bad RSA signature");
+        assert!(
+            matches!(err, X509Error::ChainSignatureInvalid { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn chain_rejects_algorithm_not_fitting_key() {
+        let Some((leaf, authorities)) = rsa_fixture() else {
+            return;
+        };
+        // Relabel the leaf's sha256WithRSAEncryption as ecdsa-with-SHA256 in both places. The
+        // RSA issuer key cannot verify an ECDSA signature.
+        let rsa_sha256 = [
+            0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05,
+            0x00,
+        ];
+        let ecdsa_sha256 = [
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+        ];
+
+        let der = leaf.der();
+        let mut relabelled = Vec::with_capacity(der.len());
+        let mut rest = der;
+        while let Some(position) = rest.windows(rsa_sha256.len()).position(|w| w == rsa_sha256) {
+            relabelled.extend_from_slice(&rest[..position]);
+            relabelled.extend_from_slice(&ecdsa_sha256);
+            rest = &rest[position + rsa_sha256.len()..];
+        }
+        relabelled.extend_from_slice(rest);
+
+        // Each replacement is 3 bytes shorter: fix the outer and TBS lengths (two-byte forms).
+        let shrink = |bytes: &mut [u8], at: usize, by: u16| {
+            let length = u16::from_be_bytes([bytes[at], bytes[at + 1]]) - by;
+            bytes[at..at + 2].copy_from_slice(&length.to_be_bytes());
+        };
+        assert_eq!(relabelled[1], 0x82, "certificate uses a two-byte length");
+        shrink(&mut relabelled, 2, 6);
+        assert_eq!(relabelled[5], 0x82, "tbsCertificate uses a two-byte length");
+        shrink(&mut relabelled, 6, 3);
+
+        let relabelled = Certificate::from_der(&relabelled).expect("relabelled DER");
+        let err = verify_fulcio_chain(&relabelled, &authorities, RSA_CASE_SIGNING_TIME)
+            .expect_err("algorithm does not fit the RSA key");
+        assert_eq!(
+            err,
+            X509Error::KeyAlgorithmMismatch {
+                key: "RSA",
+                algorithm: "ECDSA with SHA-256"
+            }
         );
     }
 
