@@ -15,7 +15,7 @@ attestor_port="${ATTESTOR_PORT:-7401}"
 gate_port="${GATE_PORT:-7402}"
 
 scripts/install-deps.sh
-echo "==> Building (the first build compiles RocksDB and takes about 10 minutes)"
+echo "==> Building (the first build compiles RocksDB and takes about 10 minutes on 2 cores)"
 cargo build --locked --workspace --bins
 bin="$PWD/target/debug"
 
@@ -41,28 +41,61 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_port() {
-    local port="$1" name="$2"
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+port_answers() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Fails when another process already listens on a port this script is about to use.
+require_free_port() {
+    local port="$1" name="$2" variable="$3"
+    if port_answers "$port"; then
+        echo "error: 127.0.0.1:$port is already in use, so the $name cannot listen there; stop the" \
+            "process that holds it or set $variable to a free port" >&2
+        exit 1
+    fi
+}
+
+# Waits until the service with process id `pid` logs that it listens and its port accepts
+# connections. Stops with the tail of its log when the service exits first, so the runbook never
+# talks to another process that holds the port.
+wait_for_service() {
+    local pid="$1" port="$2" name="$3"
+    local log="$demo_dir/$name.log"
+    for _ in $(seq 1 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            local status=0
+            wait "$pid" || status=$?
+            echo "error: the $name (process $pid) exited with status $status before it was ready;" \
+                "last lines of $log:" >&2
+            tail -n 20 "$log" >&2
+            exit 1
+        fi
+        if grep -q "$name listening" "$log" 2>/dev/null && port_answers "$port"; then
             return 0
         fi
         sleep 0.1
     done
-    echo "error: $name did not start listening on 127.0.0.1:$port; see $demo_dir/$name.log" >&2
+    echo "error: the $name (process $pid) did not start listening on 127.0.0.1:$port within 30 s;" \
+        "last lines of $log:" >&2
+    tail -n 20 "$log" >&2
     exit 1
 }
+
+require_free_port "$attestor_port" attestor ATTESTOR_PORT
+require_free_port "$gate_port" gate GATE_PORT
 
 echo "==> Starting the attestor on 127.0.0.1:$attestor_port and the gate on 127.0.0.1:$gate_port"
 "$bin/stella-attestor" --listen "127.0.0.1:$attestor_port" --data-dir "$demo_dir/attestor-data" \
     >"$demo_dir/attestor.log" 2>&1 &
-pids+=($!)
-wait_for_port "$attestor_port" attestor
+attestor_pid=$!
+pids+=("$attestor_pid")
+wait_for_service "$attestor_pid" "$attestor_port" attestor
 "$bin/stella-gate" --listen "127.0.0.1:$gate_port" --data-dir "$demo_dir/gate-data" \
     --attestor "http://127.0.0.1:$attestor_port" --policy "$kit/policy.yaml" \
     >"$demo_dir/gate.log" 2>&1 &
-pids+=($!)
-wait_for_port "$gate_port" gate
+gate_pid=$!
+pids+=("$gate_pid")
+wait_for_service "$gate_pid" "$gate_port" gate
 
 export STELLA_ATTESTOR_URL="http://127.0.0.1:$attestor_port"
 export STELLA_GATE_URL="http://127.0.0.1:$gate_port"

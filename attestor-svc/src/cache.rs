@@ -1,10 +1,15 @@
 //! The offline proof cache: hash tiles and tlog-proof files from the store, served to the
 //! verification library through its `TileSource` and `InclusionSource` traits.
 //!
-//! Inclusion of (origin, index) is proven, in order of preference:
-//! 1. from tiles, using the stored checkpoint with the largest tree size above `index`
-//!    whose tiles are all stored, falling back to smaller checkpoints;
-//! 2. from the tlog-proof file stored for (origin, index).
+//! The candidate proofs of (origin, index) are offered in this order:
+//! 1. one proof from tiles, using the stored checkpoint with the largest tree size above
+//!    `index` whose tiles are all stored, falling back to smaller checkpoints;
+//! 2. every tlog-proof file stored for (origin, index), largest checkpoint tree size first,
+//!    then in the store's order (by SHA-256 of the file).
+//!
+//! Verification accepts the entry when any candidate proves it, so a corrupted tlog-proof
+//! imported after a good one (or before it) cannot hide the good one. The order depends only on
+//! the stored data, which keeps reports deterministic.
 //!
 //! Every checkpoint handed out is verified again against the current trust set, so a set
 //! that drops a log key also stops its cached checkpoints from proving anything. Rekor v1
@@ -18,6 +23,7 @@
 //! an internal error ([`StoreErrorSlot::take_error`]) rather than a verification failure.
 
 use std::cell::RefCell;
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use stella_verify::checkpoint::{OriginRule, VerifiedCheckpoint, verify_checkpoint_with_rule};
@@ -222,7 +228,33 @@ impl<'a> Cache<'a> {
         format!("proofs/{}/{index}.tlog-proof", stella_bundle::encode_origin(origin))
     }
 
-    fn lookup(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError> {
+    fn lookup(&self, origin: &str, index: u64) -> Result<Vec<CachedInclusion>, InclusionLookupError> {
+        let mut candidates = Vec::new();
+        let (from_tiles, gap) = self.tile_candidate(origin, index);
+        candidates.extend(from_tiles);
+        candidates.extend(self.tlog_proof_candidates(origin, index));
+
+        if self.errors.has_error() {
+            return Err(InclusionLookupError::Unavailable {
+                detail: "the attestor's store failed; see its log".to_owned(),
+            });
+        }
+        if !candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let mut paths: Vec<String> = match gap {
+            Some(tile_paths) => tile_paths.into_iter().map(|path| format!("{origin}/{path}")).collect(),
+            None => vec![format!(
+                "{origin}/checkpoint (a checkpoint with tree size above {index})"
+            )],
+        };
+        paths.push(Self::tlog_proof_path(origin, index));
+        Err(InclusionLookupError::Missing { paths })
+    }
+
+    /// Builds the proof from the tiles of the largest stored checkpoint that has them all.
+    /// Without one, returns the missing tile paths of the largest checkpoint above `index`.
+    fn tile_candidate(&self, origin: &str, index: u64) -> (Option<CachedInclusion>, Option<Vec<String>>) {
         let checkpoints = match self.store.checkpoints_newest_first(origin) {
             Ok(found) => found,
             Err(error) => {
@@ -240,11 +272,12 @@ impl<'a> Cache<'a> {
             };
             match inclusion_proof_from_tiles(index, *size, &tiles) {
                 Ok(proof) => {
-                    return Ok(CachedInclusion {
+                    let found = CachedInclusion {
                         checkpoint,
                         proof,
                         source: ProofSource::Tiles,
-                    });
+                    };
+                    return (Some(found), gap);
                 }
                 Err(TileError::Missing { paths }) => {
                     gap.get_or_insert(paths);
@@ -257,41 +290,48 @@ impl<'a> Cache<'a> {
                 }
             }
         }
+        (None, gap)
+    }
 
-        match self.store.tlog_proof(origin, index) {
-            Ok(Some(bytes)) => {
-                if let Ok(proof) = TlogProof::parse(&bytes)
-                    && let Some(checkpoint) = verify_cached_checkpoint(&proof.checkpoint, &self.verifiers)
-                {
-                    return Ok(CachedInclusion {
-                        checkpoint,
-                        proof: proof.hashes,
-                        source: ProofSource::TlogProof,
-                    });
-                }
+    /// Returns the stored tlog-proofs of (origin, index) whose checkpoints the current trust
+    /// set verifies, largest tree size first.
+    fn tlog_proof_candidates(&self, origin: &str, index: u64) -> Vec<CachedInclusion> {
+        let files = match self.store.tlog_proofs(origin, index) {
+            Ok(files) => files,
+            Err(error) => {
+                self.errors.record(error);
+                return Vec::new();
             }
-            Ok(None) => {}
-            Err(error) => self.errors.record(error),
-        }
-
-        if self.errors.has_error() {
-            return Err(InclusionLookupError::Unavailable {
-                detail: "the attestor's store failed; see its log".to_owned(),
-            });
-        }
-        let mut paths: Vec<String> = match gap {
-            Some(tile_paths) => tile_paths.into_iter().map(|path| format!("{origin}/{path}")).collect(),
-            None => vec![format!(
-                "{origin}/checkpoint (a checkpoint with tree size above {index})"
-            )],
         };
-        paths.push(Self::tlog_proof_path(origin, index));
-        Err(InclusionLookupError::Missing { paths })
+        // Files were parsed at import. One that no longer parses, or whose checkpoint's key
+        // the current trust set dropped, proves nothing and is left out.
+        let mut candidates: Vec<CachedInclusion> = files
+            .iter()
+            .filter_map(|bytes| {
+                let proof = TlogProof::parse(bytes).ok()?;
+                let checkpoint = verify_cached_checkpoint(&proof.checkpoint, &self.verifiers)?;
+                Some(CachedInclusion {
+                    checkpoint,
+                    proof: proof.hashes,
+                    source: ProofSource::TlogProof,
+                })
+            })
+            .collect();
+        // A stable sort keeps the store's digest order among equal tree sizes.
+        candidates.sort_by_key(|candidate| Reverse(candidate.checkpoint.checkpoint().size));
+        candidates
     }
 }
 
 impl InclusionSource for Cache<'_> {
     fn inclusion(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError> {
+        self.lookup(origin, index)?
+            .into_iter()
+            .next()
+            .ok_or(InclusionLookupError::Missing { paths: Vec::new() })
+    }
+
+    fn inclusion_candidates(&self, origin: &str, index: u64) -> Result<Vec<CachedInclusion>, InclusionLookupError> {
         self.lookup(origin, index)
     }
 }

@@ -9,9 +9,13 @@
 //! Tile imports make the checks that c2sp.org/tlog-tiles requires of clients that cache
 //! tiles. The checkpoint signature must verify, the root rebuilt from the right-edge tiles
 //! must match it, every full tile must match its parent, and every entry bundle must match
-//! its level-0 tile. The new checkpoint must also be consistent with the checkpoints
-//! already stored for its origin (the nearest smaller and larger tree sizes), so a log
-//! that shows two different trees is rejected at import.
+//! its level-0 tile. Every new checkpoint, from a log directory or a tlog-proof file, is
+//! then compared with the checkpoints already stored for its origin ([`crate::split_view`]),
+//! so a log that shows two different trees is rejected at import.
+//!
+//! Imports run one at a time: each method holds the store's import lock from opening the
+//! archive to writing its batch. Checks and commit therefore never interleave with another
+//! import, and only one archive is expanded in memory at a time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +27,11 @@ use stella_verify::checkpoint::{Checkpoint, VerifiedCheckpoint, parse_checkpoint
 use stella_verify::merkle::{self, Hash};
 use stella_verify::note::{NoteVerifier, parse_note};
 use stella_verify::reason::{HasReasonCode, ReasonCode};
-use stella_verify::tiles::{consistency_proof_from_tiles, verify_tile_set};
+use stella_verify::tiles::verify_tile_set;
 
 use crate::attestor::{Attestor, rfc3339};
-use crate::cache::{OverlayTiles, StoreErrorSlot};
 use crate::error::ServiceError;
+use crate::split_view::BundleLog;
 use crate::store::{CheckpointSummary, CommitOutcome, CurrentTrustSet, ImportBatch, ImportRecord, ImportSummary};
 
 /// Result of a trust root set import.
@@ -61,24 +65,32 @@ pub struct EvidenceImport {
 
 impl Attestor {
     /// Imports a trust root set and makes it current. The set must not be expired at
-    /// `now`, and its version must be higher than the current set's.
+    /// `now`, and its version must be higher than the current set's. Importing the current
+    /// set again changes nothing and reports it as already imported.
     ///
     /// # Errors
     ///
-    /// INVALID_ARGUMENT with the bundle's reason code when the archive is rejected,
-    /// `ERR_TRUST_ROOT_EXPIRED` when it has expired, and FAILED_PRECONDITION with
-    /// `ERR_TRUST_ROOT_INVALID` when its version does not exceed the current one.
+    /// INVALID_ARGUMENT with the bundle's reason code when the archive is rejected, and
+    /// `ERR_TRUST_ROOT_EXPIRED` when it has expired. FAILED_PRECONDITION with
+    /// `ERR_TRUST_ROOT_INVALID` when its version does not exceed the current one, or when it
+    /// was imported before and another set is current now.
     pub fn import_trust_roots(
         &self,
         file_name: &str,
         archive: &[u8],
         now: i64,
     ) -> Result<TrustSetImport, ServiceError> {
-        let opened = open_trust_set(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
         let _guard = self.store.lock_imports();
+        let opened = open_trust_set(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
 
         if let Some(record) = self.store.import_record(&opened.digest)? {
-            return trust_import_from_record(&record, true);
+            let current = self.store.current_trust_set()?;
+            return match current {
+                Some(current) if current.digest != opened.digest => {
+                    Err(superseded_trust_set(file_name, &record, &current))
+                }
+                _ => trust_import_from_record(&record, true),
+            };
         }
 
         let trust = opened.into_trust_set();
@@ -133,8 +145,8 @@ impl Attestor {
     /// `ERR_REKOR_ROOT_MISMATCH`, `ERR_REKOR_TILE_MISSING`), or
     /// `ERR_REKOR_PROOF_INVALID` for a tlog-proof that cannot belong to its checkpoint.
     pub fn import_tiles(&self, file_name: &str, archive: &[u8], now: i64) -> Result<TilesImport, ServiceError> {
-        let opened = open_tiles(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
         let _guard = self.store.lock_imports();
+        let opened = open_tiles(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
 
         if let Some(record) = self.store.import_record(&opened.digest)? {
             return tiles_import_from_record(&record, true);
@@ -150,6 +162,9 @@ impl Attestor {
         let mut pending: Vec<(String, u64, Vec<u8>)> = Vec::new();
         let mut tiles: Vec<(String, String, Vec<u8>)> = Vec::new();
         let (mut tile_count, mut entry_bundle_count) = (0_u64, 0_u64);
+        // The bundle's tile-verified checkpoint and tiles per origin (origins are unique in a
+        // bundle), which its tlog-proofs are checked against together with the stored ones.
+        let mut bundle_logs: BTreeMap<String, (Checkpoint, &BTreeMap<String, Vec<u8>>)> = BTreeMap::new();
 
         for log in &opened.logs {
             let checkpoint_path = format!("{}/checkpoint", log.dir);
@@ -159,7 +174,8 @@ impl Attestor {
             verify_tile_set(&verified, &log.tiles, &log.entry_bundles).map_err(|error| {
                 ServiceError::invalid(error.reason_code(), format!("{file_name}: {}: {error}", log.dir))
             })?;
-            self.check_consistency(file_name, &checkpoint_path, &body, &log.tiles)?;
+            self.check_tile_checkpoint(file_name, &checkpoint_path, &body, &log.tiles)?;
+            bundle_logs.insert(body.origin.clone(), (body.clone(), &log.tiles));
 
             checkpoints.push(summary_of(&body));
             pending.push((body.origin.clone(), body.size, log.checkpoint.clone()));
@@ -174,6 +190,8 @@ impl Attestor {
         }
 
         let mut proofs = Vec::new();
+        // The first checkpoint note of each (origin, tree size) among the bundle's tlog-proofs.
+        let mut proof_checkpoints: BTreeMap<(String, u64), (Checkpoint, Vec<u8>)> = BTreeMap::new();
         for proof_file in &opened.tlog_proofs {
             let verified =
                 verify_named_checkpoint(file_name, &proof_file.path, &proof_file.proof.checkpoint, &verifiers)?;
@@ -185,9 +203,17 @@ impl Attestor {
                 body,
                 &proof_file.proof.hashes,
             )?;
-            self.check_same_size_root(file_name, &proof_file.path, body)?;
+            let bundle_log = bundle_logs
+                .get(&body.origin)
+                .map(|(checkpoint, tiles)| BundleLog { checkpoint, tiles });
+            let key = (body.origin.clone(), body.size);
+            let earlier = proof_checkpoints.get(&key).map(|(checkpoint, _)| checkpoint);
+            self.check_proof_checkpoint(file_name, &proof_file.path, body, bundle_log, earlier)?;
             checkpoints.push(summary_of(body));
             proofs.push((body.origin.clone(), proof_file.proof.index, proof_file.bytes.clone()));
+            proof_checkpoints
+                .entry(key)
+                .or_insert_with(|| (body.clone(), proof_file.proof.checkpoint.clone()));
         }
 
         // Every verified checkpoint is listed once, whether it came with tiles or inside a tlog-proof.
@@ -215,6 +241,9 @@ impl Attestor {
         for (origin, index, data) in proofs {
             batch.put_tlog_proof(&origin, index, data);
         }
+        for ((origin, size), (_, note)) in proof_checkpoints {
+            batch.put_proof_checkpoint(&origin, size, note);
+        }
 
         let outcome = self.store.commit(batch).map_err(|error| match error {
             crate::store::StoreError::Conflict { what, key } => ServiceError::invalid(
@@ -233,8 +262,8 @@ impl Attestor {
     ///
     /// INVALID_ARGUMENT with the bundle's reason code when the archive is rejected.
     pub fn register_evidence(&self, file_name: &str, archive: &[u8], now: i64) -> Result<EvidenceImport, ServiceError> {
-        let opened = open_evidence(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
         let _guard = self.store.lock_imports();
+        let opened = open_evidence(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
 
         let sigstore_bundles = u64::try_from(opened.sigstore_bundles.len()).unwrap_or(u64::MAX);
         let record = ImportRecord {
@@ -252,85 +281,6 @@ impl Attestor {
             sigstore_bundles,
             already_registered,
         })
-    }
-
-    /// Checks a new checkpoint against the stored checkpoints of its origin: equal roots
-    /// for an equal size, and consistency proofs (built from the new and stored tiles)
-    /// from the nearest smaller size and to the nearest larger size.
-    fn check_consistency(
-        &self,
-        file_name: &str,
-        checkpoint_path: &str,
-        new: &Checkpoint,
-        new_tiles: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), ServiceError> {
-        let stored = self.stored_checkpoints(&new.origin)?;
-        if let Some(same) = stored.iter().find(|old| old.size == new.size) {
-            return compare_roots(file_name, checkpoint_path, same, new);
-        }
-        let smaller = stored
-            .iter()
-            .filter(|old| old.size < new.size && old.size > 0)
-            .max_by_key(|old| old.size);
-        let larger = stored
-            .iter()
-            .filter(|old| old.size > new.size)
-            .min_by_key(|old| old.size);
-
-        let errors = StoreErrorSlot::default();
-        let source = OverlayTiles::new(&self.store, &new.origin, new_tiles, &errors);
-        let pairs = [smaller.map(|old| (old, new)), larger.map(|old| (new, old))];
-        for (first, second) in pairs.into_iter().flatten() {
-            if first.size == 0 {
-                continue;
-            }
-            let proof = consistency_proof_from_tiles(first.size, second.size, &source);
-            errors.take_error()?;
-            let proof = proof.map_err(|error| {
-                ServiceError::invalid(
-                    error.reason_code(),
-                    format!(
-                        "{file_name}: {checkpoint_path}: cannot prove consistency between tree sizes {} and {}: {error}",
-                        first.size, second.size
-                    ),
-                )
-            })?;
-            merkle::verify_consistency(first.size, second.size, &proof, &first.root_hash, &second.root_hash).map_err(
-                |error| {
-                    ServiceError::invalid(
-                        ReasonCode::RekorRootMismatch,
-                        format!(
-                            "{file_name}: {checkpoint_path}: origin {:?} tree of size {} is not an extension of size {}: {error}",
-                            new.origin, second.size, first.size
-                        ),
-                    )
-                },
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Rejects a checkpoint whose root differs from a stored checkpoint of the same size.
-    fn check_same_size_root(&self, file_name: &str, path: &str, new: &Checkpoint) -> Result<(), ServiceError> {
-        let stored = self.stored_checkpoints(&new.origin)?;
-        match stored.iter().find(|old| old.size == new.size) {
-            Some(same) => compare_roots(file_name, path, same, new),
-            None => Ok(()),
-        }
-    }
-
-    /// Returns the parsed bodies of the stored checkpoints of an origin. They were
-    /// authenticated at import, so only their text is parsed here.
-    fn stored_checkpoints(&self, origin: &str) -> Result<Vec<Checkpoint>, ServiceError> {
-        self.store
-            .checkpoints_newest_first(origin)?
-            .into_iter()
-            .map(|(size, note)| {
-                parse_stored_checkpoint(&note).map_err(|why| {
-                    ServiceError::Internal(format!("stored checkpoint {origin}/{size} is corrupt: {why}"))
-                })
-            })
-            .collect()
     }
 }
 
@@ -354,23 +304,6 @@ fn verify_named_checkpoint(
     })
 }
 
-fn compare_roots(file_name: &str, path: &str, stored: &Checkpoint, new: &Checkpoint) -> Result<(), ServiceError> {
-    if stored.root_hash == new.root_hash {
-        return Ok(());
-    }
-    Err(ServiceError::invalid(
-        ReasonCode::RekorRootMismatch,
-        format!(
-            "{file_name}: {path}: origin {:?} size {} has root {}, but the stored checkpoint of that size has root {}; \
-             the log signed two different trees",
-            new.origin,
-            new.size,
-            BASE64.encode(new.root_hash),
-            BASE64.encode(stored.root_hash)
-        ),
-    ))
-}
-
 /// Checks that a tlog-proof's index and hash count fit its checkpoint's tree size. The
 /// leaf is unknown until an entry is verified, so the hashes themselves are checked then.
 fn check_proof_shape(
@@ -384,6 +317,24 @@ fn check_proof_shape(
     merkle::root_from_inclusion(index, checkpoint.size, &any_leaf, hashes)
         .map(|_| ())
         .map_err(|error| ServiceError::invalid(error.reason_code(), format!("{file_name}: {path}: {error}")))
+}
+
+/// Rejects re-importing a trust root set that another set has replaced: making it current
+/// again would roll back the trust roots, and "already imported" would hide that it is not in
+/// use.
+fn superseded_trust_set(file_name: &str, record: &ImportRecord, current: &CurrentTrustSet) -> ServiceError {
+    let version = match &record.summary {
+        ImportSummary::TrustSet { version, .. } => version.to_string(),
+        other => format!("unknown ({:?} import)", other.kind()),
+    };
+    ServiceError::precondition(
+        ReasonCode::TrustRootInvalid,
+        format!(
+            "{file_name}: trust root set {} (version {version}) was imported before, but the current set is \
+             version {} ({}); a replaced set cannot be made current again, so pack a new set with a version above {}",
+            record.digest, current.version, current.digest, current.version
+        ),
+    )
 }
 
 fn summary_of(checkpoint: &Checkpoint) -> CheckpointSummary {

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod error;
 pub mod imports;
 pub mod service;
+mod split_view;
 pub mod store;
 pub mod verification;
 
@@ -33,8 +34,8 @@ const REQUEST_OVERHEAD_BYTES: u64 = 64 * 1024;
 pub struct AttestorConfig {
     /// RocksDB directory.
     pub data_dir: PathBuf,
-    /// Limits applied to every archive; `max_archive_bytes` also sizes the largest gRPC
-    /// request accepted.
+    /// Limits applied to every archive. The largest gRPC request accepted is the larger of
+    /// `max_archive_bytes` and [`stella_bundle::DEFAULT_MAX_ARCHIVE_BYTES`], plus framing.
     pub limits: Limits,
 }
 

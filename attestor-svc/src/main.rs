@@ -19,7 +19,9 @@ struct Args {
     /// Directory of the attestor's RocksDB database (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
-    /// Largest bundle archive accepted, in bytes; also the largest gRPC request.
+    /// Largest bundle archive accepted, in bytes. A larger archive is rejected with
+    /// ERR_BUNDLE_TOO_LARGE naming the file. The gRPC transport accepts requests up to this size
+    /// or 256 MiB (the default), whichever is larger, so that such an archive reaches the check.
     #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     max_bundle_bytes: u64,
 }
@@ -29,6 +31,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -53,7 +56,7 @@ async fn main() -> ExitCode {
     match stella_attestor::run(listener, config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(run_error) => {
-            error!(error = format!("{run_error:#}"), "attestor failed");
+            error!(error = error_chain(&run_error), "attestor failed");
             ExitCode::FAILURE
         }
     }
@@ -86,4 +89,16 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// Formats an error with its causes, skipping a cause whose text the previous one already shows.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }

@@ -1,10 +1,17 @@
 //! The `stella.attestor.v1.Attestor` gRPC service: decodes requests, reads the clock once,
 //! runs the blocking logic of [`Attestor`] on tokio's blocking pool and maps the result.
+//!
+//! The three import RPCs run one at a time, in arrival order. This keeps "check against the
+//! stored state, then commit" sequences from interleaving, and bounds the memory of imports.
+//! While one archive is expanded (up to `Limits::max_total_bytes` of files), the other
+//! import requests wait here without a blocking thread. Each of them keeps its request bytes in
+//! memory (up to the transport limit), because tonic decodes a request before the handler runs.
 
 use std::sync::Arc;
 
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_server::Attestor as AttestorRpc;
+use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
 use tracing::{info, instrument};
 
@@ -16,12 +23,33 @@ use crate::store::CheckpointSummary;
 #[derive(Clone)]
 pub struct AttestorService {
     attestor: Arc<Attestor>,
+    /// Held by the import RPC that runs; tokio's mutex queues the others in arrival order.
+    import_turn: Arc<Mutex<()>>,
 }
 
 impl AttestorService {
     /// Serves `attestor` over gRPC.
     pub fn new(attestor: Arc<Attestor>) -> Self {
-        AttestorService { attestor }
+        AttestorService {
+            attestor,
+            import_turn: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Runs an import like [`AttestorService::run`], after the imports that arrived before it.
+    async fn run_import<T, F>(&self, call: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Attestor, i64) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let turn = Arc::clone(&self.import_turn).lock_owned().await;
+        // The guard moves into the blocking task, so a cancelled request keeps the turn until
+        // its import has finished.
+        self.run(move |attestor, now| {
+            let _turn = turn;
+            call(attestor, now)
+        })
+        .await
     }
 
     /// Runs `call` with the request time on the blocking pool.
@@ -61,7 +89,7 @@ impl AttestorRpc for AttestorService {
     ) -> Result<Response<pb::ImportTrustRootsResponse>, Status> {
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
         let imported = self
-            .run(move |attestor, now| attestor.import_trust_roots(&file_name, &archive, now))
+            .run_import(move |attestor, now| attestor.import_trust_roots(&file_name, &archive, now))
             .await?;
         info!(digest = %imported.digest, version = imported.version, already_imported = imported.already_imported, "trust root set imported");
         Ok(Response::new(pb::ImportTrustRootsResponse {
@@ -79,7 +107,7 @@ impl AttestorRpc for AttestorService {
     ) -> Result<Response<pb::ImportTilesResponse>, Status> {
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
         let imported = self
-            .run(move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
+            .run_import(move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
             .await?;
         info!(
             digest = %imported.digest,
@@ -106,7 +134,7 @@ impl AttestorRpc for AttestorService {
     ) -> Result<Response<pb::RegisterEvidenceResponse>, Status> {
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
         let registered = self
-            .run(move |attestor, now| attestor.register_evidence(&file_name, &archive, now))
+            .run_import(move |attestor, now| attestor.register_evidence(&file_name, &archive, now))
             .await?;
         info!(bundle_id = %registered.bundle_id, already_registered = registered.already_registered, "evidence bundle registered");
         Ok(Response::new(pb::RegisterEvidenceResponse {

@@ -1,5 +1,5 @@
-//! RocksDB storage of the attestor: trust root sets, checkpoints, tiles, tlog-proof files,
-//! evidence bundles, verification reports and the import log.
+//! RocksDB storage of the attestor: trust root sets, checkpoints, tiles, tlog-proof files and
+//! their checkpoints, evidence bundles, verification reports and the import log.
 //!
 //! Each kind lives in its own column family, and every key starts with the tenant id, so
 //! one database can later serve several tenants. Strings inside keys are length-prefixed
@@ -7,6 +7,10 @@
 //! never collide and numeric parts sort in numeric order. The store only persists bytes
 //! that the import layer has already authenticated. It parses nothing, and reads that
 //! need trust (checkpoints, trust sets, evidence) are verified again by the caller.
+//!
+//! Nothing authenticated is ever overwritten. Tiles are immutable (other bytes under a stored
+//! path are a conflict), the first note stored for a checkpoint size is kept, and every distinct
+//! tlog-proof file is kept next to the others for its leaf, keyed by its SHA-256.
 //!
 //! One import is one [`ImportBatch`], written with one RocksDB `WriteBatch`: either all
 //! of it is stored or none of it.
@@ -16,6 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 /// Tenant id used for every key until multi-tenancy is configured.
 pub const DEFAULT_TENANT: &str = "default";
@@ -24,15 +29,19 @@ const CF_TRUST_SETS: &str = "trust_sets";
 const CF_CHECKPOINTS: &str = "checkpoints";
 const CF_TILES: &str = "tiles";
 const CF_TLOG_PROOFS: &str = "tlog_proofs";
+/// Checkpoints that arrived inside tlog-proof files, kept apart from the tile-verified
+/// checkpoints of `checkpoints`, because no tiles of their tree sizes are stored.
+const CF_PROOF_CHECKPOINTS: &str = "proof_checkpoints";
 const CF_EVIDENCE: &str = "evidence";
 const CF_REPORTS: &str = "reports";
 const CF_IMPORTS: &str = "imports";
 
-const COLUMN_FAMILIES: [&str; 7] = [
+const COLUMN_FAMILIES: [&str; 8] = [
     CF_TRUST_SETS,
     CF_CHECKPOINTS,
     CF_TILES,
     CF_TLOG_PROOFS,
+    CF_PROOF_CHECKPOINTS,
     CF_EVIDENCE,
     CF_REPORTS,
     CF_IMPORTS,
@@ -146,6 +155,7 @@ pub struct ImportBatch {
     checkpoints: Vec<(String, u64, Vec<u8>)>,
     tiles: Vec<(String, String, Vec<u8>)>,
     tlog_proofs: Vec<(String, u64, Vec<u8>)>,
+    proof_checkpoints: Vec<(String, u64, Vec<u8>)>,
     evidence: Option<(String, Vec<u8>)>,
 }
 
@@ -158,6 +168,7 @@ impl ImportBatch {
             checkpoints: Vec::new(),
             tiles: Vec::new(),
             tlog_proofs: Vec::new(),
+            proof_checkpoints: Vec::new(),
             evidence: None,
         }
     }
@@ -167,8 +178,8 @@ impl ImportBatch {
         self.trust_set = Some((current, archive));
     }
 
-    /// Stores a signed checkpoint note for (origin, tree size). An existing note for the
-    /// same key is kept.
+    /// Stores a tile-verified checkpoint note for (origin, tree size). An existing note for
+    /// the same key is kept.
     pub fn put_checkpoint(&mut self, origin: &str, size: u64, note: Vec<u8>) {
         self.checkpoints.push((origin.to_owned(), size, note));
     }
@@ -178,9 +189,16 @@ impl ImportBatch {
         self.tiles.push((origin.to_owned(), path.to_owned(), data));
     }
 
-    /// Stores a tlog-proof file for (origin, leaf index), replacing an older one.
+    /// Stores a tlog-proof file for (origin, leaf index) next to the files already stored for
+    /// that leaf. Identical bytes are stored once.
     pub fn put_tlog_proof(&mut self, origin: &str, index: u64, data: Vec<u8>) {
         self.tlog_proofs.push((origin.to_owned(), index, data));
+    }
+
+    /// Stores the checkpoint note of a tlog-proof file for (origin, tree size). An existing
+    /// note for the same key is kept.
+    pub fn put_proof_checkpoint(&mut self, origin: &str, size: u64, note: Vec<u8>) {
+        self.proof_checkpoints.push((origin.to_owned(), size, note));
     }
 
     /// Stores an evidence bundle archive under its bundle id.
@@ -237,8 +255,8 @@ impl Store {
         &self.tenant
     }
 
-    /// Takes the import lock. Hold it from the first check of an import until
-    /// [`Store::commit`] returns.
+    /// Takes the import lock. Hold it from opening the archive until [`Store::commit`]
+    /// returns, so that checks and commits never interleave and one archive is expanded at a time.
     pub fn lock_imports(&self) -> MutexGuard<'_, ()> {
         // A poisoned lock only means another import panicked before writing its batch,
         // and a batch is all-or-nothing, so the data is still consistent.
@@ -284,7 +302,19 @@ impl Store {
         }
 
         for (origin, index, data) in &batch.tlog_proofs {
-            write.put_cf(self.cf(CF_TLOG_PROOFS)?, self.tlog_proof_key(origin, *index), data);
+            // The key ends with the file's digest, so this never replaces another file.
+            write.put_cf(
+                self.cf(CF_TLOG_PROOFS)?,
+                self.tlog_proof_key(origin, *index, data),
+                data,
+            );
+        }
+
+        for (origin, size, note) in &batch.proof_checkpoints {
+            let key = self.checkpoint_key(origin, *size);
+            if self.get(CF_PROOF_CHECKPOINTS, &key)?.is_none() {
+                write.put_cf(self.cf(CF_PROOF_CHECKPOINTS)?, &key, note);
+            }
         }
 
         if let Some((current, archive)) = &batch.trust_set {
@@ -327,18 +357,34 @@ impl Store {
         self.get(CF_TRUST_SETS, &self.trust_set_key(digest))
     }
 
-    /// Returns the checkpoint note stored for (origin, size).
+    /// Returns the tile-verified checkpoint note stored for (origin, size).
     pub fn checkpoint(&self, origin: &str, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(CF_CHECKPOINTS, &self.checkpoint_key(origin, size))
     }
 
-    /// Returns every checkpoint note of an origin as (tree size, note), largest size first.
+    /// Returns the tlog-proof checkpoint note stored for (origin, size).
+    pub fn proof_checkpoint(&self, origin: &str, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(CF_PROOF_CHECKPOINTS, &self.checkpoint_key(origin, size))
+    }
+
+    /// Returns every tile-verified checkpoint note of an origin as (tree size, note), largest
+    /// size first.
     pub fn checkpoints_newest_first(&self, origin: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.notes_newest_first(CF_CHECKPOINTS, origin)
+    }
+
+    /// Returns every checkpoint note of an origin that arrived in a tlog-proof file, as
+    /// (tree size, note), largest size first.
+    pub fn proof_checkpoints_newest_first(&self, origin: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.notes_newest_first(CF_PROOF_CHECKPOINTS, origin)
+    }
+
+    fn notes_newest_first(&self, cf_name: &'static str, origin: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let prefix = self.origin_prefix(origin);
         let mut start = prefix.clone();
         start.extend_from_slice(&u64::MAX.to_be_bytes());
 
-        let cf = self.cf(CF_CHECKPOINTS)?;
+        let cf = self.cf(cf_name)?;
         let mut found = Vec::new();
         for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Reverse)) {
             let (key, value) = item.map_err(rocks("iterate checkpoints"))?;
@@ -388,9 +434,20 @@ impl Store {
         Ok(found)
     }
 
-    /// Returns the tlog-proof file stored for (origin, leaf index).
-    pub fn tlog_proof(&self, origin: &str, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(CF_TLOG_PROOFS, &self.tlog_proof_key(origin, index))
+    /// Returns every tlog-proof file stored for (origin, leaf index), ordered by the SHA-256
+    /// of the file, so the order depends only on the stored files.
+    pub fn tlog_proofs(&self, origin: &str, index: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = self.tlog_proof_prefix(origin, index);
+        let cf = self.cf(CF_TLOG_PROOFS)?;
+        let mut found = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (key, value) = item.map_err(rocks("iterate tlog-proofs"))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            found.push(value.into_vec());
+        }
+        Ok(found)
     }
 
     /// Returns a registered evidence bundle archive by its bundle id.
@@ -444,9 +501,17 @@ impl Store {
         key
     }
 
-    fn tlog_proof_key(&self, origin: &str, index: u64) -> Vec<u8> {
+    /// Builds the prefix of the tlog-proof keys of one leaf. The index has a fixed length, so
+    /// the prefix of one index never matches the keys of another.
+    fn tlog_proof_prefix(&self, origin: &str, index: u64) -> Vec<u8> {
         let mut key = self.origin_prefix(origin);
         key.extend_from_slice(&index.to_be_bytes());
+        key
+    }
+
+    fn tlog_proof_key(&self, origin: &str, index: u64, data: &[u8]) -> Vec<u8> {
+        let mut key = self.tlog_proof_prefix(origin, index);
+        key.extend_from_slice(&Sha256::digest(data));
         key
     }
 
@@ -548,8 +613,8 @@ mod tests {
             Some(b"tile-bytes".to_vec())
         );
         assert_eq!(
-            store.tlog_proof("log.example", 2).expect("get"),
-            Some(b"proof-2".to_vec())
+            store.tlog_proofs("log.example", 2).expect("get"),
+            vec![b"proof-2".to_vec()]
         );
         assert_eq!(
             store.evidence_archive("sha256:ev").expect("get"),
@@ -605,7 +670,7 @@ mod tests {
         );
         assert_eq!(store.checkpoint("log.example", 512).expect("get"), None);
         assert_eq!(store.tile("log.example", "tile/0/001").expect("get"), None);
-        assert_eq!(store.tlog_proof("log.example", 7).expect("get"), None);
+        assert!(store.tlog_proofs("log.example", 7).expect("get").is_empty());
         assert_eq!(store.import_record("sha256:bb").expect("get"), None);
         assert_eq!(
             store.tile("log.example", "tile/0/000").expect("get"),
@@ -640,6 +705,58 @@ mod tests {
             store.checkpoint("log.example", 3).expect("get"),
             Some(b"first note".to_vec())
         );
+    }
+
+    #[test]
+    fn tlog_proofs_kept_side_by_side() {
+        let (_dir, store) = open_temp();
+        let mut first = ImportBatch::new(record("sha256:aa", tiles_summary()));
+        first.put_tlog_proof("log.example", 7, b"good proof".to_vec());
+        first.put_tlog_proof("log.example", 8, b"next leaf".to_vec());
+        store.commit(first).expect("first commit");
+
+        let mut second = ImportBatch::new(record("sha256:bb", tiles_summary()));
+        second.put_tlog_proof("log.example", 7, b"corrupted proof".to_vec());
+        second.put_tlog_proof("log.example", 7, b"good proof".to_vec());
+        store.commit(second).expect("second commit");
+
+        let mut expected = vec![b"good proof".to_vec(), b"corrupted proof".to_vec()];
+        expected.sort_by_key(|data| Sha256::digest(data));
+        assert_eq!(store.tlog_proofs("log.example", 7).expect("get"), expected);
+        assert_eq!(
+            store.tlog_proofs("log.example", 8).expect("get"),
+            vec![b"next leaf".to_vec()]
+        );
+        assert!(store.tlog_proofs("log.example", 6).expect("get").is_empty());
+    }
+
+    #[test]
+    fn proof_checkpoints_apart_from_tile_checkpoints() {
+        let (_dir, store) = open_temp();
+        let mut batch = ImportBatch::new(record("sha256:aa", tiles_summary()));
+        batch.put_checkpoint("log.example", 5, b"tile note".to_vec());
+        batch.put_proof_checkpoint("log.example", 9, b"proof note 9".to_vec());
+        batch.put_proof_checkpoint("log.example", 3, b"proof note 3".to_vec());
+        store.commit(batch).expect("commit");
+
+        let mut again = ImportBatch::new(record("sha256:bb", tiles_summary()));
+        again.put_proof_checkpoint("log.example", 9, b"cosigned note 9".to_vec());
+        store.commit(again).expect("second commit");
+
+        assert_eq!(
+            store.proof_checkpoints_newest_first("log.example").expect("list"),
+            vec![(9, b"proof note 9".to_vec()), (3, b"proof note 3".to_vec())]
+        );
+        assert_eq!(
+            store.checkpoints_newest_first("log.example").expect("list"),
+            vec![(5, b"tile note".to_vec())]
+        );
+        assert_eq!(
+            store.proof_checkpoint("log.example", 9).expect("get"),
+            Some(b"proof note 9".to_vec())
+        );
+        assert_eq!(store.proof_checkpoint("log.example", 5).expect("get"), None);
+        assert_eq!(store.checkpoint("log.example", 9).expect("get"), None);
     }
 
     #[test]
@@ -725,6 +842,12 @@ mod tests {
         assert_eq!(store.current_trust_set().expect("get"), None);
         assert_eq!(store.report("sha256:none").expect("get"), None);
         assert_eq!(store.evidence_archive("sha256:none").expect("get"), None);
-        assert_eq!(store.tlog_proof("log.example", 0).expect("get"), None);
+        assert!(store.tlog_proofs("log.example", 0).expect("get").is_empty());
+        assert!(
+            store
+                .proof_checkpoints_newest_first("log.example")
+                .expect("get")
+                .is_empty()
+        );
     }
 }

@@ -104,8 +104,8 @@ impl Attestor {
         })
     }
 
-    /// Proves that `entry` is the leaf at `index` of log `origin`, from cached tiles or a
-    /// cached tlog-proof.
+    /// Proves that `entry` is the leaf at `index` of log `origin`, from cached tiles or any
+    /// cached tlog-proof of that leaf.
     ///
     /// # Errors
     ///
@@ -140,10 +140,10 @@ impl Attestor {
         }
         let cache = Cache::new(&self.store, &trust);
 
-        let found = cache.inclusion(origin, index);
+        let found = cache.inclusion_candidates(origin, index);
         cache.take_error()?;
-        let found = match found {
-            Ok(found) => found,
+        let candidates = match found {
+            Ok(candidates) => candidates,
             Err(error) => {
                 let detail = match &error {
                     InclusionLookupError::Missing { paths } => format!(
@@ -162,39 +162,50 @@ impl Attestor {
             }
         };
 
-        let checkpoint = found.checkpoint.checkpoint();
-        let summary = CheckpointSummary {
-            origin: checkpoint.origin.clone(),
-            tree_size: checkpoint.size,
-            root_hash: BASE64.encode(checkpoint.root_hash),
-        };
-        let proof_source = match found.source {
-            ProofSource::Tiles => "tiles",
-            ProofSource::TlogProof => "tlog-proof",
-            ProofSource::Bundle => "bundle",
-        }
-        .to_owned();
-
+        // The entry is included when any candidate proves it. Otherwise the first candidate's
+        // failure is returned; the cache orders candidates by stored data only, so the result
+        // is the same on every run.
         let leaf = merkle::leaf_hash(entry);
-        match merkle::verify_inclusion(index, checkpoint.size, &leaf, &found.proof, &checkpoint.root_hash) {
-            Ok(()) => Ok(InclusionResult {
-                included: true,
-                detail: format!("entry {index} is included in {origin} at tree size {}", checkpoint.size),
-                checkpoint: Some(summary),
-                proof_source,
-                reason_codes: Vec::new(),
-            }),
-            Err(error) => Ok(InclusionResult {
-                included: false,
-                detail: format!(
-                    "entry {index} of {origin} is not proven at tree size {}: {error}",
-                    checkpoint.size
-                ),
-                checkpoint: Some(summary),
-                proof_source,
-                reason_codes: sorted_codes([error.reason_code()]),
-            }),
+        let mut first_failure = None;
+        for found in &candidates {
+            let checkpoint = found.checkpoint.checkpoint();
+            let summary = CheckpointSummary {
+                origin: checkpoint.origin.clone(),
+                tree_size: checkpoint.size,
+                root_hash: BASE64.encode(checkpoint.root_hash),
+            };
+            let proof_source = proof_source_text(found.source).to_owned();
+            match merkle::verify_inclusion(index, checkpoint.size, &leaf, &found.proof, &checkpoint.root_hash) {
+                Ok(()) => {
+                    return Ok(InclusionResult {
+                        included: true,
+                        detail: format!("entry {index} is included in {origin} at tree size {}", checkpoint.size),
+                        checkpoint: Some(summary),
+                        proof_source,
+                        reason_codes: Vec::new(),
+                    });
+                }
+                Err(error) => {
+                    first_failure.get_or_insert_with(|| InclusionResult {
+                        included: false,
+                        detail: format!(
+                            "entry {index} of {origin} is not proven at tree size {}: {error}",
+                            checkpoint.size
+                        ),
+                        checkpoint: Some(summary),
+                        proof_source,
+                        reason_codes: sorted_codes([error.reason_code()]),
+                    });
+                }
+            }
         }
+        Ok(first_failure.unwrap_or_else(|| InclusionResult {
+            included: false,
+            checkpoint: None,
+            proof_source: String::new(),
+            reason_codes: sorted_codes([ReasonCode::RekorTileMissing]),
+            detail: format!("no cached proof for {origin} index {index}"),
+        }))
     }
 
     fn load_evidence(&self, bundle_id: &str) -> Result<EvidenceBundle, ServiceError> {
@@ -202,7 +213,7 @@ impl Attestor {
             return Err(ServiceError::not_found(
                 ReasonCode::EvidenceNotFound,
                 format!(
-                    "evidence bundle {bundle_id} is not registered; run `stella evidence verify --bundle FILE` first"
+                    "evidence bundle {bundle_id} is not registered; run `stella evidence verify --bundle FILE --offline` first"
                 ),
             ));
         };
@@ -242,6 +253,15 @@ fn artifact_for(bundle_json: &[u8], evidence: &EvidenceBundle) -> Artifact {
     match subject_digests.as_slice() {
         [only] => Artifact::Sha256(*only),
         _ => Artifact::None,
+    }
+}
+
+/// Returns the proof source as VerifyInclusion spells it.
+fn proof_source_text(source: ProofSource) -> &'static str {
+    match source {
+        ProofSource::Tiles => "tiles",
+        ProofSource::TlogProof => "tlog-proof",
+        ProofSource::Bundle => "bundle",
     }
 }
 

@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use sha2::{Digest as _, Sha256};
 use stella_attestor::AttestorConfig;
 use stella_bundle::{EvidenceInput, Limits, LogTilesInput, Subject, TilesInput, TrustSetInput};
 use stella_proto::REASON_CODE_METADATA_KEY;
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_verify::checkpoint::Checkpoint;
+use stella_verify::merkle;
 use stella_verify::note::NoteSigner;
 use stella_verify::tiles::{build_tiles, parse_entry_bundle, root_from_tiles};
 use stella_verify::tlog_proof::TlogProof;
@@ -35,12 +37,26 @@ const ENTRY_WORDS: [&str; 15] = [
     "one", "two", "three", "four", "five", "six", "seven", "eit", "nain", "ten", "ileven", "twelf", "threeten",
     "fourten", "fivten",
 ];
-/// Returns the vectors folder, or `None` (with a message) when it is absent.
+
+/// Returns true when the environment variable `CI` is set to a value other than empty, `0` or
+/// `false`. CI services set `CI=true`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| {
+        !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// Returns the vectors folder, or `None` (with a message) when it is absent. In CI, an absent
+/// folder fails the test instead, so a run without vectors cannot pass.
 fn vectors() -> Option<PathBuf> {
     let path = PathBuf::from(VECTORS);
     if path.is_dir() {
         Some(path)
     } else {
+        assert!(
+            !in_ci(),
+            "test vectors not found at {VECTORS}, and CI is set, so the test fails instead of skipping"
+        );
         eprintln!("skipping: test vectors not found at {VECTORS}");
         None
     }
@@ -724,5 +740,578 @@ async fn health_reports_serving() {
         response.status,
         i32::from(tonic_health::pb::health_check_response::ServingStatus::Serving)
     );
+    server.stop().await;
+}
+
+/// A log built here, signed with a known key, so that tests can sign forked trees with the
+/// log's own key.
+struct OwnLog {
+    origin: &'static str,
+    signer: NoteSigner,
+}
+
+impl OwnLog {
+    fn new(origin: &'static str) -> OwnLog {
+        OwnLog {
+            origin,
+            signer: NoteSigner::ed25519(origin, &[11_u8; 32]),
+        }
+    }
+
+    /// Imports a trust set that trusts this log's key.
+    async fn trust(&self, client: &mut AttestorClient<Channel>, vectors: &Path) {
+        let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+        let vkey = self.signer.verifier().to_vkey();
+        client
+            .import_trust_roots(import_request("trust.tgz", trust_set_archive(&root, &[vkey], 1)))
+            .await
+            .expect("import trust");
+    }
+
+    fn checkpoint(&self, entries: &[Vec<u8>]) -> Vec<u8> {
+        let checkpoint = Checkpoint {
+            origin: self.origin.to_owned(),
+            size: u64::try_from(entries.len()).expect("size"),
+            root_hash: root_of(entries),
+            extensions: Vec::new(),
+        };
+        self.signer.sign(&checkpoint.to_text()).expect("sign checkpoint")
+    }
+
+    /// Packs the tree of `entries`: its signed checkpoint and all its tiles.
+    fn tiles_bundle(&self, entries: &[Vec<u8>]) -> Vec<u8> {
+        stella_bundle::pack_tiles(&TilesInput {
+            logs: vec![LogTilesInput {
+                checkpoint: self.checkpoint(entries),
+                tiles: build_tiles(entries).expect("build tiles"),
+            }],
+            tlog_proofs: Vec::new(),
+        })
+        .expect("pack tiles")
+    }
+
+    /// Returns the tlog-proof of leaf `index` in the tree of `entries`.
+    fn tlog_proof(&self, entries: &[Vec<u8>], index: u64) -> Vec<u8> {
+        let leaves: Vec<_> = entries.iter().map(|entry| merkle::leaf_hash(entry)).collect();
+        TlogProof {
+            extra: None,
+            index,
+            hashes: merkle::inclusion_proof(index, &leaves).expect("inclusion proof"),
+            checkpoint: self.checkpoint(entries),
+        }
+        .to_bytes()
+    }
+
+    /// Packs the tlog-proof of leaf `index` in the tree of `entries`.
+    fn proof_bundle(&self, entries: &[Vec<u8>], index: u64) -> Vec<u8> {
+        proofs_bundle(vec![self.tlog_proof(entries, index)])
+    }
+}
+
+fn proofs_bundle(tlog_proofs: Vec<Vec<u8>>) -> Vec<u8> {
+    stella_bundle::pack_tiles(&TilesInput {
+        logs: Vec::new(),
+        tlog_proofs,
+    })
+    .expect("pack proofs")
+}
+
+/// Returns the entries `entry 0` to `entry <size-1>`.
+fn honest_entries(size: usize) -> Vec<Vec<u8>> {
+    (0..size).map(|i| format!("entry {i}").into_bytes()).collect()
+}
+
+/// Returns the honest entries with `forged entry` at `index`: the tree a forking log would
+/// show to hide an entry from the auditors.
+fn forked_entries(size: usize, index: usize) -> Vec<Vec<u8>> {
+    let mut entries = honest_entries(size);
+    if let Some(entry) = entries.get_mut(index) {
+        *entry = b"forged entry".to_vec();
+    }
+    entries
+}
+
+fn root_of(entries: &[Vec<u8>]) -> [u8; 32] {
+    let leaves: Vec<_> = entries.iter().map(|entry| merkle::leaf_hash(entry)).collect();
+    merkle::root_from_leaves(&leaves)
+}
+
+fn root_text(entries: &[Vec<u8>]) -> String {
+    BASE64.encode(root_of(entries))
+}
+
+#[tokio::test]
+async fn forked_proof_within_tiles_rejected() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+
+    // Tiles of the honest tree of 300 entries: a full level-0 tile and two partial tiles.
+    client
+        .import_tiles(import_request("tiles-300.tgz", log.tiles_bundle(&honest_entries(300))))
+        .await
+        .expect("honest tiles import");
+
+    // The log signs a tree of 270 entries whose leaf 260 is forged.
+    let forked = forked_entries(270, 260);
+    let status = client
+        .import_tiles(import_request("fork-270.tgz", log.proof_bundle(&forked, 260)))
+        .await
+        .expect_err("forked tlog-proof below the tile size");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    let message = status.message();
+    for part in [
+        "fork-270.tgz: proofs/",
+        "/260.tlog-proof",
+        "tree size 270",
+        "tree size 300",
+        &root_text(&forked),
+        &root_text(&honest_entries(270)),
+        &root_text(&honest_entries(300)),
+    ] {
+        assert!(message.contains(part), "message lacks {part:?}: {message}");
+    }
+
+    // Nothing of the rejected bundle proves the forged entry.
+    let response = inclusion(&mut client, log.origin, 260, b"forged entry").await;
+    assert!(!response.included, "{}", response.detail);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"]);
+
+    // The honest tree of the same size is accepted, and so is the tree of the tile size itself.
+    for (name, size) in [("honest-270.tgz", 270), ("honest-300.tgz", 300)] {
+        client
+            .import_tiles(import_request(name, log.proof_bundle(&honest_entries(size), 260)))
+            .await
+            .unwrap_or_else(|status| panic!("{name}: {}", status.message()));
+    }
+    let response = inclusion(&mut client, log.origin, 260, b"entry 260").await;
+    assert!(response.included, "{}", response.detail);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn forked_proof_beyond_tiles_rejected() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+    client
+        .import_tiles(import_request("tiles-300.tgz", log.tiles_bundle(&honest_entries(300))))
+        .await
+        .expect("honest tiles import");
+
+    // The forged entry is appended past the tiles, as in a fork of the next checkpoint.
+    let mut forked = honest_entries(300);
+    forked.push(b"forged entry".to_vec());
+    let status = client
+        .import_tiles(import_request("fork-301.tgz", log.proof_bundle(&forked, 300)))
+        .await
+        .expect_err("tlog-proof above the tile size");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(reason_of(&status), "ERR_REKOR_TILE_MISSING", "{}", status.message());
+    let message = status.message();
+    for part in [
+        "fork-301.tgz: proofs/",
+        "tree size 301",
+        "tree size 300",
+        "fork.example/log/tile/0/001.p/45",
+        "fork.example/log/tile/1/000.p/1",
+    ] {
+        assert!(message.contains(part), "message lacks {part:?}: {message}");
+    }
+    let response = inclusion(&mut client, log.origin, 300, b"forged entry").await;
+    assert!(!response.included, "{}", response.detail);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_TILE_MISSING"]);
+
+    // With the honest tiles of size 301, the fork is a second tree of the same size.
+    let mut honest = honest_entries(300);
+    honest.push(b"entry 300".to_vec());
+    client
+        .import_tiles(import_request("tiles-301.tgz", log.tiles_bundle(&honest)))
+        .await
+        .expect("honest extension imports");
+    let status = client
+        .import_tiles(import_request("fork-301.tgz", log.proof_bundle(&forked, 300)))
+        .await
+        .expect_err("forked tlog-proof of the tile size");
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    client
+        .import_tiles(import_request("honest-301.tgz", log.proof_bundle(&honest, 300)))
+        .await
+        .expect("honest tlog-proof of the tile size");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tiles_checked_against_stored_proofs() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+
+    // Without tiles, tlog-proofs of different sizes cannot be compared, so both forks import.
+    let small_fork = forked_entries(6, 5);
+    let large_fork = forked_entries(12, 11);
+    client
+        .import_tiles(import_request(
+            "forks.tgz",
+            proofs_bundle(vec![log.tlog_proof(&small_fork, 5), log.tlog_proof(&large_fork, 11)]),
+        ))
+        .await
+        .expect("tlog-proofs of an origin without tiles");
+
+    // Honest tiles of size 10 give another root for size 6 than the stored tlog-proof. The
+    // stored fork of size 12 cannot be compared with size 10.
+    let status = client
+        .import_tiles(import_request("tiles-10.tgz", log.tiles_bundle(&honest_entries(10))))
+        .await
+        .expect_err("tiles that contradict a stored tlog-proof");
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    let message = status.message();
+    for part in [
+        "tiles-10.tgz: logs/0/checkpoint",
+        "tree size 6",
+        "tree size 10",
+        &root_text(&small_fork),
+        &root_text(&honest_entries(6)),
+    ] {
+        assert!(message.contains(part), "message lacks {part:?}: {message}");
+    }
+
+    // A fresh attestor that holds forks of sizes 11 and 13 only. Tiles of size 10 cannot be
+    // compared with them and import. Tiles of size 12 give another root for size 11, and tiles
+    // of size 13 meet the other fork at its own size.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let other = Running::start(dir.path()).await;
+    let mut client = other.client().await;
+    log.trust(&mut client, &vectors).await;
+    client
+        .import_tiles(import_request(
+            "forks-11-13.tgz",
+            proofs_bundle(vec![
+                log.tlog_proof(&forked_entries(11, 10), 10),
+                log.tlog_proof(&forked_entries(13, 12), 12),
+            ]),
+        ))
+        .await
+        .expect("tlog-proofs without tiles");
+    client
+        .import_tiles(import_request("tiles-10.tgz", log.tiles_bundle(&honest_entries(10))))
+        .await
+        .expect("tiles below the stored tlog-proof sizes");
+    let status = client
+        .import_tiles(import_request("tiles-12.tgz", log.tiles_bundle(&honest_entries(12))))
+        .await
+        .expect_err("tiles above a stored fork");
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    let message = status.message();
+    for part in [
+        "tiles-12.tgz: logs/0/checkpoint",
+        "stored tlog-proof checkpoint of tree size 11",
+        &root_text(&forked_entries(11, 10)),
+        &root_text(&honest_entries(11)),
+    ] {
+        assert!(message.contains(part), "message lacks {part:?}: {message}");
+    }
+    let status = client
+        .import_tiles(import_request("tiles-13.tgz", log.tiles_bundle(&honest_entries(13))))
+        .await
+        .expect_err("tiles of the stored fork's size");
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert!(
+        status.message().contains("tlog-proof checkpoint of that size"),
+        "{}",
+        status.message()
+    );
+    other.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn proofs_without_tiles_compare_sizes() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+
+    client
+        .import_tiles(import_request("honest-8.tgz", log.proof_bundle(&honest_entries(8), 2)))
+        .await
+        .expect("first tlog-proof");
+    let status = client
+        .import_tiles(import_request("fork-8.tgz", log.proof_bundle(&forked_entries(8, 7), 7)))
+        .await
+        .expect_err("second tree of the same size");
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert!(status.message().contains("fork-8.tgz: proofs/"), "{}", status.message());
+
+    // Two forks of one size in one bundle.
+    let status = client
+        .import_tiles(import_request(
+            "two-views.tgz",
+            proofs_bundle(vec![
+                log.tlog_proof(&honest_entries(9), 1),
+                log.tlog_proof(&forked_entries(9, 8), 8),
+            ]),
+        ))
+        .await
+        .expect_err("two trees of one size in one bundle");
+    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    server.stop().await;
+}
+
+/// Returns a copy of a tlog-proof with one bit of its first hash flipped, chosen so that its
+/// SHA-256 sorts before the original's. The attestor offers the stored proofs of one checkpoint
+/// in that order, so the corrupted proof is tried first.
+fn corrupted_sorting_first(good: &[u8]) -> Vec<u8> {
+    let parsed = TlogProof::parse(good).expect("proof parses");
+    let good_digest = Sha256::digest(good);
+    for byte in 0..32 {
+        for bit in 0..8 {
+            let mut corrupted = parsed.clone();
+            if let Some(hash) = corrupted.hashes.first_mut() {
+                hash[byte] ^= 1 << bit;
+            }
+            let bytes = corrupted.to_bytes();
+            if Sha256::digest(&bytes) < good_digest {
+                return bytes;
+            }
+        }
+    }
+    panic!("no single-bit change of the first hash sorts before the original");
+}
+
+#[tokio::test]
+async fn corrupted_proof_never_hides_good() {
+    let Some(vectors) = vectors() else { return };
+    let log = OwnLog::new("fork.example/log");
+    let entries = honest_entries(20);
+    let good = log.tlog_proof(&entries, 3);
+    let corrupted = corrupted_sorting_first(&good);
+
+    for (name, order) in [
+        ("good first", [&good, &corrupted]),
+        ("corrupted first", [&corrupted, &good]),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = Running::start(dir.path()).await;
+        let mut client = server.client().await;
+        log.trust(&mut client, &vectors).await;
+
+        let [first, second] = order;
+        client
+            .import_tiles(import_request("first.tgz", proofs_bundle(vec![first.clone()])))
+            .await
+            .expect("first proof imports");
+        let after_first = inclusion(&mut client, log.origin, 3, b"entry 3").await;
+        assert_eq!(after_first.included, first == &good, "{name}: {}", after_first.detail);
+
+        client
+            .import_tiles(import_request("second.tgz", proofs_bundle(vec![second.clone()])))
+            .await
+            .expect("second proof imports");
+        let response = inclusion(&mut client, log.origin, 3, b"entry 3").await;
+        assert!(response.included, "{name}: {}", response.detail);
+        assert_eq!(response.proof_source, "tlog-proof", "{name}");
+
+        // Both proofs stay stored, and re-importing either changes nothing.
+        let again = client
+            .import_tiles(import_request("first.tgz", proofs_bundle(vec![first.clone()])))
+            .await
+            .expect("re-import")
+            .into_inner();
+        assert!(again.already_imported, "{name}");
+        let response = inclusion(&mut client, log.origin, 3, b"entry 3").await;
+        assert!(response.included, "{name}: {}", response.detail);
+
+        // A wrong entry is still rejected with the first candidate's failure.
+        let wrong = inclusion(&mut client, log.origin, 3, b"entry 4").await;
+        assert!(!wrong.included, "{name}");
+        assert_eq!(wrong.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"], "{name}");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn corrupted_proof_keeps_evidence_verified() {
+    let Some(vectors) = vectors() else { return };
+    let case = vectors.join("sigstore-conformance/bundle-verify/rekor2-happy-path");
+    let bundle_json = read(&case.join("bundle.sigstore.json"));
+    let good = tlog_proof_from_bundle(&bundle_json);
+    let corrupted = corrupted_sorting_first(&good);
+
+    let mut sigstore_bundles = BTreeMap::new();
+    sigstore_bundles.insert("provenance".to_owned(), bundle_json);
+    let evidence = stella_bundle::pack_evidence(&EvidenceInput {
+        sigstore_bundles,
+        subjects: vec![Subject {
+            name: "a.txt".to_owned(),
+            digest: "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf".to_owned(),
+        }],
+    })
+    .expect("pack evidence");
+
+    // One trust set for both servers: the report names its digest.
+    let trust = trust_set_archive(&case.join("trusted_root.json"), &[], 1);
+    let mut verified_digests = Vec::new();
+    for (name, order) in [
+        ("good first", [&good, &corrupted]),
+        ("corrupted first", [&corrupted, &good]),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = Running::start(dir.path()).await;
+        let mut client = server.client().await;
+        client
+            .import_trust_roots(import_request("trust.tgz", trust.clone()))
+            .await
+            .expect("import trust");
+        let bundle_id = client
+            .register_evidence(import_request("evidence.tgz", evidence.clone()))
+            .await
+            .expect("register evidence")
+            .into_inner()
+            .bundle_id;
+        let verify = |mut client: AttestorClient<Channel>, bundle_id: String| async move {
+            client
+                .verify_evidence(pb::VerifyEvidenceRequest { bundle_id })
+                .await
+                .expect("verify evidence")
+                .into_inner()
+        };
+
+        let [first, second] = order;
+        client
+            .import_tiles(import_request("first.tgz", proofs_bundle(vec![first.clone()])))
+            .await
+            .expect("first proof imports");
+        let after_first = verify(client.clone(), bundle_id.clone()).await;
+        if first == &good {
+            assert_eq!(
+                after_first.outcome, "verified",
+                "{name}: {:?}",
+                after_first.reason_codes
+            );
+        } else {
+            assert_eq!(after_first.outcome, "failed", "{name}");
+            assert_eq!(after_first.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"], "{name}");
+        }
+
+        client
+            .import_tiles(import_request("second.tgz", proofs_bundle(vec![second.clone()])))
+            .await
+            .expect("second proof imports");
+        let both = verify(client.clone(), bundle_id.clone()).await;
+        assert_eq!(both.outcome, "verified", "{name}: {:?}", both.reason_codes);
+        let again = verify(client.clone(), bundle_id.clone()).await;
+        assert_eq!(
+            again.report_json, both.report_json,
+            "{name}: reports must be deterministic"
+        );
+        if first == &good {
+            // The corrupted proof changes nothing in the report.
+            assert_eq!(both.report_digest, after_first.report_digest, "{name}");
+        }
+        verified_digests.push(both.report_digest);
+        server.stop().await;
+    }
+    // The import order does not change the report either.
+    assert_eq!(verified_digests.first(), verified_digests.last());
+}
+
+#[tokio::test]
+async fn replaced_trust_set_not_reimported() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+    let first = trust_set_archive(&root, &[], 1);
+    let second = trust_set_archive(&root, &[TESSERA_VKEY.to_owned()], 2);
+
+    let imported_first = client
+        .import_trust_roots(import_request("v1.tgz", first.clone()))
+        .await
+        .expect("import version 1")
+        .into_inner();
+    let imported_second = client
+        .import_trust_roots(import_request("v2.tgz", second.clone()))
+        .await
+        .expect("import version 2")
+        .into_inner();
+
+    let status = client
+        .import_trust_roots(import_request("v1-again.tgz", first))
+        .await
+        .expect_err("replaced set");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&status), "ERR_TRUST_ROOT_INVALID");
+    let message = status.message();
+    for part in [
+        "v1-again.tgz: ",
+        "(version 1)",
+        "version 2",
+        &imported_first.trust_set_digest,
+        &imported_second.trust_set_digest,
+    ] {
+        assert!(message.contains(part), "message lacks {part:?}: {message}");
+    }
+
+    // The current set again is a no-op, and it stays current.
+    let again = client
+        .import_trust_roots(import_request("v2.tgz", second))
+        .await
+        .expect("current set again")
+        .into_inner();
+    assert!(again.already_imported);
+    assert_eq!(again.version, 2);
+    let response = inclusion(&mut client, TESSERA_ORIGIN, 0, b"one").await;
+    assert_eq!(
+        response.reason_codes,
+        vec!["ERR_REKOR_TILE_MISSING"],
+        "version 2, which trusts the Tessera key, must still be current: {}",
+        response.detail
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_forks_one_wins() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+
+    // Eight trees of one size with different roots arrive at once. Imports run one at a time,
+    // so the first one stored makes every other a second tree of that size.
+    let mut tasks = Vec::new();
+    for fork in 0..8_usize {
+        let archive = log.tiles_bundle(&forked_entries(40, fork));
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .import_tiles(import_request(&format!("fork-{fork}.tgz"), archive))
+                .await
+        }));
+    }
+    let mut imported = 0;
+    for task in tasks {
+        match task.await.expect("import task") {
+            Ok(_) => imported += 1,
+            Err(status) => assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message()),
+        }
+    }
+    assert_eq!(imported, 1, "exactly one of the forks may be stored");
     server.stop().await;
 }

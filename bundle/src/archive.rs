@@ -9,6 +9,11 @@
 //! It avoids `tar::Archive` (tar 0.4.46), which accepts a stream that ends without the
 //! end-of-archive marker or after a single zero block, and applies PAX and GNU long-name
 //! headers to the next entry. Version 1 treats all of these as faults.
+//!
+//! The first regular file of a v1 archive is `manifest.json`. The reader parses it before it
+//! reads anything else and checks each later entry's path and size against it from the tar
+//! header (see `listing`), so an archive cannot make the reader hold more file data than the
+//! manifest declares.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
@@ -16,12 +21,12 @@ use std::io::{self, Read, Write};
 use flate2::Compression;
 use tar::{EntryType, Header};
 
-use crate::error::{BundleError, Measure, NEW_ARCHIVE, malformed, rejected, too_large};
+use crate::error::{BundleError, Measure, NEW_ARCHIVE, malformed, printable, rejected, too_large};
+use crate::header::{BLOCK, Item, decode_header};
 use crate::limits::Limits;
+use crate::listing::Listing;
+use crate::manifest::{BundleKind, MANIFEST_PATH, Manifest};
 use crate::path::check_path;
-
-/// Size of a tar block, in bytes.
-const BLOCK: usize = 512;
 
 /// Size of the buffer used to drain the stream after the end-of-archive marker, in bytes.
 const DRAIN_CHUNK: usize = 64 * 1024;
@@ -74,7 +79,11 @@ impl Reader<'_> {
         if error.kind() == io::ErrorKind::UnexpectedEof {
             return malformed(self.archive, path, "truncated gzip stream");
         }
-        malformed(self.archive, path, format!("invalid gzip stream: {error}"))
+        malformed(
+            self.archive,
+            path,
+            format!("invalid gzip stream: {}", printable(&error.to_string())),
+        )
     }
 
     /// Fills `buf` completely. Returns the number of bytes read, which is less than `buf.len()`
@@ -109,173 +118,52 @@ impl Reader<'_> {
     }
 }
 
-/// Renders a header path for messages, even when it is not valid UTF-8.
-fn shown(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).escape_debug().to_string()
-}
-
-/// Checks that a NUL-terminated header field contains only NUL bytes after its terminator, so
-/// no text hides behind an embedded NUL.
-fn check_nul_tail(field: &[u8]) -> bool {
-    match field.iter().position(|b| *b == 0) {
-        Some(end) => field
-            .get(end..)
-            .is_some_and(|tail| tail.iter().all(|b| *b == 0)),
-        None => true,
-    }
-}
-
-/// Describes an entry type that a reader rejects.
-fn rejected_type(header: &Header) -> Option<String> {
-    let kind = header.entry_type();
-    let why = match kind {
-        EntryType::Regular | EntryType::Directory => return None,
-        EntryType::Symlink => {
-            let target = header
-                .link_name_bytes()
-                .map(|t| shown(&t))
-                .unwrap_or_default();
-            format!(
-                "symbolic link to {target:?} rejected, because only regular files and directories are allowed"
-            )
-        }
-        EntryType::Link => {
-            let target = header
-                .link_name_bytes()
-                .map(|t| shown(&t))
-                .unwrap_or_default();
-            format!(
-                "hard link to {target:?} rejected, because only regular files and directories are allowed"
-            )
-        }
-        EntryType::Char => {
-            "character device rejected, because only regular files and directories are allowed"
-                .into()
-        }
-        EntryType::Block => {
-            "block device rejected, because only regular files and directories are allowed".into()
-        }
-        EntryType::Fifo => {
-            "FIFO rejected, because only regular files and directories are allowed".into()
-        }
-        EntryType::XHeader
-        | EntryType::XGlobalHeader
-        | EntryType::GNULongName
-        | EntryType::GNULongLink => {
-            "PAX or GNU extension header rejected, because v1 archives use plain ustar headers only"
-                .into()
-        }
-        other => format!(
-            "entry type {:?} rejected, because only regular files and directories are allowed",
-            char::from(other.as_byte())
-        ),
-    };
-    Some(why)
-}
-
-/// Verifies the header checksum: the unsigned sum of all header bytes with the checksum field
-/// read as eight spaces.
-fn checksum_ok(block: &[u8; BLOCK], header: &Header) -> Result<bool, String> {
-    let stored = header
-        .cksum()
-        .map_err(|e| format!("invalid header checksum field: {e}"))?;
-    let mut sum: u32 = 0;
-    for (position, byte) in block.iter().enumerate() {
-        let value = if (148..156).contains(&position) {
-            b' '
-        } else {
-            *byte
-        };
-        sum = sum.saturating_add(u32::from(value));
-    }
-    Ok(sum == stored)
-}
-
-/// One decoded tar header.
-enum Item {
-    File { path: String, size: u64 },
-    Directory { path: String },
-}
-
-/// Decodes and checks one non-zero header block.
-fn decode_header(archive: &str, block: &[u8; BLOCK]) -> Result<Item, BundleError> {
-    let header = Header::from_byte_slice(block);
-    let raw_path = header.path_bytes();
-    let display = shown(&raw_path);
-
-    match checksum_ok(block, header) {
-        Ok(true) => {}
-        Ok(false) => return Err(malformed(archive, &display, "tar header checksum mismatch")),
-        Err(why) => return Err(malformed(archive, &display, why)),
-    }
-    if header.as_ustar().is_none() && header.as_gnu().is_none() {
-        return Err(malformed(
-            archive,
-            &display,
-            "tar header has neither ustar nor GNU magic",
-        ));
-    }
-    if let Some(why) = rejected_type(header) {
-        return Err(rejected(archive, &display, why));
-    }
-
-    let old = header.as_old();
-    let prefix_clean = header
-        .as_ustar()
-        .is_none_or(|ustar| check_nul_tail(&ustar.prefix));
-    if !check_nul_tail(&old.name) || !prefix_clean {
-        return Err(rejected(archive, &display, "path contains a NUL byte"));
-    }
-    let text = std::str::from_utf8(&raw_path)
-        .map_err(|_| rejected(archive, &display, "path is not valid UTF-8"))?;
-
-    let size = header.entry_size().map_err(|e| {
-        malformed(
-            archive,
-            &display,
-            format!("invalid size field in tar header: {e}"),
-        )
-    })?;
-
-    if header.entry_type() == EntryType::Directory {
-        let path = text.strip_suffix('/').unwrap_or(text);
-        check_path(path).map_err(|why| rejected(archive, &display, why))?;
-        if size != 0 {
-            return Err(malformed(
-                archive,
-                &display,
-                format!("directory entry with size {size}"),
-            ));
-        }
-        return Ok(Item::Directory {
-            path: path.to_owned(),
-        });
-    }
-    check_path(text).map_err(|why| rejected(archive, &display, why))?;
-    Ok(Item::File {
-        path: text.to_owned(),
-        size,
-    })
-}
-
-/// Reads a `.tgz` bundle into a map from path to content, entirely in memory.
+/// Reads a `.tgz` bundle into a map from path to content, entirely in memory, and checks every
+/// file against `manifest.json`, which must be the first regular file. The map includes
+/// `manifest.json`. Directories are accepted and dropped from the result.
 ///
-/// Directories are accepted and dropped from the result.
+/// The reader does not check the manifest's `format`; [`crate::open_trust_set`],
+/// [`crate::open_tiles`] and [`crate::open_evidence`] do.
 ///
 /// # Errors
 ///
 /// - [`BundleError::TooLarge`] when the archive, a file, the sum of files, the entry count or the
-///   decompressed stream exceeds `limits`. Sizes are checked from the headers before reading.
+///   decompressed stream exceeds `limits`. Sizes are checked from the tar headers and from the
+///   manifest before any data of the file in question is read.
 /// - [`BundleError::EntryRejected`] for an unsafe path (see [`crate::MAX_PATH_BYTES`] and the
-///   path rules in `docs/formats.md`), any entry that is not a regular file or directory, a
-///   duplicate path, or a path below a regular file.
+///   path rules in `docs/formats.md`) or any entry that is not a regular file or directory. Also
+///   for a duplicate path, a path below a regular file, or a file that the manifest does not list.
 /// - [`BundleError::Malformed`] for a broken gzip or tar stream, truncation, a missing
-///   end-of-archive marker, or data after it or after the gzip member.
+///   end-of-archive marker, or data after it or after the gzip member; for a `manifest.json`
+///   that is missing, not the first regular file or invalid; for a tar header size that differs
+///   from the manifest; and for a listed file that is missing.
+/// - [`BundleError::FileDigestMismatch`] for a file whose SHA-256 differs from the manifest.
 pub fn read_archive(
     file_name: &str,
     tgz: &[u8],
     limits: &Limits,
 ) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    read_bundle(file_name, tgz, limits, None).map(|unpacked| unpacked.files)
+}
+
+/// The content of an archive that passed every check of [`read_archive`].
+pub(crate) struct Unpacked {
+    /// The exact bytes of `manifest.json`.
+    pub(crate) manifest_json: Vec<u8>,
+    /// The parsed `manifest.json`.
+    pub(crate) manifest: Manifest,
+    /// Every regular file by path, `manifest.json` included.
+    pub(crate) files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Reads an archive as [`read_archive`] does. With `kind`, it also rejects a manifest of another
+/// format as soon as the manifest is read.
+pub(crate) fn read_bundle(
+    file_name: &str,
+    tgz: &[u8],
+    limits: &Limits,
+    kind: Option<BundleKind>,
+) -> Result<Unpacked, BundleError> {
     let archive = file_name;
     let compressed = u64::try_from(tgz.len()).unwrap_or(u64::MAX);
     if compressed > limits.max_archive_bytes {
@@ -300,6 +188,8 @@ pub fn read_archive(
 
     let mut files = BTreeMap::new();
     let mut directories = BTreeSet::new();
+    // The parsed manifest and its listing, from the first regular file on.
+    let mut listed: Option<(Manifest, Listing)> = None;
     let mut entries: u64 = 0;
     let mut total: u64 = 0;
     let mut block = [0u8; BLOCK];
@@ -365,11 +255,35 @@ pub fn read_archive(
                         limits.max_total_bytes,
                     ));
                 }
+                match &listed {
+                    Some((_, listing)) => listing.check_entry(archive, &path, size)?,
+                    None if path != MANIFEST_PATH => {
+                        return Err(malformed(
+                            archive,
+                            MANIFEST_PATH,
+                            format!(
+                                "must be the first file of a v1 bundle, but {path:?} comes first"
+                            ),
+                        ));
+                    }
+                    None => {}
+                }
                 let content = read_content(&mut reader, &path, size, limits)?;
+                if listed.is_none() {
+                    listed = Some(open_listing(archive, &content, size, limits, kind)?);
+                }
                 files.insert(path, content);
             }
         }
     }
+
+    let Some((manifest, _)) = listed else {
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            "missing, but every bundle needs manifest.json as its first file",
+        ));
+    };
 
     check_no_nesting_under_files(archive, &files, &directories)?;
 
@@ -384,7 +298,37 @@ pub fn read_archive(
             ),
         ));
     }
-    Ok(files)
+
+    manifest.check_files(archive, &files)?;
+    let manifest_json = files.get(MANIFEST_PATH).cloned().unwrap_or_default();
+    Ok(Unpacked {
+        manifest_json,
+        manifest,
+        files,
+    })
+}
+
+/// Parses the manifest, which is the first regular file of the archive. Then checks its format
+/// against `kind` and its declared sizes against `limits`.
+fn open_listing(
+    archive: &str,
+    content: &[u8],
+    size: u64,
+    limits: &Limits,
+    kind: Option<BundleKind>,
+) -> Result<(Manifest, Listing), BundleError> {
+    let manifest = Manifest::parse(archive, content)?;
+    if let Some(kind) = kind
+        && manifest.kind() != kind
+    {
+        return Err(malformed(
+            archive,
+            MANIFEST_PATH,
+            format!("format {:?}, expected {:?}", manifest.format, kind.format()),
+        ));
+    }
+    let listing = Listing::new(archive, &manifest, size, limits)?;
+    Ok((manifest, listing))
 }
 
 /// Reads one file's content and the padding to the next block.
@@ -477,10 +421,14 @@ fn check_no_nesting_under_files(
     Ok(())
 }
 
-/// Writes files as a deterministic `.tgz`: entries sorted by path, ustar headers with mode 0644,
-/// uid and gid 0, mtime 0 and empty user and group names, no directory entries, and a gzip
-/// header without file name or mtime. The same map gives the same bytes with the same flate2
-/// build; the bundle's identity is the digest of `manifest.json`, not of these bytes.
+/// Writes files as a deterministic `.tgz`: `manifest.json` first when the map contains it, then
+/// the other files sorted by path. Headers are ustar with mode 0644, uid and gid 0, mtime 0 and
+/// empty user and group names. There are no directory entries, and the gzip header has no file
+/// name or mtime. The same map gives the same bytes with the same flate2 build, but the bundle's
+/// identity is the digest of `manifest.json`, not of these bytes.
+///
+/// The map need not be a valid bundle. Tests use this function to write archives that a reader
+/// must reject.
 ///
 /// # Errors
 ///
@@ -496,20 +444,30 @@ pub fn write_archive(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, Bundl
         malformed(
             NEW_ARCHIVE,
             "",
-            format!("writing the archive failed: {error}"),
+            format!(
+                "writing the archive failed: {}",
+                printable(&error.to_string())
+            ),
         )
     };
     let gzip = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), Compression::new(GZIP_LEVEL));
     let mut builder = tar::Builder::new(gzip);
-    for (path, content) in files {
+    let manifest = files.get_key_value(MANIFEST_PATH);
+    let others = files
+        .iter()
+        .filter(|(path, _)| path.as_str() != MANIFEST_PATH);
+    for (path, content) in manifest.into_iter().chain(others) {
         let mut header = Header::new_ustar();
         header.set_path(path).map_err(|e| {
             rejected(
                 NEW_ARCHIVE,
                 path,
-                format!("path does not fit a ustar header: {e}"),
+                format!(
+                    "path does not fit a ustar header: {}",
+                    printable(&e.to_string())
+                ),
             )
         })?;
         header.set_entry_type(EntryType::Regular);
@@ -531,7 +489,10 @@ pub fn write_archive(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, Bundl
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read as _;
+
     use super::*;
+    use crate::manifest::{FileEntry, ManifestFields};
 
     fn files(entries: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
         entries
@@ -540,12 +501,89 @@ mod tests {
             .collect()
     }
 
+    /// Returns `entries` and a `manifest.json` (evidence format, no subjects) that lists them.
+    fn bundle(entries: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
+        let listed = entries
+            .iter()
+            .map(|(path, content)| FileEntry::for_content(path, content))
+            .collect();
+        let fields = ManifestFields::Evidence {
+            subjects: Vec::new(),
+        };
+        let manifest = Manifest::new(listed, fields)
+            .to_canonical_json("t.tgz")
+            .expect("manifest");
+        let mut files: BTreeMap<String, Vec<u8>> = entries
+            .iter()
+            .map(|(path, content)| ((*path).to_owned(), content.to_vec()))
+            .collect();
+        files.insert(MANIFEST_PATH.to_owned(), manifest);
+        files
+    }
+
+    /// Returns the path of each header in the decompressed tar stream, in order.
+    fn entry_order(tgz: &[u8]) -> Vec<String> {
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(tgz)
+            .read_to_end(&mut tar)
+            .expect("gunzip");
+        let mut archive = tar::Archive::new(tar.as_slice());
+        archive
+            .entries()
+            .expect("entries")
+            .map(|entry| {
+                let entry = entry.expect("entry");
+                String::from_utf8(entry.path_bytes().into_owned()).expect("utf-8 path")
+            })
+            .collect()
+    }
+
     #[test]
     fn write_read_round_trip() {
-        let input = files(&[("a", b"one"), ("b/c", &[0u8; 513]), ("b/d", b"")]);
+        let input = bundle(&[("a", b"one"), ("b/c", &[0u8; 513]), ("b/d", b"")]);
         let tgz = write_archive(&input).expect("write");
         let output = read_archive("t.tgz", &tgz, &Limits::default()).expect("read");
         assert_eq!(output, input);
+    }
+
+    #[test]
+    fn write_puts_manifest_first() {
+        // "kms/a" and "a" sort before "manifest.json", so only the rule puts it first.
+        let input = bundle(&[("a", b"one"), ("kms/a", b"two"), ("z", b"three")]);
+        let tgz = write_archive(&input).expect("write");
+        assert_eq!(
+            entry_order(&tgz),
+            ["manifest.json", "a", "kms/a", "z"],
+            "manifest.json first, then the other files sorted by path"
+        );
+    }
+
+    #[test]
+    fn write_without_manifest_sorted() {
+        let tgz = write_archive(&files(&[("b", b"x"), ("a", b"y")])).expect("write");
+        assert_eq!(entry_order(&tgz), ["a", "b"]);
+    }
+
+    #[test]
+    fn read_rejects_missing_manifest() {
+        let tgz = write_archive(&files(&[("a", b"x")])).expect("write");
+        let error = read_archive("t.tgz", &tgz, &Limits::default()).expect_err("no manifest");
+        assert!(
+            matches!(&error, BundleError::Malformed { path, why, .. }
+                if path == MANIFEST_PATH && why.contains("\"a\" comes first")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn read_rejects_empty_archive() {
+        let tgz = write_archive(&BTreeMap::new()).expect("write");
+        let error = read_archive("t.tgz", &tgz, &Limits::default()).expect_err("empty");
+        assert!(
+            matches!(&error, BundleError::Malformed { path, why, .. }
+                if path == MANIFEST_PATH && why.contains("missing")),
+            "{error}"
+        );
     }
 
     #[test]
@@ -580,7 +618,7 @@ mod tests {
 
     #[test]
     fn read_rejects_gzip_trailing_data() {
-        let mut tgz = write_archive(&files(&[("a", b"x")])).expect("write");
+        let mut tgz = write_archive(&bundle(&[("a", b"x")])).expect("write");
         tgz.extend_from_slice(b"junk");
         let error = read_archive("t.tgz", &tgz, &Limits::default()).expect_err("trailing");
         assert!(
@@ -591,8 +629,8 @@ mod tests {
 
     #[test]
     fn read_rejects_second_gzip_member() {
-        let mut tgz = write_archive(&files(&[("a", b"x")])).expect("write");
-        let second = write_archive(&files(&[("b", b"y")])).expect("write");
+        let mut tgz = write_archive(&bundle(&[("a", b"x")])).expect("write");
+        let second = write_archive(&bundle(&[("b", b"y")])).expect("write");
         tgz.extend_from_slice(&second);
         let error = read_archive("t.tgz", &tgz, &Limits::default()).expect_err("two members");
         assert!(matches!(error, BundleError::Malformed { .. }), "{error}");
@@ -600,7 +638,7 @@ mod tests {
 
     #[test]
     fn read_rejects_bad_crc() {
-        let mut tgz = write_archive(&files(&[("a", b"x")])).expect("write");
+        let mut tgz = write_archive(&bundle(&[("a", b"x")])).expect("write");
         let crc_at = tgz.len() - 8;
         if let Some(byte) = tgz.get_mut(crc_at) {
             *byte ^= 1;

@@ -3,7 +3,11 @@
 //! Every message starts with the archive file name, then the path inside the archive when the
 //! fault belongs to one entry, then the fault itself, for example
 //! `rekor-tiles.tgz: logs/0/tile/0/000.p/15: sha256 3f…, manifest says 9a…`.
+//!
+//! Archive names, paths and fault descriptions can carry bytes from a hostile archive, so the
+//! message escapes control characters and other non-printable characters (see `printable`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use stella_verify::reason::{HasReasonCode, ReasonCode};
@@ -19,11 +23,13 @@ pub enum Measure {
     ArchiveBytes,
     /// Bytes of the decompressed tar stream read so far; reading stops at the limit.
     DecompressedBytes,
-    /// Size of one file in bytes, from its tar header.
+    /// Size of one file in bytes, from its tar header or from `manifest.json`.
     FileBytes,
-    /// Sum of the sizes of all files in bytes.
+    /// Sum of the sizes of all files in bytes, from the tar headers read so far or from the sizes
+    /// that `manifest.json` declares.
     TotalBytes,
-    /// Number of tar entries, directories included.
+    /// Number of tar entries, directories included, or of the files that `manifest.json` lists,
+    /// itself included.
     Entries,
 }
 
@@ -58,7 +64,7 @@ impl fmt::Display for Measure {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BundleError {
     /// A file's SHA-256 differs from the one its manifest lists.
-    #[error("{archive}: {path}: sha256 {actual}, manifest says {expected}")]
+    #[error("{}: {}: sha256 {}, manifest says {}", printable(.archive), printable(.path), printable(.actual), printable(.expected))]
     FileDigestMismatch {
         archive: String,
         path: String,
@@ -70,7 +76,7 @@ pub enum BundleError {
 
     /// A tar entry that a reader never accepts: an unsafe path, a link, device or FIFO, a duplicate
     /// path, a file the manifest does not list, or a path the bundle kind's layout does not allow.
-    #[error("{archive}: {}{why}", located(.path))]
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     EntryRejected {
         archive: String,
         path: String,
@@ -78,7 +84,7 @@ pub enum BundleError {
     },
 
     /// A size or count over a [`crate::Limits`] value.
-    #[error("{archive}: {}{measure} is {actual} {unit}, over the limit of {limit} {unit}", located(.path), unit = .measure.unit())]
+    #[error("{}: {}{measure} is {actual} {unit}, over the limit of {limit} {unit}", printable(.archive), located(.path), unit = .measure.unit())]
     TooLarge {
         archive: String,
         path: String,
@@ -88,8 +94,9 @@ pub enum BundleError {
     },
 
     /// A broken archive or manifest: bad gzip or tar stream, truncation, trailing data, a manifest
-    /// that is not canonical JSON or has an unknown format, or a listed file missing.
-    #[error("{archive}: {}{why}", located(.path))]
+    /// that is missing, not the first file, not canonical JSON or of an unknown format, a file
+    /// whose size differs from the manifest, or a listed file missing.
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     Malformed {
         archive: String,
         path: String,
@@ -97,7 +104,7 @@ pub enum BundleError {
     },
 
     /// Trust material (trusted root, note verifier key or KMS public key) that does not parse.
-    #[error("{archive}: {}{why}", located(.path))]
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     TrustRootInvalid {
         archive: String,
         path: String,
@@ -106,7 +113,7 @@ pub enum BundleError {
 
     /// A checkpoint that does not parse as a signed note with a checkpoint body, or whose origin
     /// differs from the one the manifest or file name gives.
-    #[error("{archive}: {}{why}", located(.path))]
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     CheckpointInvalid {
         archive: String,
         path: String,
@@ -114,7 +121,7 @@ pub enum BundleError {
     },
 
     /// A file under a log's `tile/` directory whose path is not a C2SP tlog-tiles path.
-    #[error("{archive}: {}{why}", located(.path))]
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     TileInvalid {
         archive: String,
         path: String,
@@ -122,7 +129,7 @@ pub enum BundleError {
     },
 
     /// A file that does not parse as a C2SP tlog-proof, or whose index differs from its file name.
-    #[error("{archive}: {}{why}", located(.path))]
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     TlogProofInvalid {
         archive: String,
         path: String,
@@ -130,7 +137,7 @@ pub enum BundleError {
     },
 
     /// A file that does not parse as a Sigstore bundle.
-    #[error("{archive}: {}{why}", located(.path))]
+    #[error("{}: {}{}", printable(.archive), located(.path), printable(.why))]
     SigstoreBundleInvalid {
         archive: String,
         path: String,
@@ -138,12 +145,34 @@ pub enum BundleError {
     },
 }
 
+/// Returns `path` and a colon for a message, or nothing when the fault has no path.
 fn located(path: &str) -> String {
     if path.is_empty() {
         String::new()
     } else {
-        format!("{path}: ")
+        format!("{}: ", printable(path))
     }
+}
+
+/// Escapes every character that [`char::escape_debug`] escapes, except quotes and backslashes:
+/// control characters such as ESC and NUL, other non-printable characters such as bidirectional
+/// overrides, and combining marks. What remains cannot move a terminal's cursor or change its
+/// colours. Quotes and backslashes stay as they are, so text already escaped by `{:?}` does not
+/// change and the function is idempotent.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    let needs_escape = |c: char| !matches!(c, '"' | '\'' | '\\') && c.escape_debug().len() > 1;
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().saturating_add(8));
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl BundleError {
@@ -250,6 +279,39 @@ mod tests {
     fn display_omits_empty_path() {
         let error = malformed("x.tgz", "", "truncated gzip stream");
         assert_eq!(error.to_string(), "x.tgz: truncated gzip stream");
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        let cases = [
+            ("plain", "logs/0/checkpoint", "logs/0/checkpoint"),
+            ("escape sequence", "\u{1b}[31mred", "\\u{1b}[31mred"),
+            ("newline and nul", "a\nb\0", "a\\nb\\0"),
+            ("c1 control", "a\u{9b}b", "a\\u{9b}b"),
+            ("bidi override", "a\u{202e}b", "a\\u{202e}b"),
+            ("quotes kept", "\"a\" 'b' \\", "\"a\" 'b' \\"),
+            ("non-ascii kept", "café", "café"),
+        ];
+        for (name, input, expected) in cases {
+            assert_eq!(printable(input), expected, "row {name}");
+            assert_eq!(printable(expected), expected, "row {name}: idempotent");
+        }
+    }
+
+    #[test]
+    fn display_escapes_every_field() {
+        let error = malformed("\u{1b}]0;x.tgz", "a\u{7}", "why\r");
+        assert_eq!(error.to_string(), "\\u{1b}]0;x.tgz: a\\u{7}: why\\r");
+        let error = BundleError::FileDigestMismatch {
+            archive: "x\u{1b}.tgz".into(),
+            path: "p\u{1b}".into(),
+            expected: "9a".into(),
+            actual: "3f".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "x\\u{1b}.tgz: p\\u{1b}: sha256 3f, manifest says 9a"
+        );
     }
 
     #[test]

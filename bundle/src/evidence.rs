@@ -11,14 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use stella_verify::bundle::parse_bundle;
 
-use crate::archive::{read_archive, write_archive};
+use crate::archive::{Unpacked, read_bundle, write_archive};
 use crate::error::{BundleError, NEW_ARCHIVE, malformed, rejected};
 use crate::limits::Limits;
 use crate::manifest::{
     BundleKind, FileEntry, MANIFEST_PATH, Manifest, ManifestFields, Subject, bundle_digest,
     check_digest,
 };
-use crate::open_manifest;
 use crate::path::{check_name, check_text};
 
 /// Directory of the Sigstore bundles.
@@ -72,7 +71,7 @@ fn check_sigstore_bundle(archive: &str, path: &str, json: &[u8]) -> Result<(), B
 ///
 /// # Errors
 ///
-/// - Any error of [`read_archive`] and of the manifest checks.
+/// - Any error of [`crate::read_archive`] and of the manifest checks.
 /// - [`BundleError::Malformed`] when the format is not `stella.evidence/v1` or the bundle
 ///   contains no Sigstore bundle.
 /// - [`BundleError::EntryRejected`] for a path outside the layout.
@@ -83,8 +82,11 @@ pub fn open_evidence(
     limits: &Limits,
 ) -> Result<EvidenceBundle, BundleError> {
     let archive = file_name;
-    let mut files = read_archive(archive, tgz, limits)?;
-    let (manifest_json, manifest) = open_manifest(archive, &files, BundleKind::Evidence)?;
+    let Unpacked {
+        manifest_json,
+        manifest,
+        mut files,
+    } = read_bundle(archive, tgz, limits, Some(BundleKind::Evidence))?;
     let ManifestFields::Evidence { subjects } = &manifest.fields else {
         return Err(malformed(
             archive,

@@ -1,8 +1,9 @@
 //! Offline bundle formats, version 1: how trust roots, Rekor tiles and proofs, and evidence
 //! travel into an air-gapped site.
 //!
-//! Each bundle is a gzip-compressed ustar archive holding `manifest.json` and the files it lists
-//! with their SHA-256 digests and sizes. The manifest's `format` names one of three kinds:
+//! Each bundle is a gzip-compressed ustar archive whose first regular file is `manifest.json`,
+//! followed by the files it lists with their SHA-256 digests and sizes. The manifest's `format`
+//! names one of three kinds:
 //!
 //! - trust root set, `stella.trust-root-set/v1` ([`open_trust_set`], [`pack_trust_set`]);
 //! - Rekor tile/proof bundle, `stella.rekor-tiles/v1` ([`open_tiles`], [`pack_tiles`]);
@@ -21,13 +22,13 @@
 mod archive;
 mod error;
 mod evidence;
+mod header;
 mod limits;
+mod listing;
 mod manifest;
 mod path;
 mod tiles;
 mod trust_set;
-
-use std::collections::BTreeMap;
 
 pub use archive::{read_archive, write_archive};
 pub use error::{BundleError, Measure, NEW_ARCHIVE};
@@ -49,31 +50,3 @@ pub use trust_set::{
     NOTE_KEYS_PATH, TRUSTED_ROOT_PATH, TrustSetBundle, TrustSetInput, open_trust_set,
     pack_trust_set,
 };
-
-use error::malformed;
-
-/// Finds, parses and checks the manifest of an unpacked archive: its format must be `kind`, and
-/// the files must match its list. Returns the manifest bytes and the parsed manifest.
-fn open_manifest(
-    archive: &str,
-    files: &BTreeMap<String, Vec<u8>>,
-    kind: BundleKind,
-) -> Result<(Vec<u8>, Manifest), BundleError> {
-    let Some(bytes) = files.get(MANIFEST_PATH) else {
-        return Err(malformed(
-            archive,
-            MANIFEST_PATH,
-            "missing, but every bundle needs manifest.json",
-        ));
-    };
-    let manifest = Manifest::parse(archive, bytes)?;
-    if manifest.kind() != kind {
-        return Err(malformed(
-            archive,
-            MANIFEST_PATH,
-            format!("format {:?}, expected {:?}", manifest.format, kind.format()),
-        ));
-    }
-    manifest.check_files(archive, files)?;
-    Ok((bytes.clone(), manifest))
-}

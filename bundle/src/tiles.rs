@@ -18,13 +18,12 @@ use stella_verify::note::parse_note;
 use stella_verify::tiles::{EntryBundleId, TileId, parse_entry_bundle};
 use stella_verify::tlog_proof::TlogProof;
 
-use crate::archive::{read_archive, write_archive};
+use crate::archive::{Unpacked, read_bundle, write_archive};
 use crate::error::{BundleError, NEW_ARCHIVE, malformed, rejected};
 use crate::limits::Limits;
 use crate::manifest::{
     BundleKind, FileEntry, LogRef, MANIFEST_PATH, Manifest, ManifestFields, bundle_digest,
 };
-use crate::open_manifest;
 use crate::path::{decode_origin, encode_origin};
 
 /// Directory of all logs' tiles.
@@ -244,7 +243,7 @@ fn open_proof(archive: &str, path: &str, bytes: &[u8]) -> Result<TlogProofFile, 
 ///
 /// # Errors
 ///
-/// - Any error of [`read_archive`] and of the manifest checks.
+/// - Any error of [`crate::read_archive`] and of the manifest checks.
 /// - [`BundleError::Malformed`] when the format is not `stella.rekor-tiles/v1`, a log has no
 ///   checkpoint, or the bundle contains no log and no proof.
 /// - [`BundleError::EntryRejected`] for a path outside the layout.
@@ -260,8 +259,11 @@ pub fn open_tiles(
     limits: &Limits,
 ) -> Result<TilesBundle, BundleError> {
     let archive = file_name;
-    let files = read_archive(archive, tgz, limits)?;
-    let (manifest_json, manifest) = open_manifest(archive, &files, BundleKind::RekorTiles)?;
+    let Unpacked {
+        manifest_json,
+        manifest,
+        files,
+    } = read_bundle(archive, tgz, limits, Some(BundleKind::RekorTiles))?;
     let ManifestFields::RekorTiles { logs: log_refs } = &manifest.fields else {
         return Err(malformed(
             archive,

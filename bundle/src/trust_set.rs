@@ -15,14 +15,13 @@ use spki::SubjectPublicKeyInfoRef;
 use stella_verify::note::NoteVerifier;
 use stella_verify::trust_root::{KmsKey, TrustSet, TrustedRoot, parse_trusted_root};
 
-use crate::archive::{read_archive, write_archive};
+use crate::archive::{Unpacked, read_bundle, write_archive};
 use crate::error::{BundleError, NEW_ARCHIVE, malformed, rejected};
 use crate::limits::Limits;
 use crate::manifest::{
     BundleKind, FileEntry, MANIFEST_PATH, MAX_SAFE_INTEGER, Manifest, ManifestFields,
     bundle_digest, format_time,
 };
-use crate::open_manifest;
 use crate::path::check_name;
 
 /// Path of the Sigstore trusted root.
@@ -169,7 +168,7 @@ fn encode_kms_pem(path: &str, der_bytes: &[u8]) -> Result<String, BundleError> {
 ///
 /// # Errors
 ///
-/// - Any error of [`read_archive`] and of the manifest checks.
+/// - Any error of [`crate::read_archive`] and of the manifest checks.
 /// - [`BundleError::Malformed`] when the format is not `stella.trust-root-set/v1` or
 ///   `trusted_root.json` is missing.
 /// - [`BundleError::EntryRejected`] for a path outside the layout.
@@ -181,8 +180,11 @@ pub fn open_trust_set(
     limits: &Limits,
 ) -> Result<TrustSetBundle, BundleError> {
     let archive = file_name;
-    let files = read_archive(archive, tgz, limits)?;
-    let (manifest_json, manifest) = open_manifest(archive, &files, BundleKind::TrustRootSet)?;
+    let Unpacked {
+        manifest_json,
+        manifest,
+        files,
+    } = read_bundle(archive, tgz, limits, Some(BundleKind::TrustRootSet))?;
     let ManifestFields::TrustRootSet {
         version,
         expires_at,

@@ -1,5 +1,9 @@
 //! Hostile archives, built header by header with the tar crate's low-level `Header` API, must be
 //! rejected with the exact error variant.
+//!
+//! Several tests end the tar stream right after a header that declares data. A reader that read
+//! the data before checking the header would report a truncated stream instead of the expected
+//! error, so these tests show which checks run before any data is read.
 
 mod common;
 
@@ -9,8 +13,9 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use stella_bundle::{
-    BundleError, DEFAULT_MAX_FILE_BYTES, Limits, MANIFEST_PATH, Measure, open_evidence, open_tiles,
-    pack_evidence, pack_tiles, read_archive, write_archive,
+    BundleError, DEFAULT_MAX_FILE_BYTES, FileEntry, Limits, MANIFEST_PATH, Manifest,
+    ManifestFields, Measure, open_evidence, open_tiles, open_trust_set, pack_evidence, pack_tiles,
+    read_archive, write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 use tar::{EntryType, Header};
@@ -35,6 +40,34 @@ fn file(path: &str, data: &[u8]) -> Raw {
         declared_size: None,
         link: None,
     }
+}
+
+/// A regular file whose header declares `size` bytes, written without any data, so that the
+/// stream ends inside the entry.
+fn header_only(path: &str, size: u64) -> Raw {
+    Raw {
+        declared_size: Some(size),
+        ..file(path, b"")
+    }
+}
+
+/// Returns the canonical `manifest.json` bytes (evidence format, no subjects) listing `entries`.
+fn manifest_bytes(entries: &[FileEntry]) -> Vec<u8> {
+    let fields = ManifestFields::Evidence {
+        subjects: Vec::new(),
+    };
+    Manifest::new(entries.to_vec(), fields)
+        .to_canonical_json("hostile.tgz")
+        .expect("manifest")
+}
+
+/// A `manifest.json` entry listing `files` with their digests and sizes.
+fn manifest(files: &[(&str, &[u8])]) -> Raw {
+    let entries: Vec<FileEntry> = files
+        .iter()
+        .map(|(path, content)| FileEntry::for_content(path, content))
+        .collect();
+    file(MANIFEST_PATH, &manifest_bytes(&entries))
 }
 
 fn special(path: &str, kind: EntryType, link: Option<&'static [u8]>) -> Raw {
@@ -105,7 +138,7 @@ fn small_limits() -> Limits {
 
 #[test]
 fn rejected_entries_table() {
-    let ok = || file("manifest.json", b"{}");
+    let ok = || manifest(&[]);
     let cases: Vec<(&str, Vec<Raw>, &str)> = vec![
         (
             "absolute path",
@@ -174,21 +207,27 @@ fn rejected_entries_table() {
         ),
         (
             "duplicate file",
-            vec![ok(), file("a", b"1"), file("a", b"2")],
+            vec![manifest(&[("a", b"1")]), file("a", b"1"), file("a", b"2")],
             "a",
         ),
         (
             "file then directory",
             vec![
-                ok(),
+                manifest(&[("a", b"1")]),
                 file("a", b"1"),
                 special("a/", EntryType::Directory, None),
             ],
             "a",
         ),
+        ("duplicate manifest", vec![ok(), ok()], MANIFEST_PATH),
+        ("unlisted file", vec![ok(), file("a", b"1")], "a"),
         (
             "path under file",
-            vec![ok(), file("a", b"1"), file("a/b", b"2")],
+            vec![
+                manifest(&[("a", b"1"), ("a/b", b"2")]),
+                file("a", b"1"),
+                file("a/b", b"2"),
+            ],
             "a/b",
         ),
     ];
@@ -219,9 +258,14 @@ fn nul_inside_path_rejected() {
 
 #[test]
 fn directories_accepted_and_dropped() {
-    let entries = [special("a/", EntryType::Directory, None), file("a/b", b"x")];
+    let entries = [
+        special("a/", EntryType::Directory, None),
+        manifest(&[("a/b", b"x")]),
+        special("a/c/", EntryType::Directory, None),
+        file("a/b", b"x"),
+    ];
     let files = read(&hostile(&entries)).expect("directories are allowed");
-    assert_eq!(files.keys().collect::<Vec<_>>(), ["a/b"]);
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["a/b", MANIFEST_PATH]);
 }
 
 #[test]
@@ -238,21 +282,62 @@ fn oversized_file_rejected() {
 }
 
 #[test]
-fn total_size_limit_enforced() {
-    let limits = small_limits();
+fn declared_total_size_limit_enforced() {
     let chunk = vec![7u8; 60_000];
-    let entries: Vec<Raw> = (0..5).map(|i| file(&format!("f{i}"), &chunk)).collect();
-    let error = read_archive(
-        "hostile.tgz",
-        &hostile(&entries),
-        &Limits {
-            max_total_bytes: 200_000,
-            ..limits
-        },
-    )
-    .expect_err("total");
+    let names: Vec<String> = (0..5).map(|i| format!("f{i}")).collect();
+    let listed: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|name| (name.as_str(), chunk.as_slice()))
+        .collect();
+    let head = manifest(&listed);
+    let manifest_size = head.data.len() as u64;
+    // Only the first file follows, and only its header: the declared total alone fails.
+    let entries = [head, header_only("f0", 60_000)];
+    let limits = Limits {
+        max_total_bytes: 200_000,
+        ..small_limits()
+    };
+    let error = read_archive("hostile.tgz", &hostile(&entries), &limits).expect_err("total");
     assert!(
-        matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, actual: 240_000, limit: 200_000, .. } if path == "f3"),
+        matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, actual, limit: 200_000, .. }
+            if path == MANIFEST_PATH && *actual == 300_000 + manifest_size),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn header_total_size_limit_enforced() {
+    let head = manifest(&[("a", b"x")]);
+    let limits = Limits {
+        max_total_bytes: head.data.len() as u64 - 1,
+        ..small_limits()
+    };
+    let error = read_archive("hostile.tgz", &hostile(&[head]), &limits).expect_err("total");
+    assert!(
+        matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, .. }
+            if path == MANIFEST_PATH),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn declared_file_size_limit_enforced() {
+    let listed = [
+        FileEntry::for_content("a", b"x"),
+        FileEntry {
+            path: "big".to_owned(),
+            sha256: "0".repeat(64),
+            size: DEFAULT_MAX_FILE_BYTES + 1,
+        },
+    ];
+    let entries = [
+        file(MANIFEST_PATH, &manifest_bytes(&listed)),
+        header_only("a", 1),
+    ];
+    let error = read(&hostile(&entries)).expect_err("declared size");
+    assert!(
+        matches!(&error, BundleError::TooLarge { path, measure: Measure::FileBytes, actual, limit, .. }
+            if path == "big" && *actual == DEFAULT_MAX_FILE_BYTES + 1 && *limit == DEFAULT_MAX_FILE_BYTES),
         "{error:?}"
     );
 }
@@ -260,7 +345,19 @@ fn total_size_limit_enforced() {
 #[test]
 fn too_many_entries_rejected() {
     let limits = small_limits();
-    let entries: Vec<Raw> = (0..11).map(|i| file(&format!("f{i:02}"), b"x")).collect();
+    let names: Vec<String> = (0..9).map(|i| format!("f{i}")).collect();
+    let listed: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|name| (name.as_str(), &b"x"[..]))
+        .collect();
+    let mut entries = vec![manifest(&listed)];
+    entries.extend(names.iter().map(|name| file(name, b"x")));
+
+    let ten =
+        read_archive("hostile.tgz", &hostile(&entries), &limits).expect("ten entries are allowed");
+    assert_eq!(ten.len(), 10);
+
+    entries.push(special("d/", EntryType::Directory, None));
     let error = read_archive("hostile.tgz", &hostile(&entries), &limits).expect_err("too many");
     assert!(
         matches!(
@@ -274,9 +371,31 @@ fn too_many_entries_rejected() {
         ),
         "{error:?}"
     );
-    let ten = read_archive("hostile.tgz", &hostile(&entries[..10]), &limits)
-        .expect("ten entries are allowed");
-    assert_eq!(ten.len(), 10);
+}
+
+#[test]
+fn declared_entry_count_limited() {
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    let listed: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|name| (name.as_str(), &b"x"[..]))
+        .collect();
+    let entries = [manifest(&listed), header_only("f0", 1)];
+    let error =
+        read_archive("hostile.tgz", &hostile(&entries), &small_limits()).expect_err("too many");
+    assert!(
+        matches!(
+            &error,
+            BundleError::TooLarge {
+                path,
+                measure: Measure::Entries,
+                actual: 11,
+                limit: 10,
+                ..
+            } if path == MANIFEST_PATH
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -324,7 +443,7 @@ fn archive_size_limit_enforced() {
 fn zero_bomb(zeros: u64) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     encoder
-        .write_all(&raw_tar(&[file("a", b"x")], true))
+        .write_all(&raw_tar(&[manifest(&[("a", b"x")]), file("a", b"x")], true))
         .expect("write");
     let chunk = vec![0u8; 1 << 20];
     let mut left = zeros;
@@ -373,7 +492,7 @@ fn gzip_bomb_default_limits() {
 
 #[test]
 fn stream_faults_malformed_table() {
-    let good_tar = raw_tar(&[file("a", b"hello")], true);
+    let good_tar = raw_tar(&[manifest(&[("a", b"hello")]), file("a", b"hello")], true);
     let good = gzip(&good_tar);
     read(&good).expect("the unmodified archive is valid");
 
@@ -383,10 +502,11 @@ fn stream_faults_malformed_table() {
     bad_checksum[0] ^= 1;
     let mut data_after_end = good_tar.clone();
     data_after_end.extend_from_slice(b"x");
-    let mut header_after_one_zero_block = raw_tar(&[file("a", b"hello")], false);
+    let mut header_after_one_zero_block =
+        raw_tar(&[manifest(&[("a", b"hello")]), file("a", b"hello")], false);
     header_after_one_zero_block.extend_from_slice(&[0u8; 512]);
     header_after_one_zero_block.extend_from_slice(&raw_tar(&[file("b", b"x")], true));
-    let mut v7 = raw_tar(&[file("a", b"hello")], true);
+    let mut v7 = good_tar.clone();
     v7[257..265].fill(0);
     let sum: u32 = v7[..512]
         .iter()
@@ -409,7 +529,7 @@ fn stream_faults_malformed_table() {
         ("empty input", Vec::new()),
         (
             "tar without end marker",
-            gzip(&raw_tar(&[file("a", b"hello")], false)),
+            gzip(&good_tar[..good_tar.len() - 1024]),
         ),
         (
             "tar with one zero block",
@@ -555,4 +675,146 @@ fn manifest_faults_malformed_table() {
             "row {name}: expected Malformed naming manifest.json, got {error:?}"
         );
     }
+}
+
+#[test]
+fn manifest_not_first_rejected_table() {
+    let cases: Vec<(&str, Vec<Raw>, &str)> = vec![
+        // The header claims 63 MiB, but no data follows: the rule fires on the header alone.
+        (
+            "no manifest",
+            vec![header_only("a", 63 << 20)],
+            "\"a\" comes first",
+        ),
+        (
+            "manifest second",
+            vec![file("a", b"x"), manifest(&[("a", b"x")])],
+            "\"a\" comes first",
+        ),
+        (
+            "only directories",
+            vec![special("a/", EntryType::Directory, None)],
+            "missing",
+        ),
+        ("empty archive", Vec::new(), "missing"),
+    ];
+    for (name, entries, fault) in cases {
+        let error = read(&hostile(&entries)).expect_err(name);
+        assert!(
+            matches!(&error, BundleError::Malformed { archive, path, why }
+                if archive == "hostile.tgz" && path == MANIFEST_PATH && why.contains(fault)),
+            "row {name}: expected Malformed naming manifest.json with {fault:?}, got {error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("hostile.tgz: manifest.json: "),
+            "row {name}: {error}"
+        );
+    }
+}
+
+#[test]
+fn unlisted_file_rejected_before_data() {
+    let entries = [manifest(&[("a", b"x")]), header_only("b", 63 << 20)];
+    let error = read(&hostile(&entries)).expect_err("unlisted");
+    assert!(
+        matches!(&error, BundleError::EntryRejected { path, why, .. }
+            if path == "b" && why.contains("not listed")),
+        "{error:?}"
+    );
+    assert_eq!(error.reason_code(), ReasonCode::BundleEntryRejected);
+}
+
+#[test]
+fn header_size_mismatch_rejected_before_data() {
+    let entries = [manifest(&[("a", b"x")]), header_only("a", 63 << 20)];
+    let error = read(&hostile(&entries)).expect_err("size mismatch");
+    assert!(
+        matches!(&error, BundleError::Malformed { path, why, .. }
+            if path == "a" && why == "size 66060288 bytes in the tar header, manifest says 1"),
+        "{error:?}"
+    );
+    assert_eq!(error.reason_code(), ReasonCode::BundleMalformed);
+}
+
+#[test]
+fn wrong_kind_rejected_before_data() {
+    let entries = [manifest(&[("a", b"x")]), header_only("a", 1)];
+    let error = open_trust_set("hostile.tgz", &hostile(&entries), &Limits::default())
+        .expect_err("evidence manifest");
+    assert!(
+        matches!(&error, BundleError::Malformed { path, why, .. }
+            if path == MANIFEST_PATH && why.contains("expected \"stella.trust-root-set/v1\"")),
+        "{error:?}"
+    );
+}
+
+/// Streams a tar of `count` files of `size` zero bytes each through gzip, without a manifest.
+fn zero_files_without_manifest(count: usize, size: u64) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    let chunk = vec![0u8; 1 << 20];
+    for index in 0..count {
+        let entry = header_only(&format!("f{index:02}"), size);
+        encoder
+            .write_all(header_for(&entry).as_bytes())
+            .expect("write");
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            encoder.write_all(&chunk[..n]).expect("write");
+            left -= n as u64;
+        }
+    }
+    encoder.write_all(&[0u8; 1024]).expect("write");
+    encoder.finish().expect("finish")
+}
+
+#[test]
+fn many_large_files_without_manifest_rejected() {
+    // Each file is under the 64 MiB file limit and all together under the 1 GiB total limit, so
+    // only the manifest rule stops the reader at the first header.
+    let size = 63 << 20;
+    let tgz = zero_files_without_manifest(15, size);
+    assert!(
+        (tgz.len() as u64) < 15 * size / 100,
+        "the archive is small compared to its content: {} bytes",
+        tgz.len()
+    );
+    let error = read(&tgz).expect_err("no manifest");
+    assert!(
+        matches!(&error, BundleError::Malformed { path, why, .. }
+            if path == MANIFEST_PATH && why.contains("\"f00\" comes first")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn control_bytes_escaped_in_messages() {
+    const NAME: &[u8] = b"\x1b[2J\x1b[31mFAKE: import OK\x1b[0m\n";
+    let mut entry = file("x", b"");
+    entry.path = NAME.to_vec();
+
+    // The path alone breaks the path rules.
+    let named = read(&hostile(&[entry])).expect_err("control characters in the path");
+    // A checksum field that is not octal makes the tar crate's error repeat the raw path.
+    let mut entry = file("x", b"");
+    entry.path = NAME.to_vec();
+    let mut tar = raw_tar(&[entry], true);
+    tar[148..156].copy_from_slice(b"\x1b[2Jzzz\0");
+    let checksum = read(&gzip(&tar)).expect_err("bad checksum field");
+
+    for error in [&named, &checksum] {
+        let text = error.to_string();
+        assert!(
+            !text.chars().any(char::is_control),
+            "no control character may reach a terminal: {text:?}"
+        );
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
+    }
+    assert!(
+        matches!(&checksum, BundleError::Malformed { why, .. } if why.contains("checksum")),
+        "{checksum:?}"
+    );
+    assert_eq!(named.reason_code(), ReasonCode::BundleEntryRejected);
 }

@@ -302,3 +302,29 @@ fn manifest_digest_is_bundle_id() {
         "a different subject must give a different id"
     );
 }
+
+/// Returns the path of the first tar entry of a `.tgz`.
+fn first_entry(tgz: &[u8]) -> String {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    let mut entries = archive.entries().expect("tar entries");
+    let first = entries.next().expect("one entry").expect("readable entry");
+    String::from_utf8(first.path_bytes().into_owned()).expect("utf-8 path")
+}
+
+#[test]
+fn packed_archives_start_with_manifest() {
+    let (Some(trust), Some(tiles), Some(evidence)) =
+        (trust_input(), tiles_input(), evidence_input())
+    else {
+        return;
+    };
+    // Trust set and tile paths ("kms/", "logs/") sort before "manifest.json".
+    let packed = [
+        ("trust set", pack_trust_set(&trust).expect("pack")),
+        ("tiles", pack_tiles(&tiles).expect("pack")),
+        ("evidence", pack_evidence(&evidence).expect("pack")),
+    ];
+    for (kind, tgz) in packed {
+        assert_eq!(first_entry(&tgz), MANIFEST_PATH, "{kind}");
+    }
+}

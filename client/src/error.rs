@@ -1,9 +1,12 @@
 //! The typed error of the gRPC clients.
 //!
-//! A call fails in one of three ways that a release orchestrator must tell apart: the service could
-//! not be reached or did not respond in time ([`ClientError::Unreachable`]), the service rejected
-//! the request ([`ClientError::Rejected`], with the reason code from the `stella-reason-code`
-//! metadata), or the service failed internally ([`ClientError::Failed`]).
+//! A call fails in one of three ways that a release orchestrator must tell apart:
+//!
+//! - the service could not be reached, did not respond in time or dropped the connection during
+//!   the call ([`ClientError::Unreachable`] and [`ClientError::ConnectionLost`]);
+//! - the service rejected the request ([`ClientError::Rejected`], with the reason code from the
+//!   `stella-reason-code` metadata);
+//! - the service failed internally ([`ClientError::Failed`]).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -50,6 +53,18 @@ pub enum ClientError {
         detail: String,
     },
 
+    /// The connection broke after the call was sent: the service stopped or the network dropped
+    /// it. The call may or may not have taken effect on the service.
+    #[error(
+        "the connection to the {service} at {url} was lost during the call ({detail}); the call \
+         may or may not have completed, so check the service and run the command again"
+    )]
+    ConnectionLost {
+        service: Service,
+        url: String,
+        detail: String,
+    },
+
     /// The service rejected the request: a bad bundle, an unknown id, a missing precondition.
     #[error("{service} at {url} rejected the request ({code:?}): {message}")]
     Rejected {
@@ -77,8 +92,9 @@ pub enum ClientError {
 impl ClientError {
     /// Classifies a gRPC status returned by `service` at `url`.
     ///
-    /// `UNAVAILABLE`, `DEADLINE_EXCEEDED` and a client-side timeout count as unreachable.
-    /// Statuses that describe a problem with the request (`INVALID_ARGUMENT`,
+    /// `UNAVAILABLE`, `DEADLINE_EXCEEDED` and a client-side timeout count as unreachable. A status
+    /// that tonic made on this side from a transport error (it carries a source error, which a
+    /// status sent by the service never does) counts as a lost connection. Statuses that describe a problem with the request (`INVALID_ARGUMENT`,
     /// `FAILED_PRECONDITION`, `NOT_FOUND`, `ALREADY_EXISTS`, `OUT_OF_RANGE`,
     /// `RESOURCE_EXHAUSTED`, `PERMISSION_DENIED`, `UNAUTHENTICATED`) count as rejections, and
     /// every other status as a service failure.
@@ -98,12 +114,20 @@ impl ClientError {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         let message = status.message().to_owned();
+        let local_transport_error = status.source().is_some();
         match status.code() {
             Code::Unavailable | Code::DeadlineExceeded => ClientError::Unreachable {
                 service,
                 url,
-                detail: format!("{:?}: {}", status.code(), error_chain(&status)),
+                detail: format!("{:?}: {}", status.code(), status_detail(&status)),
             },
+            Code::Unknown | Code::Internal | Code::Cancelled if local_transport_error => {
+                ClientError::ConnectionLost {
+                    service,
+                    url,
+                    detail: status_detail(&status),
+                }
+            }
             Code::InvalidArgument
             | Code::FailedPrecondition
             | Code::NotFound
@@ -128,9 +152,13 @@ impl ClientError {
         }
     }
 
-    /// Returns true when the service could not be reached or did not respond in time.
+    /// Returns true when the service could not be reached, did not respond in time or dropped
+    /// the connection during the call.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Unreachable { .. })
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::ConnectionLost { .. }
+        )
     }
 
     /// Returns the service the failed call went to.
@@ -138,19 +166,21 @@ impl ClientError {
         match self {
             ClientError::InvalidUrl { service, .. }
             | ClientError::Unreachable { service, .. }
+            | ClientError::ConnectionLost { service, .. }
             | ClientError::Rejected { service, .. }
             | ClientError::Failed { service, .. } => *service,
         }
     }
 
     /// Returns the reason code as the service sent it, or `ERR_ATTESTOR_UNAVAILABLE` when the
-    /// attestor was unreachable.
+    /// attestor was unreachable or the connection to it was lost.
     ///
     /// An unreachable gate has no code in the catalog, so this returns `None` for it.
     pub fn reason_code(&self) -> Option<String> {
         match self {
             ClientError::InvalidUrl { .. } => None,
-            ClientError::Unreachable { service, .. } => match service {
+            ClientError::Unreachable { service, .. }
+            | ClientError::ConnectionLost { service, .. } => match service {
                 Service::Attestor => Some(ReasonCode::AttestorUnavailable.as_str().to_owned()),
                 Service::Gate => None,
             },
@@ -177,6 +207,21 @@ fn is_timeout(status: &Status) -> bool {
         source = error.source();
     }
     false
+}
+
+/// Formats a status's message with the chain of its source error, skipping repeated texts, such
+/// as `transport error: connection error: stream closed because of a broken pipe`.
+fn status_detail(status: &Status) -> String {
+    let message = status.message();
+    let Some(source) = status.source() else {
+        return message.to_owned();
+    };
+    let chain = error_chain(source);
+    if message.is_empty() || chain.starts_with(message) {
+        chain
+    } else {
+        format!("{message}: {chain}")
+    }
 }
 
 /// Formats an error with its source chain, `outer: inner: innermost`, skipping repeated texts.
@@ -231,6 +276,7 @@ mod tests {
                 ClientError::Unreachable { .. } => "unreachable",
                 ClientError::Rejected { .. } => "rejected",
                 ClientError::Failed { .. } => "failed",
+                ClientError::ConnectionLost { .. } => "connection lost",
                 ClientError::InvalidUrl { .. } => "invalid url",
             };
             assert_eq!(got, want, "row {name}");
@@ -273,5 +319,50 @@ mod tests {
         let gate = ClientError::from_status(Service::Gate, "http://x", status);
         assert_eq!(gate.reason_code(), None);
         assert!(gate.is_unreachable());
+    }
+
+    #[test]
+    fn local_transport_error_is_connection_lost() {
+        let rows = [
+            ("unknown", Code::Unknown),
+            ("internal", Code::Internal),
+            ("cancelled", Code::Cancelled),
+        ];
+        for (name, code) in rows {
+            // tonic's transport layer builds such a status with the transport error as source.
+            let cause = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream closed");
+            let mut status = Status::new(code, "transport error");
+            status.set_source(std::sync::Arc::new(cause));
+            let error = ClientError::from_status(Service::Attestor, "http://x", status);
+            assert!(
+                matches!(error, ClientError::ConnectionLost { .. }),
+                "row {name}: {error:?}"
+            );
+            assert!(error.is_unreachable(), "row {name}");
+            assert_eq!(
+                error.known_reason_code(),
+                Some(ReasonCode::AttestorUnavailable),
+                "row {name}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .contains("connection to the attestor at http://x was lost"),
+                "row {name}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn service_status_is_not_connection_lost() {
+        // A status the service sent has no source error, so Unknown and Internal stay failures.
+        for code in [Code::Unknown, Code::Internal, Code::Cancelled] {
+            let error =
+                ClientError::from_status(Service::Gate, "http://x", status_with_code(code, None));
+            assert!(
+                matches!(error, ClientError::Failed { .. }),
+                "{code:?}: {error:?}"
+            );
+        }
     }
 }

@@ -115,6 +115,26 @@ fn usage_errors_exit_two() {
             "https url",
             vec!["--gate", "https://gate.example", "decisions", "get", "r1"],
         ),
+        (
+            "zero request timeout",
+            vec!["--request-timeout-ms", "0", "decisions", "get", "r1"],
+        ),
+        (
+            "zero connect timeout",
+            vec!["decisions", "get", "r1", "--connect-timeout-ms", "0"],
+        ),
+        (
+            "trust pack version above 2^53 - 1",
+            trust_pack_args("9007199254740992", "30d"),
+        ),
+        (
+            "trust pack expiry duration past year 9999",
+            trust_pack_args("1", "99999999d"),
+        ),
+        (
+            "trust pack expiry time past year 9999",
+            trust_pack_args("1", "9999-12-31T23:59:59-01:00"),
+        ),
     ];
     for (name, args) in rows {
         let mut full = vec!["--attestor", closed.as_str(), "--gate", closed.as_str()];
@@ -123,6 +143,71 @@ fn usage_errors_exit_two() {
         assert_eq!(run.code, 2, "row {name}: exit code; stderr: {}", run.stderr);
         assert!(!run.stderr.is_empty(), "row {name}: no message on stderr");
     }
+}
+
+/// Arguments of `trust pack` with a trusted root file that does not exist: the option values
+/// must be rejected before any file is read.
+fn trust_pack_args(version: &'static str, expires: &'static str) -> Vec<&'static str> {
+    vec![
+        "trust",
+        "pack",
+        "--trusted-root",
+        "absent-trusted-root.json",
+        "--version",
+        version,
+        "--expires",
+        expires,
+        "--out",
+        "x.tgz",
+    ]
+}
+
+#[test]
+fn option_range_errors_name_option() {
+    let rows = [
+        (
+            "request timeout",
+            vec!["--request-timeout-ms", "0", "decisions", "get", "r1"],
+            "--request-timeout-ms",
+        ),
+        (
+            "version",
+            trust_pack_args("9007199254740993", "30d"),
+            "--version",
+        ),
+        ("expiry", trust_pack_args("1", "99999999d"), "9999-12-31T23:59:59Z"),
+    ];
+    for (name, args, expected) in rows {
+        let run = stella(&args);
+        assert_eq!(run.code, 2, "row {name}: stderr: {}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "row {name}: stderr lacks {expected}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("ERR_BUNDLE_MALFORMED"),
+            "row {name}: stderr: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn usage_line_omits_env_urls() {
+    let closed = closed_port_url();
+    let run = common::stella_with_env(
+        &["promotion", "create", "--promotion", "p1"],
+        &[("STELLA_GATE_URL", &closed), ("STELLA_ATTESTOR_URL", &closed)],
+    );
+    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+    let usage = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("Usage:"))
+        .expect("a usage line");
+    assert!(!usage.contains("--gate"), "usage: {usage}");
+    assert!(!usage.contains("--attestor"), "usage: {usage}");
 }
 
 #[test]

@@ -29,11 +29,45 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The attestor URL could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid attestor URL {url:?}: {source}")]
+#[error("invalid attestor URL {url:?}: {why}")]
 pub struct InvalidUrl {
     url: String,
-    #[source]
-    source: tonic::transport::Error,
+    why: String,
+}
+
+/// Checks that `url` is a plain-text gRPC URL with a host, such as `http://127.0.0.1:7401`.
+///
+/// # Errors
+///
+/// [`InvalidUrl`] for another scheme (`https://` too, because this build has no TLS), a missing
+/// host, or text that is not a URI.
+pub fn validate_url(url: &str) -> Result<(), InvalidUrl> {
+    let invalid = |why: String| InvalidUrl {
+        url: url.to_owned(),
+        why,
+    };
+    let uri = url
+        .parse::<tonic::transport::Uri>()
+        .map_err(|error| invalid(format!("not a URI: {error}")))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(invalid(
+                "https:// is not supported: this build has no TLS, so use http:// on a trusted network"
+                    .to_owned(),
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "the scheme {other}:// is not supported; use http://HOST:PORT"
+            )));
+        }
+        None => return Err(invalid("no scheme; use http://HOST:PORT".to_owned())),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host; use http://HOST:PORT".to_owned()));
+    }
+    Ok(())
 }
 
 /// Attestor client with a per-call deadline. Cheap to clone.
@@ -49,12 +83,13 @@ impl AttestorClient {
     ///
     /// # Errors
     ///
-    /// [`InvalidUrl`] when `url` is not a valid URI.
+    /// [`InvalidUrl`] when [`validate_url`] rejects `url`.
     pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, InvalidUrl> {
+        validate_url(url)?;
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|source| InvalidUrl {
                 url: url.to_owned(),
-                source,
+                why: source.to_string(),
             })?
             .connect_timeout(timeout)
             .timeout(timeout);
@@ -292,5 +327,29 @@ mod tests {
             error.to_string().starts_with("invalid attestor URL \"not a url\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn validate_url_table() {
+        let rows = [
+            ("loopback", "http://127.0.0.1:7401", None),
+            ("host name", "http://attestor.internal:7401", None),
+            ("ftp", "ftp://x", Some("the scheme ftp:// is not supported")),
+            ("https", "https://attestor:7401", Some("https:// is not supported")),
+            ("no scheme", "127.0.0.1:7401", Some("no scheme")),
+            ("path only", "/attestor", Some("no scheme")),
+            ("empty", "", Some("not a URI")),
+            ("spaces", "http://a b", Some("not a URI")),
+        ];
+        for (name, url, expected) in rows {
+            match (validate_url(url), expected) {
+                (Ok(()), None) => {}
+                (Err(error), Some(fragment)) => {
+                    assert!(error.to_string().contains(fragment), "row {name}: {error}");
+                }
+                (Ok(()), Some(fragment)) => panic!("row {name}: {url:?} accepted, expected {fragment:?}"),
+                (Err(error), None) => panic!("row {name}: {url:?} rejected: {error}"),
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Paths of the public test vectors that the suites read in place.
 //!
 //! The vectors live outside the repository (`../shared/vectors` next to it). A test whose vectors
-//! are absent skips with a message on stderr; when they are present it must check things.
+//! are absent skips with a message on stderr, or fails when the environment variable `CI` is set.
+//! When they are present it must check things.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,12 @@ pub const DSSE_MISMATCH_ENVELOPE: &str = "rekor2-dsse-mismatch-envelope_fail";
 /// [`MSG_HAPPY`] whose checkpoint signature names another log.
 pub const CHECKPOINT_NO_MATCHING_SIGNATURE: &str = "rekor2-checkpoint-no-matching-signature_fail";
 
+/// Returns true when the environment variable `CI` is set to a value other than empty, `0` or
+/// `false` (CI services set `CI=true`). Tests then fail instead of skipping for absent vectors.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false")))
+}
+
 /// The shared vectors directory.
 #[derive(Debug, Clone)]
 pub struct Vectors {
@@ -40,6 +47,7 @@ impl Vectors {
         if probe.is_dir() && root.join("tessera-log").is_dir() {
             Some(Vectors { root })
         } else {
+            assert!(!in_ci(), "test vectors not found at {}, and CI is set", root.display());
             eprintln!(
                 "SKIPPED: test vectors not found at {}; the end-to-end scenarios need \
                  sigstore-conformance/bundle-verify and tessera-log there",
@@ -58,6 +66,7 @@ impl Vectors {
         if vectors.bundle_verify_dir().is_dir() && vectors.sigstore_trust_roots().is_dir() {
             Some(vectors)
         } else {
+            assert!(!in_ci(), "test vectors not found at {}, and CI is set", vectors.root.display());
             eprintln!(
                 "SKIPPED: test vectors not found at {}; the conformance tests need \
                  sigstore-conformance/bundle-verify and sigstore-trust-roots there",

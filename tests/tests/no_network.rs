@@ -21,9 +21,10 @@ use stella_e2e::vectors::Vectors;
 /// How to get strace, for the message of a test that cannot run it.
 const STRACE_REMEDY: &str = "install strace with scripts/install-deps.sh (as root)";
 
-/// Returns true when the test must fail instead of skipping for a missing tool.
+/// Returns true when the test must fail instead of skipping for a missing tool, by the same
+/// rule as for absent vectors.
 fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
+    stella_e2e::vectors::in_ci()
 }
 
 /// Returns true when `program ARGS` runs and exits 0. Otherwise fails the test in CI, or prints

@@ -32,7 +32,9 @@
 //!
 //! Every failed check adds its reason code and a one-line detail, and checks that depend on a
 //! failed one are skipped. Inclusion proofs come from an [`InclusionSource`]: the attestor's tile
-//! cache, or [`BundleInclusionSource`] for the bundle's own proof.
+//! cache, or [`BundleInclusionSource`] for the bundle's own proof. When the source offers several
+//! candidate proofs ([`InclusionSource::inclusion_candidates`]), the entry is proven if any of them
+//! proves it. When none does, the first candidate's failure is reported.
 //!
 //! Left out: the Rekor v1 `intoto` kinds are reported as `ERR_REKOR_ENTRY_UNSUPPORTED`, and a
 //! trusted root without tlogs still requires a tlog entry (the conformance client would skip the

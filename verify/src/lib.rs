@@ -25,3 +25,6 @@ pub mod sct;
 pub mod rekor;
 pub mod evidence;
 pub mod report;
+
+#[cfg(test)]
+mod test_vectors;

@@ -14,6 +14,12 @@
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+/// Formats a hash in standard base64, as checkpoints write root hashes.
+pub(crate) fn base64_text(hash: &Hash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(hash)
+}
+
 use crate::reason::{HasReasonCode, ReasonCode};
 
 /// A SHA-256 Merkle tree hash.
@@ -32,10 +38,10 @@ pub enum ProofError {
     #[error("proof has {got} hashes, expected {want}")]
     WrongProofSize { got: usize, want: usize },
     /// The hash recomputed from the proof differs from the trusted root.
-    #[error("computed root {} does not match expected root {}", hex::encode(.computed), hex::encode(.expected))]
+    #[error("computed root {} does not match expected root {}", base64_text(.computed), base64_text(.expected))]
     RootMismatch { computed: Hash, expected: Hash },
     /// A consistency proof does not lead back to the old root.
-    #[error("computed old root {} does not match expected old root {}", hex::encode(.computed), hex::encode(.expected))]
+    #[error("computed old root {} does not match expected old root {}", base64_text(.computed), base64_text(.expected))]
     OldRootMismatch { computed: Hash, expected: Hash },
     /// Consistency between these sizes is undefined: the old size is 0 or above the new size.
     #[error("invalid consistency sizes: old size {size1}, new size {size2} (need 0 < old <= new)")]

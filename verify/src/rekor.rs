@@ -344,7 +344,7 @@ mod tests {
         match std::fs::read(&path) {
             Ok(json) => Some(parse_bundle(&json).expect("bundle parses")),
             Err(e) => {
-                eprintln!("skipping: vector {path} not readable: {e}");
+                crate::test_vectors::skip_or_fail(&format!("vector {path} not readable: {e}"));
                 None
             }
         }

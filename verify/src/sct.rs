@@ -461,7 +461,7 @@ mod tests {
     fn fulcio_cases() -> Option<(Vec<Case>, Vec<String>)> {
         let conformance = format!("{VECTORS}/sigstore-conformance/bundle-verify");
         let Ok(entries) = std::fs::read_dir(&conformance) else {
-            eprintln!("skipping: conformance vectors not found at {conformance}");
+            crate::test_vectors::skip_or_fail(&format!("conformance vectors not found at {conformance}"));
             return None;
         };
         let production = format!("{VECTORS}/sigstore-trust-roots/production.trusted_root.json");
@@ -826,7 +826,7 @@ mod tests {
         for file in ["production", "staging"] {
             let path = format!("{VECTORS}/sigstore-trust-roots/{file}.trusted_root.json");
             let Ok(bytes) = std::fs::read(&path) else {
-                eprintln!("skipping: {path} not readable");
+                crate::test_vectors::skip_or_fail(&format!("{path} not readable"));
                 return;
             };
             let root = parse_trusted_root(&bytes).expect("trusted root parses");

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::merkle::Hash;
+use crate::merkle::{Hash, base64_text};
 use crate::reason::{HasReasonCode, ReasonCode};
 
 mod proof;
@@ -78,8 +78,8 @@ pub enum TileError {
     /// `computed` is derived from `path`, `expected` is hash `position` of `authority`.
     #[error(
         "{path} does not match hash {position} of {authority}: computed {}, expected {}",
-        hex::encode(.computed),
-        hex::encode(.expected)
+        base64_text(.computed),
+        base64_text(.expected)
     )]
     HashMismatch {
         path: String,
@@ -98,7 +98,7 @@ pub enum TileError {
     #[error("entry {index} has {len} bytes, more than the maximum of 65535")]
     EntryTooLarge { index: usize, len: usize },
     /// The root rebuilt from tiles differs from the checkpoint's root.
-    #[error("root rebuilt from tiles {} does not match checkpoint root {}", hex::encode(.computed), hex::encode(.expected))]
+    #[error("root rebuilt from tiles {} does not match checkpoint root {}", base64_text(.computed), base64_text(.expected))]
     RootMismatch { computed: Hash, expected: Hash },
     /// A leaf index is not inside the tree.
     #[error("leaf index {index} is out of range for tree size {size}")]

@@ -611,7 +611,7 @@ mod tests {
         match std::fs::read(path) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
-                eprintln!("skipping: vector {path} not readable: {e}");
+                crate::test_vectors::skip_or_fail(&format!("vector {path} not readable: {e}"));
                 None
             }
         }

@@ -2,6 +2,8 @@
 //! checkpoints (with witness cosignatures) and Rekor v1 ECDSA checkpoints from
 //! the Sigstore conformance bundles.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -43,7 +45,7 @@ fn vectors_dir(folder: &str) -> Option<PathBuf> {
     if path.is_dir() {
         Some(path)
     } else {
-        eprintln!("skipping: vectors folder {} is absent", path.display());
+        common::vectors_absent(&format!("vectors folder {}", path.display()));
         None
     }
 }

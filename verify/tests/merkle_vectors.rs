@@ -2,6 +2,8 @@
 //! RFC 6962 suite (196 files, negative cases included) and real responses of
 //! Google's Argon2020 CT log.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +23,7 @@ fn vectors_dir(folder: &str) -> Option<PathBuf> {
     if path.is_dir() {
         Some(path)
     } else {
-        eprintln!("skipping: vectors folder {} is absent", path.display());
+        common::vectors_absent(&format!("vectors folder {}", path.display()));
         None
     }
 }

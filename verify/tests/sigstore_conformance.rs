@@ -8,6 +8,8 @@
 //! code listed in `EXPECTED_FAILURES`, and every other case must verify. The cases are read in
 //! place from the shared vectors folder.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -156,10 +158,7 @@ fn conformance_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: conformance vectors not found at {}",
-            dir.display()
-        );
+        common::vectors_absent(&format!("conformance vectors folder {}", dir.display()));
         None
     }
 }
@@ -1008,7 +1007,7 @@ fn trust_root_without_tlog_start_rejected() {
 fn sigstore_python_staging_bundle_verifies() {
     let dir = Path::new(VECTORS).join("sigstore-python");
     if !dir.is_dir() {
-        eprintln!("skipping: {} not found", dir.display());
+        common::vectors_absent(&format!("vectors folder {}", dir.display()));
         return;
     }
     let root_path = Path::new(VECTORS).join("sigstore-trust-roots/staging.trusted_root.json");

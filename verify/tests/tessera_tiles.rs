@@ -3,6 +3,8 @@
 //! signed checkpoints. Tile-set authentication and tlog-proof files are tested
 //! on the same log.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -42,11 +44,7 @@ impl TesseraLog {
         let dir = Path::new(VECTORS).join("tessera-log");
         let proofs_path = Path::new(VECTORS).join("tessera-log-proofs.json");
         if !dir.is_dir() || !proofs_path.is_file() {
-            eprintln!(
-                "skipping: {} or {} is absent",
-                dir.display(),
-                proofs_path.display()
-            );
+            common::vectors_absent(&format!("{} or {}", dir.display(), proofs_path.display()));
             return None;
         }
         let mut files = BTreeMap::new();

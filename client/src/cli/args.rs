@@ -97,6 +97,10 @@ pub fn parse_kms_key(text: &str) -> Result<KmsKeyArg, String> {
     })
 }
 
+/// Latest expiry, in Unix seconds: 9999-12-31T23:59:59Z. A bundle manifest writes times as RFC 3339
+/// text, which has four-digit years.
+pub const MAX_EXPIRES_AT: i64 = 253_402_300_799;
+
 /// An expiry given either as an RFC 3339 time or as a duration from now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpiresArg {
@@ -107,14 +111,29 @@ pub enum ExpiresArg {
 }
 
 impl ExpiresArg {
-    /// Resolves the expiry against `now` (Unix seconds) and rejects one that is not in the future.
+    /// Resolves the expiry against `now` (Unix seconds) and rejects one that is not in the future
+    /// or lies after [`MAX_EXPIRES_AT`].
     pub fn resolve(self, now: i64) -> Result<i64, String> {
         let expires_at = match self {
             ExpiresArg::At(at) => at,
             ExpiresArg::After(seconds) => now
                 .checked_add(seconds)
-                .ok_or_else(|| format!("expiry {seconds} s after now overflows"))?,
+                .filter(|at| *at <= MAX_EXPIRES_AT)
+                .ok_or_else(|| {
+                    format!(
+                        "expiry {seconds} s after now ({}) lies after {}, the latest expiry",
+                        format_rfc3339(now),
+                        format_rfc3339(MAX_EXPIRES_AT)
+                    )
+                })?,
         };
+        if expires_at > MAX_EXPIRES_AT {
+            return Err(format!(
+                "expiry {} lies after {}, the latest expiry",
+                format_rfc3339(expires_at),
+                format_rfc3339(MAX_EXPIRES_AT)
+            ));
+        }
         if expires_at <= now {
             return Err(format!(
                 "expiry {} is not in the future (now is {})",
@@ -130,7 +149,15 @@ impl ExpiresArg {
 /// `30d`, `12h`, `45m` or `90s`.
 pub fn parse_expires(text: &str) -> Result<ExpiresArg, String> {
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(ExpiresArg::At(at.unix_timestamp()));
+        let at = at.unix_timestamp();
+        if at > MAX_EXPIRES_AT {
+            // An offset can move 9999-12-31T23:59:59 past the end of the year 9999 in UTC.
+            return Err(format!(
+                "invalid expiry {text:?}: it lies after {}, the latest expiry",
+                format_rfc3339(MAX_EXPIRES_AT)
+            ));
+        }
+        return Ok(ExpiresArg::At(at));
     }
 
     let split = text.len().saturating_sub(1);
@@ -165,7 +192,26 @@ pub fn parse_expires(text: &str) -> Result<ExpiresArg, String> {
             "invalid expiry {text:?}: the duration must be positive"
         ));
     }
+    // Any later time would be past the latest expiry, whatever the current time.
+    if seconds > MAX_EXPIRES_AT {
+        return Err(format!(
+            "invalid expiry {text:?}: the duration reaches past {}, the latest expiry",
+            format_rfc3339(MAX_EXPIRES_AT)
+        ));
+    }
     Ok(ExpiresArg::After(seconds))
+}
+
+/// Parses a timeout in milliseconds, which must be at least 1: a zero timeout would fail every
+/// call.
+pub fn parse_timeout_ms(text: &str) -> Result<u64, String> {
+    let value: u64 = text.parse().map_err(|error| {
+        format!("invalid timeout {text:?}: expected whole milliseconds ({error})")
+    })?;
+    if value == 0 {
+        return Err("the timeout must be at least 1 millisecond".to_owned());
+    }
+    Ok(value)
 }
 
 /// Formats Unix seconds as RFC 3339 UTC, or as the plain number when out of range.
@@ -221,6 +267,8 @@ mod tests {
             ("zero", "0d"),
             ("fraction", "1.5d"),
             ("overflow", "99999999999999999999d"),
+            ("past year 9999", "99999999d"),
+            ("offset past year 9999", "9999-12-31T23:59:59-01:00"),
             ("date only", "2027-01-31"),
         ];
         for (name, text) in rows {
@@ -238,6 +286,34 @@ mod tests {
         assert!(ExpiresArg::At(now).resolve(now).is_err());
         assert!(ExpiresArg::At(now - 1).resolve(now).is_err());
         assert!(ExpiresArg::After(i64::MAX).resolve(now).is_err());
+    }
+
+    #[test]
+    fn expires_resolve_rejects_after_year_9999() {
+        let now = 1_800_000_000;
+        assert_eq!(
+            ExpiresArg::At(MAX_EXPIRES_AT).resolve(now),
+            Ok(MAX_EXPIRES_AT)
+        );
+        assert_eq!(format_rfc3339(MAX_EXPIRES_AT), "9999-12-31T23:59:59Z");
+        let remaining = MAX_EXPIRES_AT - now;
+        assert_eq!(
+            ExpiresArg::After(remaining).resolve(now),
+            Ok(MAX_EXPIRES_AT)
+        );
+        let error = ExpiresArg::After(remaining + 1)
+            .resolve(now)
+            .expect_err("one second too late");
+        assert!(error.contains("9999-12-31T23:59:59Z"), "{error}");
+    }
+
+    #[test]
+    fn timeout_ms_rejects_zero() {
+        assert_eq!(parse_timeout_ms("1"), Ok(1));
+        assert_eq!(parse_timeout_ms("120000"), Ok(120_000));
+        for text in ["0", "-1", "1.5", "", "5s"] {
+            assert!(parse_timeout_ms(text).is_err(), "{text:?} was accepted");
+        }
     }
 
     #[test]

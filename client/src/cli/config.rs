@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use stella_verify::reason::ReasonCode;
 
+use super::files::{self, ReadError};
 use super::output::Failure;
 
 /// Environment variable naming the configuration file.
@@ -28,6 +29,8 @@ pub const CONFIG_ENV: &str = "STELLA_CONFIG";
 pub const TRUST_ROOTS_DIR_ENV: &str = "STELLA_SIGSTORE_TRUST_ROOTS_DIR";
 /// Configuration key naming the Sigstore trust roots directory.
 pub const TRUST_ROOTS_DIR_KEY: &str = "sigstore_trust_roots_dir";
+/// Maximum size of the configuration file, in bytes. The file contains one short setting.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The settings of the configuration file.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -90,10 +93,14 @@ pub fn parse(text: &str) -> Result<Config, String> {
 /// Exit 5 for a file that cannot be read (a missing explicit file among them), and exit 2 for a
 /// file that is not valid configuration.
 pub fn load(file: &ConfigFile) -> Result<Option<Config>, Failure> {
-    let text = match std::fs::read_to_string(&file.path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !file.explicit => {
-            return Ok(None);
+    let bytes = match files::read_regular(&file.path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() && !file.explicit => return Ok(None),
+        Err(ReadError::TooLarge { size, limit }) => {
+            return Err(Failure::usage(format!(
+                "invalid configuration file {}: {size} bytes, maximum is {limit}",
+                file.path.display()
+            )));
         }
         Err(error) => {
             let action = if file.explicit {
@@ -101,9 +108,15 @@ pub fn load(file: &ConfigFile) -> Result<Option<Config>, Failure> {
             } else {
                 "read the configuration file"
             };
-            return Err(Failure::io(action, &file.path, &error));
+            return Err(error.into_failure(action, &file.path));
         }
     };
+    let text = String::from_utf8(bytes).map_err(|error| {
+        Failure::usage(format!(
+            "invalid configuration file {}: not UTF-8 ({error})",
+            file.path.display()
+        ))
+    })?;
     parse(&text).map(Some).map_err(|error| {
         Failure::usage(format!(
             "invalid configuration file {}: {error}",

@@ -81,12 +81,7 @@ pub fn pack(args: &EvidencePackArgs) -> Result<Report, Failure> {
         sigstore_bundles,
         subjects,
     })
-    .map_err(|error| {
-        Failure::rejected(
-            format!("cannot pack the evidence bundle: {error}"),
-            error.reason_code().as_str(),
-        )
-    })?;
+    .map_err(|error| files::pack_failure("cannot pack the evidence bundle", &args.out, &error))?;
     let opened = open_evidence(
         &files::display_name(&args.out),
         &archive,

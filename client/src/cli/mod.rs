@@ -47,27 +47,59 @@ pub struct Cli {
 }
 
 /// Options that apply to every command.
+///
+/// The URLs fall back to their environment variables outside clap: clap lists an option that an
+/// environment variable sets in its usage line as if it were required.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Attestor URL.
-    #[arg(long, global = true, help_heading = "Global options", env = "STELLA_ATTESTOR_URL", default_value = DEFAULT_ATTESTOR_URL, value_name = "URL")]
-    pub attestor: String,
+    /// Attestor URL [env: STELLA_ATTESTOR_URL] [default: http://127.0.0.1:7401]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "URL")]
+    pub attestor: Option<String>,
 
-    /// Gate URL.
-    #[arg(long, global = true, help_heading = "Global options", env = "STELLA_GATE_URL", default_value = DEFAULT_GATE_URL, value_name = "URL")]
-    pub gate: String,
+    /// Gate URL [env: STELLA_GATE_URL] [default: http://127.0.0.1:7402]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "URL")]
+    pub gate: Option<String>,
 
     /// Output format: short text lines, or exactly one JSON object on stdout.
     #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// Time allowed to connect to a service, in milliseconds.
-    #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_CONNECT_TIMEOUT))]
+    /// Time allowed to connect to a service, in milliseconds (at least 1).
+    #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_CONNECT_TIMEOUT), value_parser = args::parse_timeout_ms)]
     pub connect_timeout_ms: u64,
 
-    /// Time allowed for each service call, in milliseconds.
-    #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_REQUEST_TIMEOUT))]
+    /// Time allowed for each service call, in milliseconds (at least 1).
+    #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_REQUEST_TIMEOUT), value_parser = args::parse_timeout_ms)]
     pub request_timeout_ms: u64,
+}
+
+/// Environment variable with the attestor URL, used when `--attestor` is not given.
+pub const ATTESTOR_URL_ENV: &str = "STELLA_ATTESTOR_URL";
+/// Environment variable with the gate URL, used when `--gate` is not given.
+pub const GATE_URL_ENV: &str = "STELLA_GATE_URL";
+
+impl GlobalArgs {
+    /// Returns `--attestor`, else `STELLA_ATTESTOR_URL`, else [`DEFAULT_ATTESTOR_URL`].
+    pub fn attestor_url(&self) -> String {
+        resolve_url(self.attestor.as_deref(), ATTESTOR_URL_ENV, DEFAULT_ATTESTOR_URL)
+    }
+
+    /// Returns `--gate`, else `STELLA_GATE_URL`, else [`DEFAULT_GATE_URL`].
+    pub fn gate_url(&self) -> String {
+        resolve_url(self.gate.as_deref(), GATE_URL_ENV, DEFAULT_GATE_URL)
+    }
+}
+
+/// Picks the flag value, else the environment variable (an empty one counts as unset), else the
+/// default.
+fn resolve_url(flag: Option<&str>, env_name: &str, default: &str) -> String {
+    if let Some(url) = flag {
+        return url.to_owned();
+    }
+    match config::process_env(env_name) {
+        Some(value) => value.to_string_lossy().into_owned(),
+        None => default.to_owned(),
+    }
 }
 
 fn duration_ms(duration: Duration) -> u64 {
@@ -148,10 +180,12 @@ pub struct TrustPackArgs {
     /// KMS public key for key-signed bundles, as ID=PEMFILE. Repeatable.
     #[arg(long = "kms-key", value_name = "ID=PEMFILE", value_parser = args::parse_kms_key)]
     pub kms_keys: Vec<KmsKeyArg>,
-    /// Version of the set. The attestor rejects a version lower than the imported one.
-    #[arg(long, value_name = "N")]
+    /// Version of the set, at most 2^53 - 1 (the largest integer that JSON keeps exact). The
+    /// attestor rejects a version lower than the imported one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(..=stella_bundle::MAX_SAFE_INTEGER))]
     pub version: u64,
-    /// Expiry: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h, 90s).
+    /// Expiry: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h, 90s),
+    /// before the year 10000.
     #[arg(long, value_name = "TIME|DURATION", value_parser = args::parse_expires)]
     pub expires: ExpiresArg,
     /// Output file.
@@ -311,8 +345,8 @@ pub(crate) struct Services {
 impl Services {
     fn from_global(global: &GlobalArgs) -> Services {
         Services {
-            attestor_url: global.attestor.clone(),
-            gate_url: global.gate.clone(),
+            attestor_url: global.attestor_url(),
+            gate_url: global.gate_url(),
             options: ConnectOptions {
                 connect_timeout: Duration::from_millis(global.connect_timeout_ms),
                 request_timeout: Duration::from_millis(global.request_timeout_ms),
@@ -456,6 +490,24 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn url_help_names_env_and_default() {
+        let command = Cli::command();
+        let rows = [
+            ("attestor", ATTESTOR_URL_ENV, DEFAULT_ATTESTOR_URL),
+            ("gate", GATE_URL_ENV, DEFAULT_GATE_URL),
+        ];
+        for (id, env_name, default) in rows {
+            let argument = command
+                .get_arguments()
+                .find(|argument| argument.get_id() == id)
+                .unwrap_or_else(|| panic!("no --{id} option"));
+            let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains(env_name), "--{id} help: {help}");
+            assert!(help.contains(default), "--{id} help: {help}");
+        }
     }
 
     #[test]

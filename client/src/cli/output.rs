@@ -21,7 +21,7 @@ pub enum Exit {
     Usage = 2,
     /// The gate decision is pending.
     Pending = 3,
-    /// A service could not be reached or did not respond in time.
+    /// A service could not be reached, did not respond in time or dropped the connection.
     Unreachable = 4,
     /// Any other error: file I/O, an invalid response, an internal error.
     Other = 5,
@@ -140,7 +140,9 @@ impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Failure {
         let exit = match &error {
             ClientError::InvalidUrl { .. } => Exit::Usage,
-            ClientError::Unreachable { .. } => Exit::Unreachable,
+            ClientError::Unreachable { .. } | ClientError::ConnectionLost { .. } => {
+                Exit::Unreachable
+            }
             ClientError::Rejected { .. } => Exit::Failure,
             ClientError::Failed { .. } => Exit::Other,
         };

@@ -17,7 +17,7 @@ pub fn pack_tiles(args: &TilesPackArgs) -> Result<Report, Failure> {
             "nothing to pack: give at least one --sigstore-bundle FILE or --tiles-dir DIR",
         ));
     }
-    let packed = tiles_input::pack(&args.sigstore_bundles, &args.tiles_dirs)?;
+    let packed = tiles_input::pack(&args.sigstore_bundles, &args.tiles_dirs, &args.out)?;
     files::write_atomically(&args.out, &packed.archive)?;
 
     let out = args.out.display().to_string();

@@ -240,10 +240,16 @@ fn collect_files(
         }
         let metadata =
             std::fs::metadata(&path).map_err(|error| Failure::io("inspect", &path, &error))?;
+        if file_type.is_symlink() && metadata.is_dir() {
+            return Err(unexpected(
+                &path.display().to_string(),
+                "a symbolic link to a directory, which is not followed",
+            ));
+        }
         if !metadata.is_file() {
             return Err(unexpected(
                 &path.display().to_string(),
-                "not a regular file (links to directories are not followed)",
+                &format!("{}, not a regular file", files::describe_type(&metadata)),
             ));
         }
         out.insert(relative, files::read(&path)?);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use stella_bundle::{Limits, NEW_ARCHIVE, TilesInput, open_tiles, pack_tiles};
+use stella_bundle::{Limits, TilesInput, open_tiles, pack_tiles};
 use stella_verify::bundle::parse_bundle;
 use stella_verify::checkpoint::{Checkpoint, parse_checkpoint_body};
 use stella_verify::merkle::{leaf_hash, verify_inclusion};
@@ -142,8 +142,12 @@ impl Packed {
     }
 }
 
-/// Reads all inputs, checks them and packs the bundle.
-pub fn pack(sigstore_bundles: &[PathBuf], tiles_dirs: &[PathBuf]) -> Result<Packed, Failure> {
+/// Reads all inputs, checks them and packs the bundle. `out` names the bundle in errors.
+pub fn pack(
+    sigstore_bundles: &[PathBuf],
+    tiles_dirs: &[PathBuf],
+    out: &Path,
+) -> Result<Packed, Failure> {
     let mut input = TilesInput::default();
     let mut logs = Vec::new();
     let mut skipped = Vec::new();
@@ -201,17 +205,14 @@ pub fn pack(sigstore_bundles: &[PathBuf], tiles_dirs: &[PathBuf]) -> Result<Pack
         }
     }
 
-    let archive = pack_tiles(&input).map_err(|error| {
-        Failure::rejected(
-            format!("cannot pack the tile bundle: {error}"),
-            error.reason_code().as_str(),
-        )
-    })?;
-    let opened = open_tiles(NEW_ARCHIVE, &archive, &Limits::default()).map_err(|error| {
-        Failure::other(format!(
-            "the packed tile bundle does not open again: {error}"
-        ))
-    })?;
+    let archive = pack_tiles(&input)
+        .map_err(|error| files::pack_failure("cannot pack the tile bundle", out, &error))?;
+    let opened =
+        open_tiles(&files::display_name(out), &archive, &Limits::default()).map_err(|error| {
+            Failure::other(format!(
+                "the packed tile bundle does not open again: {error}"
+            ))
+        })?;
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(Packed {
         archive,

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use stella_bundle::{Limits, TrustSetInput, open_trust_set, pack_trust_set};
-use stella_verify::reason::HasReasonCode;
 
 use super::args;
 use super::files;
@@ -35,13 +34,12 @@ pub fn pack(args: &TrustPackArgs) -> Result<Report, Failure> {
         version: args.version,
         expires_at,
     };
-    let source = args.trusted_root.display();
-    let archive = pack_trust_set(&input).map_err(|error| {
-        Failure::rejected(
-            format!("cannot pack a trust root set from {source}: {error}"),
-            error.reason_code().as_str(),
-        )
-    })?;
+    let context = format!(
+        "cannot pack a trust root set from {}",
+        args.trusted_root.display()
+    );
+    let archive =
+        pack_trust_set(&input).map_err(|error| files::pack_failure(&context, &args.out, &error))?;
     let opened = open_trust_set(
         &files::display_name(&args.out),
         &archive,

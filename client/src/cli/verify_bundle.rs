@@ -150,8 +150,10 @@ fn artifact_digest(artifact: &Path) -> Result<[u8; 32], Failure> {
     hash_file(artifact)
 }
 
+/// Hashes a regular file as it streams, so an artifact of any size fits in a fixed buffer.
 fn hash_file(path: &Path) -> Result<[u8; 32], Failure> {
-    let mut file = std::fs::File::open(path).map_err(|error| Failure::io("read", path, &error))?;
+    let (mut file, _) =
+        files::open_regular(path).map_err(|error| error.into_failure("read", path))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0_u8; HASH_BUFFER_BYTES];
     loop {
@@ -199,14 +201,14 @@ fn trusted_root_path(
 }
 
 fn read_trusted_root(path: &Path, from_directory: bool) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|error| {
-        if from_directory && error.kind() == std::io::ErrorKind::NotFound {
+    files::read_regular(path, files::MAX_INPUT_BYTES).map_err(|error| {
+        if from_directory && error.is_not_found() {
             Failure::rejected(
                 format!("trusted root {} not found", path.display()),
                 ReasonCode::TrustRootMissing.as_str(),
             )
         } else {
-            Failure::io("read the trusted root", path, &error)
+            error.into_failure("read the trusted root", path)
         }
     })
 }

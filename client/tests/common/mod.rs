@@ -57,17 +57,30 @@ fn finish(output: Output) -> Run {
     }
 }
 
-/// Returns the shared vectors folder, or `None` (after saying so) when it is absent.
+/// Returns true when the environment variable `CI` is set to a value other than empty, `0` or
+/// `false`. CI services set `CI=true`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| {
+        !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// Returns the shared vectors folder, or `None` (after saying so) when it is absent. In CI, an
+/// absent folder fails the test instead, so a run without vectors cannot pass.
 pub fn vectors(relative: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/vectors")
         .join(relative);
     if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipping: test vectors not found at {}", path.display());
-        None
+        return Some(path);
     }
+    assert!(
+        !in_ci(),
+        "test vectors not found at {}, and CI is set, so the test fails instead of skipping",
+        path.display()
+    );
+    eprintln!("skipping: test vectors not found at {}", path.display());
+    None
 }
 
 /// Returns a loopback URL on which nothing listens: the port was just bound and released.
@@ -81,4 +94,89 @@ pub fn closed_port_url() -> String {
 /// Path of a file as a `&str`, for command lines.
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
+}
+
+/// Starts a loopback server that completes the HTTP/2 handshake of every connection, then closes
+/// the connection as soon as the client sends the headers of a call. Returns its URL.
+pub fn dropping_server() -> String {
+    use std::io::{Read, Write};
+
+    /// HTTP/2 frame types (RFC 9113 section 6).
+    const HEADERS: u8 = 0x1;
+    const SETTINGS: u8 = 0x4;
+    /// The client connection preface (RFC 9113 section 3.4).
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut preface = [0_u8; 24];
+                if stream.read_exact(&mut preface).is_err() || preface != PREFACE {
+                    return;
+                }
+                // An empty SETTINGS frame on stream 0: the server's part of the handshake.
+                let _ = stream.write_all(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
+                loop {
+                    let mut header = [0_u8; 9];
+                    if stream.read_exact(&mut header).is_err() {
+                        return;
+                    }
+                    let length = (usize::from(header[0]) << 16)
+                        | (usize::from(header[1]) << 8)
+                        | usize::from(header[2]);
+                    let mut payload = vec![0_u8; length];
+                    if stream.read_exact(&mut payload).is_err() {
+                        return;
+                    }
+                    match header[3] {
+                        // Acknowledge the client's settings (flag 0x1 is ACK).
+                        SETTINGS if header[4] & 0x1 == 0 => {
+                            let _ = stream.write_all(&[0, 0, 0, SETTINGS, 0x1, 0, 0, 0, 0]);
+                        }
+                        HEADERS => {
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Runs `stella` with `args` and fails the test when it has not exited within `limit`, so a
+/// command that blocks (on a FIFO, say) fails instead of hanging the suite.
+pub fn stella_within(args: &[&str], limit: std::time::Duration) -> Run {
+    use std::process::Stdio;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stella"))
+        .args(args)
+        .env_remove("STELLA_ATTESTOR_URL")
+        .env_remove("STELLA_GATE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the stella binary");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("poll the stella process").is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("stella {args:?} did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    finish(
+        child
+            .wait_with_output()
+            .expect("collect the output of stella"),
+    )
 }

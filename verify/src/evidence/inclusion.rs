@@ -82,6 +82,12 @@ impl HasReasonCode for InclusionLookupError {
 /// checkpoint of that log that it verified against the trust set. When it cannot, it returns
 /// [`InclusionLookupError::Missing`] naming the tile or tlog-proof paths that would close the gap
 /// (reported as `ERR_REKOR_TILE_MISSING`), or another error for invalid cached data.
+///
+/// A cache may hold several proofs for one leaf, such as a proof built from tiles and tlog-proof
+/// files imported from different bundles. It then returns them all from
+/// [`InclusionSource::inclusion_candidates`], and verification accepts the entry when any of them
+/// proves it. A wrong extra candidate cannot make a wrong entry pass, because each candidate is
+/// checked against a verified checkpoint, but it must not hide a correct one.
 pub trait InclusionSource {
     /// Returns the inclusion proof of leaf `index` in log `origin`.
     ///
@@ -89,6 +95,24 @@ pub trait InclusionSource {
     ///
     /// See the trait documentation.
     fn inclusion(&self, origin: &str, index: u64) -> Result<CachedInclusion, InclusionLookupError>;
+
+    /// Returns every inclusion proof of leaf `index` in log `origin` that the source holds, in
+    /// the order verification should try them. The order must depend only on the source's
+    /// content, so that verification reports stay identical across runs. The default returns the
+    /// one proof of [`InclusionSource::inclusion`].
+    ///
+    /// An empty list is treated as [`InclusionLookupError::Missing`] without paths.
+    ///
+    /// # Errors
+    ///
+    /// See the trait documentation.
+    fn inclusion_candidates(
+        &self,
+        origin: &str,
+        index: u64,
+    ) -> Result<Vec<CachedInclusion>, InclusionLookupError> {
+        self.inclusion(origin, index).map(|found| vec![found])
+    }
 }
 
 /// Uses a Sigstore bundle's own inclusion proofs and checkpoints, verifying each checkpoint with

@@ -3,9 +3,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{EvidenceError, InclusionSource, ProofSource, Run, SigningKey, TlogRef};
+use super::{
+    CachedInclusion, EvidenceError, InclusionLookupError, InclusionSource, ProofSource, Run,
+    SigningKey, TlogRef,
+};
 use crate::bundle::{SigstoreBundle, TlogEntry};
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
+use crate::note::NoteVerifier;
 use crate::rekor::{
     EntryFormat, HashedRekordV002, check_v1_body, entry_format, logged_entry_bytes,
     verify_signed_entry_timestamp,
@@ -147,7 +151,8 @@ impl Run {
         integrated_time.filter(|_| all_valid)
     }
 
-    /// Proves `leaf` included at the target's origin and index. On failure, records it and
+    /// Proves `leaf` included at the target's origin and index with the first inclusion
+    /// candidate that proves it. On failure, records the failure of the first candidate and
     /// returns `None`.
     fn prove_inclusion(
         &mut self,
@@ -159,26 +164,20 @@ impl Run {
         let origin = target.origin.as_str();
         let index = target.index;
 
-        let cached = match inclusion.inclusion(origin, index) {
-            Ok(cached) => cached,
+        let candidates = match inclusion.inclusion_candidates(origin, index) {
+            Ok(candidates) if !candidates.is_empty() => candidates,
+            Ok(_) => {
+                self.fail(inclusion_error(
+                    target,
+                    InclusionLookupError::Missing { paths: Vec::new() },
+                ));
+                return None;
+            }
             Err(source) => {
-                self.fail(EvidenceError::Inclusion {
-                    origin: origin.to_owned(),
-                    index,
-                    source: Box::new(source),
-                });
+                self.fail(inclusion_error(target, source));
                 return None;
             }
         };
-
-        let checkpoint = cached.checkpoint.checkpoint();
-        if checkpoint.origin != origin {
-            self.fail(EvidenceError::CheckpointOrigin {
-                expected: origin.to_owned(),
-                found: checkpoint.origin.clone(),
-            });
-            return None;
-        }
         // The entry names its log by key ID, so the checkpoint must carry that log key's signature.
         let log_verifier = match log.note_verifier() {
             Ok(log_verifier) => log_verifier,
@@ -187,55 +186,97 @@ impl Run {
                 return None;
             }
         };
-        if cached.checkpoint.verifier_name() != log_verifier.name()
-            || cached.checkpoint.key_id() != log_verifier.key_id()
-        {
-            self.fail(EvidenceError::CheckpointKey {
-                origin: origin.to_owned(),
-                name: cached.checkpoint.verifier_name().to_owned(),
-                key_id: cached.checkpoint.key_id(),
-            });
-            return None;
-        }
 
-        if let Some((proof_size, proof_root)) = &target.claimed_tree
-            && cached.source == ProofSource::Bundle
-            && (*proof_size != checkpoint.size || *proof_root != checkpoint.root_hash)
-        {
-            // The bundle's proof was computed for another tree than the checkpoint it carries.
-            self.fail(EvidenceError::ProofCheckpointMismatch {
-                origin: origin.to_owned(),
-                proof_size: *proof_size,
-                proof_root: STANDARD.encode(proof_root),
-                checkpoint_size: checkpoint.size,
-                checkpoint_root: STANDARD.encode(checkpoint.root_hash),
-            });
-            return None;
+        // A candidate is a cryptographic witness checked against a verified checkpoint, so a wrong
+        // candidate cannot make a wrong entry pass. Trying all of them keeps a corrupted proof from
+        // hiding a correct one. The source returns them in a stable order, so the outcome and the
+        // reported failure are deterministic.
+        let mut first_failure = None;
+        for cached in &candidates {
+            match check_candidate(target, &log_verifier, leaf, cached) {
+                Ok(proven) => return Some(proven),
+                Err(error) => {
+                    first_failure.get_or_insert(error);
+                }
+            }
         }
-
-        if let Err(source) = verify_inclusion(
-            index,
-            checkpoint.size,
-            leaf,
-            &cached.proof,
-            &checkpoint.root_hash,
-        ) {
-            self.fail(EvidenceError::InclusionProof {
-                origin: origin.to_owned(),
-                index,
-                size: checkpoint.size,
-                source,
-            });
-            return None;
+        if let Some(error) = first_failure {
+            self.fail(error);
         }
-        Some(TlogRef {
-            origin: origin.to_owned(),
-            log_index: index,
-            checkpoint_size: checkpoint.size,
-            root_hash: STANDARD.encode(checkpoint.root_hash),
-            proof_source: cached.source,
-        })
+        None
     }
+}
+
+fn inclusion_error(target: &ProofTarget, source: InclusionLookupError) -> EvidenceError {
+    EvidenceError::Inclusion {
+        origin: target.origin.clone(),
+        index: target.index,
+        source: Box::new(source),
+    }
+}
+
+/// Checks one inclusion candidate: its checkpoint is of the target's log and signed by the
+/// entry's log key, a proof taken from the bundle names that checkpoint's tree, and the proof
+/// leads from `leaf` to the checkpoint's root.
+fn check_candidate(
+    target: &ProofTarget,
+    log_verifier: &NoteVerifier,
+    leaf: &Hash,
+    cached: &CachedInclusion,
+) -> Result<TlogRef, EvidenceError> {
+    let origin = target.origin.as_str();
+    let index = target.index;
+    let checkpoint = cached.checkpoint.checkpoint();
+    if checkpoint.origin != origin {
+        return Err(EvidenceError::CheckpointOrigin {
+            expected: origin.to_owned(),
+            found: checkpoint.origin.clone(),
+        });
+    }
+    if cached.checkpoint.verifier_name() != log_verifier.name()
+        || cached.checkpoint.key_id() != log_verifier.key_id()
+    {
+        return Err(EvidenceError::CheckpointKey {
+            origin: origin.to_owned(),
+            name: cached.checkpoint.verifier_name().to_owned(),
+            key_id: cached.checkpoint.key_id(),
+        });
+    }
+
+    if let Some((proof_size, proof_root)) = &target.claimed_tree
+        && cached.source == ProofSource::Bundle
+        && (*proof_size != checkpoint.size || *proof_root != checkpoint.root_hash)
+    {
+        // The bundle's proof was computed for another tree than the checkpoint it carries.
+        return Err(EvidenceError::ProofCheckpointMismatch {
+            origin: origin.to_owned(),
+            proof_size: *proof_size,
+            proof_root: STANDARD.encode(proof_root),
+            checkpoint_size: checkpoint.size,
+            checkpoint_root: STANDARD.encode(checkpoint.root_hash),
+        });
+    }
+
+    verify_inclusion(
+        index,
+        checkpoint.size,
+        leaf,
+        &cached.proof,
+        &checkpoint.root_hash,
+    )
+    .map_err(|source| EvidenceError::InclusionProof {
+        origin: origin.to_owned(),
+        index,
+        size: checkpoint.size,
+        source,
+    })?;
+    Ok(TlogRef {
+        origin: origin.to_owned(),
+        log_index: index,
+        checkpoint_size: checkpoint.size,
+        root_hash: STANDARD.encode(checkpoint.root_hash),
+        proof_source: cached.source,
+    })
 }
 
 /// Returns the origin line of a signed checkpoint note: its text up to the first newline.
@@ -260,6 +301,7 @@ pub(super) fn is_shard_origin(origin: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reason::ReasonCode;
 
     #[test]
     fn shard_origin_needs_host_and_tree_id() {
@@ -276,6 +318,168 @@ mod tests {
         for (name, origin, want) in rows {
             assert_eq!(is_shard_origin(origin, host), want, "row {name}");
         }
+    }
+
+    /// Returns the trust set and bundle of the `rekor2-happy-path` conformance case, or `None`
+    /// (with a message) when the vectors folder is absent.
+    fn happy_rekor2_case() -> Option<(TrustSet, Vec<u8>)> {
+        let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/vectors/sigstore-conformance/bundle-verify/rekor2-happy-path");
+        if !case.is_dir() {
+            // In CI a missing vectors folder fails, so that a run without vectors cannot pass.
+            crate::test_vectors::skip_or_fail(&format!("test vectors not found at {}", case.display()));
+            return None;
+        }
+        let read = |name: &str| {
+            let path = case.join(name);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        };
+        let trusted_root =
+            crate::trust_root::parse_trusted_root(&read("trusted_root.json")).expect("root");
+        let trust = TrustSet {
+            digest: "sha256:test".to_owned(),
+            version: 1,
+            expires_at: 4_000_000_000,
+            trusted_root,
+            note_verifiers: Vec::new(),
+            kms_keys: Vec::new(),
+        };
+        Some((trust, read("bundle.sigstore.json")))
+    }
+
+    /// Offers fixed candidates, as a cache holding several proofs for one leaf.
+    struct Candidates(Vec<CachedInclusion>);
+
+    impl InclusionSource for Candidates {
+        fn inclusion(
+            &self,
+            _origin: &str,
+            _index: u64,
+        ) -> Result<CachedInclusion, InclusionLookupError> {
+            self.0
+                .first()
+                .cloned()
+                .ok_or(InclusionLookupError::Missing { paths: Vec::new() })
+        }
+
+        fn inclusion_candidates(
+            &self,
+            _origin: &str,
+            _index: u64,
+        ) -> Result<Vec<CachedInclusion>, InclusionLookupError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// Returns the bundle's own proof as a tlog-proof candidate, and a copy with one proof hash
+    /// altered.
+    fn good_and_corrupted(
+        trust: &TrustSet,
+        bundle_json: &[u8],
+    ) -> (CachedInclusion, CachedInclusion) {
+        let bundle = crate::bundle::parse_bundle(bundle_json).expect("bundle parses");
+        let own = super::super::BundleInclusionSource::new(&bundle, trust.checkpoint_verifiers())
+            .inclusion("log2025-alpha1.rekor.sigstage.dev", 735)
+            .expect("own proof");
+        let good = CachedInclusion {
+            source: ProofSource::TlogProof,
+            ..own
+        };
+        let mut corrupted = good.clone();
+        if let Some(hash) = corrupted.proof.first_mut() {
+            hash[0] ^= 0x01;
+        }
+        (good, corrupted)
+    }
+
+    fn verify_with_candidates(
+        trust: &TrustSet,
+        bundle_json: &[u8],
+        candidates: Vec<CachedInclusion>,
+    ) -> crate::report::EntryReport {
+        let input = super::super::VerifyInput {
+            bundle_json,
+            trust,
+            artifact: super::super::Artifact::None,
+            now: 1_780_000_000,
+        };
+        super::super::verify_bundle(&input, &Candidates(candidates))
+    }
+
+    #[test]
+    fn candidates_any_valid_proof_verifies() {
+        let Some((trust, bundle_json)) = happy_rekor2_case() else {
+            return;
+        };
+        let (good, corrupted) = good_and_corrupted(&trust, &bundle_json);
+        let rows = [
+            ("corrupted first", vec![corrupted.clone(), good.clone()]),
+            ("corrupted last", vec![good.clone(), corrupted]),
+            ("good only", vec![good]),
+        ];
+        for (name, candidates) in rows {
+            let report = verify_with_candidates(&trust, &bundle_json, candidates);
+            assert_eq!(
+                report.outcome,
+                super::super::Outcome::Verified,
+                "row {name}: {:?}",
+                report.detail
+            );
+            let tlog = report.tlog.expect("tlog reference");
+            assert_eq!(
+                (tlog.checkpoint_size, tlog.proof_source),
+                (736, ProofSource::TlogProof),
+                "row {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn candidates_all_invalid_report_first() {
+        let Some((trust, bundle_json)) = happy_rekor2_case() else {
+            return;
+        };
+        let (good, corrupted) = good_and_corrupted(&trust, &bundle_json);
+        let mut truncated = good;
+        truncated.proof.pop();
+        // Both candidates fail, and only the first one's failure is reported.
+        let rows = [
+            (
+                "corrupted first",
+                vec![corrupted.clone(), truncated.clone()],
+                "computed root",
+            ),
+            (
+                "truncated first",
+                vec![truncated, corrupted],
+                "proof has 7 hashes, expected 8",
+            ),
+        ];
+        for (name, candidates, first_failure) in rows {
+            let report = verify_with_candidates(&trust, &bundle_json, candidates);
+            assert_eq!(report.outcome, super::super::Outcome::Failed, "row {name}");
+            assert_eq!(
+                report.reason_codes,
+                std::collections::BTreeSet::from([ReasonCode::RekorProofInvalid]),
+                "row {name}: {:?}",
+                report.detail
+            );
+            assert_eq!(report.detail.len(), 1, "row {name}: {:?}", report.detail);
+            assert!(
+                report.detail[0].contains(first_failure),
+                "row {name}: {:?}",
+                report.detail
+            );
+            assert!(report.tlog.is_none(), "row {name}");
+        }
+
+        let report = verify_with_candidates(&trust, &bundle_json, Vec::new());
+        assert_eq!(
+            report.reason_codes,
+            std::collections::BTreeSet::from([ReasonCode::RekorTileMissing]),
+            "{:?}",
+            report.detail
+        );
     }
 
     #[test]

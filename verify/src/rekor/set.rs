@@ -142,7 +142,7 @@ mod tests {
                 parse_trusted_root(&root).expect("root parses"),
             )),
             _ => {
-                eprintln!("skipping: vectors {bundle_path} or {root_path} not readable");
+                crate::test_vectors::skip_or_fail(&format!("vectors {bundle_path} or {root_path} not readable"));
                 None
             }
         }
