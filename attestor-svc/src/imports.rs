@@ -11,7 +11,8 @@
 //! must match it, every full tile must match its parent, and every entry bundle must match
 //! its level-0 tile. Every new checkpoint, from a log directory or a tlog-proof file, is
 //! then compared with the checkpoints already stored for its origin ([`crate::split_view`]),
-//! so a log that shows two different trees is rejected at import.
+//! so a log that shows two different trees is rejected at import. The evidence of that is kept
+//! apart ([`crate::inconsistency`]).
 //!
 //! Imports run one at a time: each method holds the store's import lock from opening the
 //! archive to writing its batch. Checks and commit therefore never interleave with another
@@ -31,7 +32,8 @@ use stella_verify::tiles::verify_tile_set;
 
 use crate::attestor::{Attestor, rfc3339};
 use crate::error::ServiceError;
-use crate::split_view::BundleLog;
+use crate::inconsistency::{CheckpointSource, RejectedImport};
+use crate::split_view::{BundleLog, Incoming, Known};
 use crate::store::{CheckpointSummary, CommitOutcome, CurrentTrustSet, ImportBatch, ImportRecord, ImportSummary};
 
 /// Result of a trust root set import.
@@ -142,8 +144,10 @@ impl Attestor {
     /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`;
     /// INVALID_ARGUMENT with the bundle's reason code, `ERR_REKOR_CHECKPOINT_INVALID`
     /// naming the checkpoint file, the tile set's code (`ERR_REKOR_TILE_INVALID`,
-    /// `ERR_REKOR_ROOT_MISMATCH`, `ERR_REKOR_TILE_MISSING`), or
-    /// `ERR_REKOR_PROOF_INVALID` for a tlog-proof that cannot belong to its checkpoint.
+    /// `ERR_REKOR_ROOT_MISMATCH`, `ERR_REKOR_TILE_MISSING`),
+    /// `ERR_REKOR_PROOF_INVALID` for a tlog-proof that cannot belong to its checkpoint, or
+    /// `ERR_REKOR_CHECKPOINT_INCONSISTENT` for a checkpoint that contradicts a verified one of
+    /// its log. That last rejection stores an inconsistency record, and nothing else.
     pub fn import_tiles(&self, file_name: &str, archive: &[u8], now: i64) -> Result<TilesImport, ServiceError> {
         let _guard = self.store.lock_imports();
         let opened = open_tiles(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
@@ -157,6 +161,11 @@ impl Attestor {
             .check_valid_at(now)
             .map_err(|error| ServiceError::precondition(error.reason_code(), error.to_string()))?;
         let verifiers = trust.checkpoint_verifiers();
+        let rejected = RejectedImport {
+            file_name,
+            digest: &opened.digest,
+            now,
+        };
 
         let mut checkpoints = Vec::new();
         let mut pending: Vec<(String, u64, Vec<u8>)> = Vec::new();
@@ -164,7 +173,7 @@ impl Attestor {
         let (mut tile_count, mut entry_bundle_count) = (0_u64, 0_u64);
         // The bundle's tile-verified checkpoint and tiles per origin (origins are unique in a
         // bundle), which its tlog-proofs are checked against together with the stored ones.
-        let mut bundle_logs: BTreeMap<String, (Checkpoint, &BTreeMap<String, Vec<u8>>)> = BTreeMap::new();
+        let mut bundle_logs: BTreeMap<String, (Known, &BTreeMap<String, Vec<u8>>)> = BTreeMap::new();
 
         for log in &opened.logs {
             let checkpoint_path = format!("{}/checkpoint", log.dir);
@@ -174,8 +183,21 @@ impl Attestor {
             verify_tile_set(&verified, &log.tiles, &log.entry_bundles).map_err(|error| {
                 ServiceError::invalid(error.reason_code(), format!("{file_name}: {}: {error}", log.dir))
             })?;
-            self.check_tile_checkpoint(file_name, &checkpoint_path, &body, &log.tiles)?;
-            bundle_logs.insert(body.origin.clone(), (body.clone(), &log.tiles));
+            let incoming = Incoming {
+                file_name,
+                path: &checkpoint_path,
+                checkpoint: &body,
+                note: &log.checkpoint,
+            };
+            self.check_tile_checkpoint(incoming, &log.tiles)
+                .map_err(|failure| self.reject_import(&rejected, failure))?;
+            let known = Known {
+                checkpoint: body.clone(),
+                note: log.checkpoint.clone(),
+                source: CheckpointSource::TileVerified,
+                bundle_path: Some(checkpoint_path.clone()),
+            };
+            bundle_logs.insert(body.origin.clone(), (known, &log.tiles));
 
             checkpoints.push(summary_of(&body));
             pending.push((body.origin.clone(), body.size, log.checkpoint.clone()));
@@ -190,8 +212,8 @@ impl Attestor {
         }
 
         let mut proofs = Vec::new();
-        // The first checkpoint note of each (origin, tree size) among the bundle's tlog-proofs.
-        let mut proof_checkpoints: BTreeMap<(String, u64), (Checkpoint, Vec<u8>)> = BTreeMap::new();
+        // The first checkpoint of each (origin, tree size) among the bundle's tlog-proofs.
+        let mut proof_checkpoints: BTreeMap<(String, u64), Known> = BTreeMap::new();
         for proof_file in &opened.tlog_proofs {
             let verified =
                 verify_named_checkpoint(file_name, &proof_file.path, &proof_file.proof.checkpoint, &verifiers)?;
@@ -205,15 +227,24 @@ impl Attestor {
             )?;
             let bundle_log = bundle_logs
                 .get(&body.origin)
-                .map(|(checkpoint, tiles)| BundleLog { checkpoint, tiles });
+                .map(|(known, tiles)| BundleLog { known, tiles });
             let key = (body.origin.clone(), body.size);
-            let earlier = proof_checkpoints.get(&key).map(|(checkpoint, _)| checkpoint);
-            self.check_proof_checkpoint(file_name, &proof_file.path, body, bundle_log, earlier)?;
+            let incoming = Incoming {
+                file_name,
+                path: &proof_file.path,
+                checkpoint: body,
+                note: &proof_file.proof.checkpoint,
+            };
+            self.check_proof_checkpoint(incoming, bundle_log, proof_checkpoints.get(&key))
+                .map_err(|failure| self.reject_import(&rejected, failure))?;
             checkpoints.push(summary_of(body));
             proofs.push((body.origin.clone(), proof_file.proof.index, proof_file.bytes.clone()));
-            proof_checkpoints
-                .entry(key)
-                .or_insert_with(|| (body.clone(), proof_file.proof.checkpoint.clone()));
+            proof_checkpoints.entry(key).or_insert_with(|| Known {
+                checkpoint: body.clone(),
+                note: proof_file.proof.checkpoint.clone(),
+                source: CheckpointSource::TlogProof,
+                bundle_path: Some(proof_file.path.clone()),
+            });
         }
 
         // Every verified checkpoint is listed once, whether it came with tiles or inside a tlog-proof.
@@ -241,8 +272,8 @@ impl Attestor {
         for (origin, index, data) in proofs {
             batch.put_tlog_proof(&origin, index, data);
         }
-        for ((origin, size), (_, note)) in proof_checkpoints {
-            batch.put_proof_checkpoint(&origin, size, note);
+        for ((origin, size), known) in proof_checkpoints {
+            batch.put_proof_checkpoint(&origin, size, known.note);
         }
 
         let outcome = self.store.commit(batch).map_err(|error| match error {

@@ -15,8 +15,9 @@ use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
 use tracing::{info, instrument};
 
-use crate::attestor::Attestor;
+use crate::attestor::{Attestor, rfc3339};
 use crate::error::ServiceError;
+use crate::inconsistency::{EvidenceCheckpoint, InconsistencyRecord, ListedCheckpoint, LogCheckpoints};
 use crate::store::CheckpointSummary;
 
 /// gRPC front of the attestor.
@@ -77,6 +78,44 @@ fn checkpoint_ref(summary: &CheckpointSummary) -> pb::CheckpointRef {
         origin: summary.origin.clone(),
         tree_size: summary.tree_size,
         root_hash: summary.root_hash.clone(),
+    }
+}
+
+fn listed_log(log: LogCheckpoints) -> pb::LogCheckpoints {
+    let stored = |listed: &ListedCheckpoint| pb::StoredCheckpoint {
+        tree_size: listed.tree_size,
+        root_hash: listed.root_hash.clone(),
+        newest: listed.newest,
+    };
+    pb::LogCheckpoints {
+        origin: log.origin,
+        checkpoints: log.checkpoints.iter().map(stored).collect(),
+        proof_checkpoints: log.proof_checkpoints.iter().map(stored).collect(),
+        inconsistencies: log.inconsistencies.into_iter().map(inconsistency).collect(),
+        inconsistencies_not_recorded: log.inconsistencies_not_recorded,
+    }
+}
+
+fn inconsistency(record: InconsistencyRecord) -> pb::Inconsistency {
+    let checkpoint = |evidence: EvidenceCheckpoint| pb::EvidenceCheckpoint {
+        source: evidence.source.as_str().to_owned(),
+        bundle_path: evidence.bundle_path.unwrap_or_default(),
+        tree_size: evidence.tree_size,
+        root_hash: evidence.root_hash,
+        note: evidence.note,
+    };
+    pb::Inconsistency {
+        id: record.id,
+        recorded_at: rfc3339(record.recorded_at),
+        bundle_file_name: record.bundle_file_name,
+        bundle_digest: record.bundle_digest,
+        origin: record.origin,
+        kind: record.kind.as_str().to_owned(),
+        rejected: Some(checkpoint(record.rejected)),
+        conflicting: Some(checkpoint(record.conflicting)),
+        proof: record.proof,
+        tile_root_hash: record.tile_root_hash.unwrap_or_default(),
+        detail: record.detail,
     }
 }
 
@@ -194,6 +233,20 @@ impl AttestorRpc for AttestorService {
             proof_source: result.proof_source,
             reason_codes: result.reason_codes,
             detail: result.detail,
+        }))
+    }
+
+    #[instrument(name = "attestor.ListCheckpoints", skip_all, fields(origin = ?request.get_ref().origin))]
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        let origin = request.into_inner().origin;
+        let logs = self
+            .run(move |attestor, _now| attestor.list_checkpoints(origin.as_deref()))
+            .await?;
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            logs: logs.into_iter().map(listed_log).collect(),
         }))
     }
 }

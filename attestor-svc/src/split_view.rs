@@ -16,6 +16,11 @@
 //! likewise needs, for every stored tlog-proof checkpoint of size N <= T, the root the tiles give
 //! for N. Two checkpoints of one size must always have the same root.
 //!
+//! A contradiction between two verified checkpoints is returned as a [`Finding`], which the
+//! import turns into `ERR_REKOR_CHECKPOINT_INCONSISTENT` and an inconsistency record
+//! ([`crate::inconsistency`]). Other failures, such as tiles that are missing for a comparison,
+//! keep their own reason codes and leave no record.
+//!
 //! Left out: an origin without tiles (tlog-proofs only) can only be checked for equal sizes,
 //! because a consistency proof between two sizes needs the tiles or a consistency proof file,
 //! and tlog-proof files carry neither. `docs/security.md` states this limit.
@@ -28,25 +33,52 @@ use stella_verify::checkpoint::Checkpoint;
 use stella_verify::merkle::{self, Hash};
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 use stella_verify::tiles::{
-    TileError, TileId, consistency_proof_from_tiles, root_from_tiles, tiles_for_consistency, tiles_for_inclusion,
+    TileError, TileId, TileSource, consistency_proof_from_tiles, root_from_tiles, tiles_for_consistency,
+    tiles_for_inclusion,
 };
 
 use crate::attestor::Attestor;
-use crate::cache::{OverlayTiles, StoreErrorSlot};
+use crate::cache::{OriginTiles, OverlayTiles, StoreErrorSlot};
 use crate::error::ServiceError;
 use crate::imports::parse_stored_checkpoint;
+use crate::inconsistency::{CheckFailure, CheckpointSource, Finding, InconsistencyKind};
+
+/// A checkpoint of the bundle being imported, with its note and its path inside the bundle.
+#[derive(Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    pub file_name: &'a str,
+    pub path: &'a str,
+    pub checkpoint: &'a Checkpoint,
+    pub note: &'a [u8],
+}
+
+/// A checkpoint that a new one is compared with: stored in the cache, or met earlier in the
+/// bundle being imported.
+#[derive(Debug, Clone)]
+pub(crate) struct Known {
+    pub checkpoint: Checkpoint,
+    pub note: Vec<u8>,
+    pub source: CheckpointSource,
+    /// Path inside the bundle being imported; `None` for a checkpoint stored in the cache.
+    pub bundle_path: Option<String>,
+}
+
+impl Known {
+    /// Describes the checkpoint for messages: "tile-verified checkpoint", plus where it is
+    /// when it comes from the bundle being imported.
+    fn describe(&self) -> String {
+        match &self.bundle_path {
+            Some(path) => format!("{} checkpoint (in this bundle at {path})", self.source.as_str()),
+            None => format!("{} checkpoint", self.source.as_str()),
+        }
+    }
+}
 
 /// The tile-verified checkpoint of a bundle being imported, with the bundle's tiles of its log.
 #[derive(Clone, Copy)]
 pub(crate) struct BundleLog<'a> {
-    pub checkpoint: &'a Checkpoint,
+    pub known: &'a Known,
     pub tiles: &'a BTreeMap<String, Vec<u8>>,
-}
-
-/// The bundle file and the path inside it of the checkpoint being checked, for error messages.
-struct Named<'a> {
-    file_name: &'a str,
-    path: &'a str,
 }
 
 impl Attestor {
@@ -56,72 +88,74 @@ impl Attestor {
     /// the root that the tiles give for their size.
     pub(crate) fn check_tile_checkpoint(
         &self,
-        file_name: &str,
-        checkpoint_path: &str,
-        new: &Checkpoint,
+        new: Incoming<'_>,
         new_tiles: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), ServiceError> {
-        let named = Named {
-            file_name,
-            path: checkpoint_path,
-        };
-        self.check_consistency(&named, new, new_tiles)?;
+    ) -> Result<(), CheckFailure> {
+        self.check_consistency(new, new_tiles)?;
 
         // Every stored tlog-proof checkpoint up to the largest tile-verified size stored so far
         // was compared with the tiles already: at its own import, or by the tile import that
         // first reached its size. The tiles agree with each other, so only larger sizes need
         // the computation here.
-        let previous_largest = self.store.newest_checkpoint(&new.origin)?.map(|(size, _)| size);
-        for stored in self.stored_proof_checkpoints(&new.origin)? {
-            if stored.size > new.size {
+        let checkpoint = new.checkpoint;
+        let origin = checkpoint.origin.as_str();
+        let previous_largest = self.store.newest_checkpoint(origin)?.map(|(size, _)| size);
+        for stored in self.stored_known(origin, CheckpointSource::TlogProof)? {
+            let size = stored.checkpoint.size;
+            if size > checkpoint.size {
                 // NOTE: a tlog-proof checkpoint above this tree size cannot be compared with
                 // these tiles. It is compared when a tile import reaches its size.
                 continue;
             }
-            if stored.size == new.size {
-                compare_roots(&named, &stored, new, "tlog-proof")?;
+            if size == checkpoint.size {
+                compare_roots(new, CheckpointSource::TileVerified, &stored)?;
                 continue;
             }
-            if previous_largest.is_some_and(|largest| stored.size <= largest) {
+            if previous_largest.is_some_and(|largest| size <= largest) {
                 continue;
             }
-            let root = self.root_from_cached_tiles(&new.origin, stored.size, new_tiles)?;
-            match root {
-                Ok(root) if root == stored.root_hash => {}
+            match self.root_from_cached_tiles(origin, size, new_tiles)? {
+                Ok(root) if root == stored.checkpoint.root_hash => {}
                 Ok(root) => {
-                    return Err(ServiceError::invalid(
-                        ReasonCode::RekorRootMismatch,
-                        format!(
-                            "{file_name}: {checkpoint_path}: origin {:?}: the tiles of this checkpoint (tree size {}, \
-                             root {}) give root {} for tree size {}, but the stored tlog-proof checkpoint of tree \
-                             size {} has root {}; the log shows two different trees",
-                            new.origin,
-                            new.size,
-                            BASE64.encode(new.root_hash),
-                            BASE64.encode(root),
-                            stored.size,
-                            stored.size,
-                            BASE64.encode(stored.root_hash)
-                        ),
+                    let message = format!(
+                        "{}: {}: origin {origin:?}: the tiles of this checkpoint (tree size {}, root {}) give root {} \
+                         for tree size {size}, but the stored tlog-proof checkpoint of tree size {size} has root {}; \
+                         the log shows two different trees",
+                        new.file_name,
+                        new.path,
+                        checkpoint.size,
+                        BASE64.encode(checkpoint.root_hash),
+                        BASE64.encode(root),
+                        BASE64.encode(stored.checkpoint.root_hash)
+                    );
+                    let proof = self.proof_for_evidence(origin, size, checkpoint.size, new_tiles);
+                    return Err(finding(
+                        InconsistencyKind::TileRoot,
+                        new,
+                        CheckpointSource::TileVerified,
+                        &stored,
+                        proof,
+                        Some(root),
+                        message,
                     ));
                 }
                 Err(TileError::Missing { paths }) => {
                     return Err(ServiceError::invalid(
                         ReasonCode::RekorTileMissing,
                         format!(
-                            "{file_name}: {checkpoint_path}: origin {:?}: cannot compare the stored tlog-proof \
-                             checkpoint of tree size {} (root {}) with the tiles of this checkpoint (tree size {}): \
-                             missing {}; add the tiles of tree size {} to the bundle",
-                            new.origin,
-                            stored.size,
-                            BASE64.encode(stored.root_hash),
-                            new.size,
-                            origin_paths(&new.origin, &paths),
-                            stored.size
+                            "{}: {}: origin {origin:?}: cannot compare the stored tlog-proof checkpoint of tree size \
+                             {size} (root {}) with the tiles of this checkpoint (tree size {}): missing {}; add the \
+                             tiles of tree size {size} to the bundle",
+                            new.file_name,
+                            new.path,
+                            BASE64.encode(stored.checkpoint.root_hash),
+                            checkpoint.size,
+                            origin_paths(origin, &paths),
                         ),
-                    ));
+                    )
+                    .into());
                 }
-                Err(other) => return Err(tile_error(&named, &new.origin, stored.size, &other)),
+                Err(other) => return Err(tile_error(new, size, &other).into()),
             }
         }
         Ok(())
@@ -136,43 +170,42 @@ impl Attestor {
     /// Lookups are by exact size, so a bundle with many tlog-proofs costs a few reads each.
     pub(crate) fn check_proof_checkpoint(
         &self,
-        file_name: &str,
-        path: &str,
-        new: &Checkpoint,
+        new: Incoming<'_>,
         bundle_log: Option<BundleLog<'_>>,
-        earlier_in_bundle: Option<&Checkpoint>,
-    ) -> Result<(), ServiceError> {
-        let named = Named { file_name, path };
-        let origin = new.origin.as_str();
-        let bundled = bundle_log.map(|log| log.checkpoint);
+        earlier_in_bundle: Option<&Known>,
+    ) -> Result<(), CheckFailure> {
+        let checkpoint = new.checkpoint;
+        let origin = checkpoint.origin.as_str();
+        let bundled = bundle_log.map(|log| log.known);
+        let source = CheckpointSource::TlogProof;
 
-        let same_tile = match bundled.filter(|log| log.size == new.size) {
+        let same_tile = match bundled.filter(|log| log.checkpoint.size == checkpoint.size) {
             Some(log) => Some(log.clone()),
             None => self
                 .store
-                .checkpoint(origin, new.size)?
-                .map(|note| parse_one(origin, "checkpoint", new.size, &note))
+                .checkpoint(origin, checkpoint.size)?
+                .map(|note| stored_known(origin, CheckpointSource::TileVerified, checkpoint.size, note))
                 .transpose()?,
         };
         if let Some(same) = &same_tile {
-            compare_roots(&named, same, new, "tile-verified")?;
+            compare_roots(new, source, same)?;
         }
         let same_proof = self
             .store
-            .proof_checkpoint(origin, new.size)?
-            .map(|note| parse_one(origin, "tlog-proof checkpoint", new.size, &note))
+            .proof_checkpoint(origin, checkpoint.size)?
+            .map(|note| stored_known(origin, CheckpointSource::TlogProof, checkpoint.size, note))
             .transpose()?;
         for same in same_proof.iter().chain(earlier_in_bundle) {
-            compare_roots(&named, same, new, "tlog-proof")?;
+            compare_roots(new, source, same)?;
         }
 
         let stored_largest = self
             .store
             .newest_checkpoint(origin)?
-            .map(|(size, note)| parse_one(origin, "checkpoint", size, &note))
+            .map(|(size, note)| stored_known(origin, CheckpointSource::TileVerified, size, note))
             .transpose()?;
         let largest = match (stored_largest, bundled) {
-            (Some(stored), Some(log)) if log.size > stored.size => Some(log.clone()),
+            (Some(stored), Some(log)) if log.checkpoint.size > stored.checkpoint.size => Some(log.clone()),
             (Some(stored), _) => Some(stored),
             (None, log) => log.cloned(),
         };
@@ -181,23 +214,25 @@ impl Attestor {
             // another size from a forked tree is accepted until tiles of its size arrive.
             return Ok(());
         };
-        if new.size > largest.size {
+        let largest_size = largest.checkpoint.size;
+        if checkpoint.size > largest_size {
             return Err(ServiceError::invalid(
                 ReasonCode::RekorTileMissing,
                 format!(
-                    "{file_name}: {path}: origin {:?}: the checkpoint of tree size {} (root {}) is larger than the \
-                     largest tile-verified checkpoint (tree size {}, root {}), so its consistency with the stored \
-                     tiles cannot be proven; import a tile bundle with a checkpoint of tree size {} or larger and \
-                     its tiles, including {}",
-                    new.origin,
-                    new.size,
-                    BASE64.encode(new.root_hash),
-                    largest.size,
-                    BASE64.encode(largest.root_hash),
-                    new.size,
-                    origin_paths(&new.origin, &tiles_to_extend(largest.size, new.size))
+                    "{}: {}: origin {origin:?}: the checkpoint of tree size {} (root {}) is larger than the largest \
+                     tile-verified checkpoint (tree size {largest_size}, root {}), so its consistency with the \
+                     stored tiles cannot be proven; import a tile bundle with a checkpoint of tree size {} or larger \
+                     and its tiles, including {}",
+                    new.file_name,
+                    new.path,
+                    checkpoint.size,
+                    BASE64.encode(checkpoint.root_hash),
+                    BASE64.encode(largest.checkpoint.root_hash),
+                    checkpoint.size,
+                    origin_paths(origin, &tiles_to_extend(largest_size, checkpoint.size))
                 ),
-            ));
+            )
+            .into());
         }
         if same_tile.is_some() {
             // Compared above.
@@ -206,67 +241,80 @@ impl Attestor {
 
         let empty = BTreeMap::new();
         let fresh = bundle_log.map_or(&empty, |log| log.tiles);
-        match self.root_from_cached_tiles(&new.origin, new.size, fresh)? {
-            Ok(root) if root == new.root_hash => Ok(()),
-            Ok(root) => Err(ServiceError::invalid(
-                ReasonCode::RekorRootMismatch,
-                format!(
-                    "{file_name}: {path}: origin {:?}: the checkpoint of tree size {} has root {}, but the stored \
-                     tiles, consistent with the tile-verified checkpoint of tree size {} (root {}), give root {} \
-                     for tree size {}; the log shows two different trees",
-                    new.origin,
-                    new.size,
-                    BASE64.encode(new.root_hash),
-                    largest.size,
-                    BASE64.encode(largest.root_hash),
+        match self.root_from_cached_tiles(origin, checkpoint.size, fresh)? {
+            Ok(root) if root == checkpoint.root_hash => Ok(()),
+            Ok(root) => {
+                let message = format!(
+                    "{}: {}: origin {origin:?}: the checkpoint of tree size {} has root {}, but the stored tiles, \
+                     consistent with the {} of tree size {largest_size} (root {}), give root {} for tree size {}; \
+                     the log shows two different trees",
+                    new.file_name,
+                    new.path,
+                    checkpoint.size,
+                    BASE64.encode(checkpoint.root_hash),
+                    largest.describe(),
+                    BASE64.encode(largest.checkpoint.root_hash),
                     BASE64.encode(root),
-                    new.size
-                ),
-            )),
+                    checkpoint.size
+                );
+                let proof = self.proof_for_evidence(origin, checkpoint.size, largest_size, fresh);
+                Err(finding(
+                    InconsistencyKind::TileRoot,
+                    new,
+                    source,
+                    &largest,
+                    proof,
+                    Some(root),
+                    message,
+                ))
+            }
             Err(TileError::Missing { paths }) => Err(ServiceError::invalid(
                 ReasonCode::RekorTileMissing,
                 format!(
-                    "{file_name}: {path}: origin {:?}: cannot compare the checkpoint of tree size {} with the stored \
-                     tiles (largest tile-verified tree size {}): missing {}; import a tile bundle that holds the \
-                     tiles of tree size {}",
-                    new.origin,
-                    new.size,
-                    largest.size,
-                    origin_paths(&new.origin, &paths),
-                    new.size
+                    "{}: {}: origin {origin:?}: cannot compare the checkpoint of tree size {} with the stored tiles \
+                     (largest tile-verified tree size {largest_size}): missing {}; import a tile bundle that holds \
+                     the tiles of tree size {}",
+                    new.file_name,
+                    new.path,
+                    checkpoint.size,
+                    origin_paths(origin, &paths),
+                    checkpoint.size
                 ),
-            )),
-            Err(other) => Err(tile_error(&named, &new.origin, new.size, &other)),
+            )
+            .into()),
+            Err(other) => Err(tile_error(new, checkpoint.size, &other).into()),
         }
     }
 
     /// Checks a new tile-verified checkpoint against the stored tile-verified checkpoints of
     /// its origin: equal roots for an equal size, and consistency proofs (built from the new
     /// and stored tiles) from the nearest smaller size and to the nearest larger size.
-    fn check_consistency(
-        &self,
-        named: &Named<'_>,
-        new: &Checkpoint,
-        new_tiles: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), ServiceError> {
-        let Named { file_name, path } = *named;
-        let stored = self.stored_checkpoints(&new.origin)?;
-        if let Some(same) = stored.iter().find(|old| old.size == new.size) {
-            return compare_roots(named, same, new, "tile-verified");
+    fn check_consistency(&self, new: Incoming<'_>, new_tiles: &BTreeMap<String, Vec<u8>>) -> Result<(), CheckFailure> {
+        let checkpoint = new.checkpoint;
+        let origin = checkpoint.origin.as_str();
+        let stored = self.stored_known(origin, CheckpointSource::TileVerified)?;
+        if let Some(same) = stored.iter().find(|old| old.checkpoint.size == checkpoint.size) {
+            return compare_roots(new, CheckpointSource::TileVerified, same);
         }
         let smaller = stored
             .iter()
-            .filter(|old| old.size < new.size && old.size > 0)
-            .max_by_key(|old| old.size);
+            .filter(|old| old.checkpoint.size < checkpoint.size && old.checkpoint.size > 0)
+            .max_by_key(|old| old.checkpoint.size);
         let larger = stored
             .iter()
-            .filter(|old| old.size > new.size)
-            .min_by_key(|old| old.size);
+            .filter(|old| old.checkpoint.size > checkpoint.size)
+            .min_by_key(|old| old.checkpoint.size);
 
         let errors = StoreErrorSlot::default();
-        let source = OverlayTiles::new(&self.store, &new.origin, new_tiles, &errors);
-        let pairs = [smaller.map(|old| (old, new)), larger.map(|old| (new, old))];
-        for (first, second) in pairs.into_iter().flatten() {
+        let source = OverlayTiles::new(&self.store, origin, new_tiles, &errors);
+        // Each pair is (stored checkpoint, whether the new tree is the larger one).
+        let pairs = [smaller.map(|old| (old, true)), larger.map(|old| (old, false))];
+        for (old, new_is_larger) in pairs.into_iter().flatten() {
+            let (first, second) = if new_is_larger {
+                (&old.checkpoint, checkpoint)
+            } else {
+                (checkpoint, &old.checkpoint)
+            };
             if first.size == 0 {
                 continue;
             }
@@ -276,27 +324,42 @@ impl Attestor {
                 ServiceError::invalid(
                     error.reason_code(),
                     format!(
-                        "{file_name}: {path}: cannot prove consistency between tree sizes {} and {}: {error}",
-                        first.size, second.size
+                        "{}: {}: cannot prove consistency between tree sizes {} and {}: {error}",
+                        new.file_name, new.path, first.size, second.size
                     ),
                 )
             })?;
-            merkle::verify_consistency(first.size, second.size, &proof, &first.root_hash, &second.root_hash).map_err(
-                |error| {
-                    ServiceError::invalid(
-                        ReasonCode::RekorRootMismatch,
-                        format!(
-                            "{file_name}: {path}: origin {:?}: the tree of size {} (root {}) is not an extension of \
-                             the tree of size {} (root {}): {error}",
-                            new.origin,
-                            second.size,
-                            BASE64.encode(second.root_hash),
-                            first.size,
-                            BASE64.encode(first.root_hash)
-                        ),
-                    )
-                },
-            )?;
+            if let Err(error) =
+                merkle::verify_consistency(first.size, second.size, &proof, &first.root_hash, &second.root_hash)
+            {
+                let message = format!(
+                    "{}: {}: origin {origin:?}: the tree of size {} (root {}) is not an extension of the tree of \
+                     size {} (root {}): {error}",
+                    new.file_name,
+                    new.path,
+                    second.size,
+                    BASE64.encode(second.root_hash),
+                    first.size,
+                    BASE64.encode(first.root_hash)
+                );
+                // The root of the smaller tree as the larger tree's tiles give it: the new tiles
+                // over the stored ones when the new tree is larger, the stored tiles otherwise.
+                let tile_root = if new_is_larger {
+                    evidence_root(first.size, &source, &errors)
+                } else {
+                    let scratch = StoreErrorSlot::default();
+                    evidence_root(first.size, &OriginTiles::new(&self.store, origin, &scratch), &scratch)
+                };
+                return Err(finding(
+                    InconsistencyKind::ConsistencyProof,
+                    new,
+                    CheckpointSource::TileVerified,
+                    old,
+                    proof,
+                    tile_root,
+                    message,
+                ));
+            }
         }
         Ok(())
     }
@@ -316,63 +379,113 @@ impl Attestor {
         Ok(root)
     }
 
-    /// Returns the parsed bodies of the stored tile-verified checkpoints of an origin. They
+    /// Builds the consistency proof from `size1` to `size2` from `fresh` tiles over the stored
+    /// ones, for an inconsistency record. The record is evidence only, so a proof that the
+    /// tiles cannot give (or a storage error) leaves it empty instead of failing the rejection.
+    fn proof_for_evidence(&self, origin: &str, size1: u64, size2: u64, fresh: &BTreeMap<String, Vec<u8>>) -> Vec<Hash> {
+        let errors = StoreErrorSlot::default();
+        let source = OverlayTiles::new(&self.store, origin, fresh, &errors);
+        let proof = consistency_proof_from_tiles(size1, size2, &source);
+        match (proof, errors.take_error()) {
+            (Ok(proof), Ok(())) => proof,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Returns the stored checkpoints of one kind of an origin, largest tree size first. They
     /// were authenticated at import, so only their text is parsed here.
-    pub(crate) fn stored_checkpoints(&self, origin: &str) -> Result<Vec<Checkpoint>, ServiceError> {
-        parse_all(origin, "checkpoint", self.store.checkpoints_newest_first(origin)?)
+    pub(crate) fn stored_known(&self, origin: &str, source: CheckpointSource) -> Result<Vec<Known>, ServiceError> {
+        let notes = match source {
+            CheckpointSource::TileVerified => self.store.checkpoints_newest_first(origin)?,
+            CheckpointSource::TlogProof => self.store.proof_checkpoints_newest_first(origin)?,
+        };
+        notes
+            .into_iter()
+            .map(|(size, note)| stored_known(origin, source, size, note))
+            .collect()
     }
-
-    /// Returns the parsed bodies of the stored tlog-proof checkpoints of an origin.
-    fn stored_proof_checkpoints(&self, origin: &str) -> Result<Vec<Checkpoint>, ServiceError> {
-        parse_all(
-            origin,
-            "tlog-proof checkpoint",
-            self.store.proof_checkpoints_newest_first(origin)?,
-        )
-    }
-}
-
-fn parse_all(origin: &str, what: &str, notes: Vec<(u64, Vec<u8>)>) -> Result<Vec<Checkpoint>, ServiceError> {
-    notes
-        .into_iter()
-        .map(|(size, note)| parse_one(origin, what, size, &note))
-        .collect()
 }
 
 /// Parses a stored checkpoint note of `origin` and tree `size`. It was authenticated at
 /// import, so only its text is parsed.
-fn parse_one(origin: &str, what: &str, size: u64, note: &[u8]) -> Result<Checkpoint, ServiceError> {
-    parse_stored_checkpoint(note)
-        .map_err(|why| ServiceError::Internal(format!("stored {what} {origin}/{size} is corrupt: {why}")))
+fn stored_known(origin: &str, source: CheckpointSource, size: u64, note: Vec<u8>) -> Result<Known, ServiceError> {
+    let checkpoint = parse_stored_checkpoint(&note).map_err(|why| {
+        ServiceError::Internal(format!("stored {} checkpoint {origin}/{size} is corrupt: {why}", source.as_str()))
+    })?;
+    Ok(Known {
+        checkpoint,
+        note,
+        source,
+        bundle_path: None,
+    })
 }
 
-/// Rejects a checkpoint whose root differs from a checkpoint of the same size. `kind` names
-/// the kind of the stored one ("tile-verified" or "tlog-proof").
-fn compare_roots(named: &Named<'_>, stored: &Checkpoint, new: &Checkpoint, kind: &str) -> Result<(), ServiceError> {
-    if stored.root_hash == new.root_hash {
+/// Computes a root for an inconsistency record, or `None` when the tiles or the store fail.
+fn evidence_root(size: u64, source: &dyn TileSource, errors: &StoreErrorSlot) -> Option<Hash> {
+    let root = root_from_tiles(size, source).ok();
+    errors.take_error().ok().and(root)
+}
+
+/// Rejects a checkpoint whose root differs from a known checkpoint of the same size.
+fn compare_roots(new: Incoming<'_>, new_source: CheckpointSource, known: &Known) -> Result<(), CheckFailure> {
+    let checkpoint = new.checkpoint;
+    if known.checkpoint.root_hash == checkpoint.root_hash {
         return Ok(());
     }
-    Err(ServiceError::invalid(
-        ReasonCode::RekorRootMismatch,
-        format!(
-            "{}: {}: origin {:?}: the checkpoint of tree size {} has root {}, but the {kind} checkpoint of that size \
-             has root {}; the log shows two different trees",
-            named.file_name,
-            named.path,
-            new.origin,
-            new.size,
-            BASE64.encode(new.root_hash),
-            BASE64.encode(stored.root_hash)
-        ),
+    let message = format!(
+        "{}: {}: origin {:?}: the checkpoint of tree size {} has root {}, but the {} of that size has root {}; the \
+         log shows two different trees",
+        new.file_name,
+        new.path,
+        checkpoint.origin,
+        checkpoint.size,
+        BASE64.encode(checkpoint.root_hash),
+        known.describe(),
+        BASE64.encode(known.checkpoint.root_hash)
+    );
+    Err(finding(
+        InconsistencyKind::SameSize,
+        new,
+        new_source,
+        known,
+        Vec::new(),
+        None,
+        message,
     ))
 }
 
-fn tile_error(named: &Named<'_>, origin: &str, size: u64, error: &TileError) -> ServiceError {
+/// Builds the failure for a new checkpoint that contradicts `known`.
+fn finding(
+    kind: InconsistencyKind,
+    new: Incoming<'_>,
+    new_source: CheckpointSource,
+    known: &Known,
+    proof: Vec<Hash>,
+    tile_root: Option<Hash>,
+    message: String,
+) -> CheckFailure {
+    let rejected = Known {
+        checkpoint: new.checkpoint.clone(),
+        note: new.note.to_vec(),
+        source: new_source,
+        bundle_path: Some(new.path.to_owned()),
+    };
+    CheckFailure::Inconsistent(Box::new(Finding {
+        kind,
+        rejected,
+        conflicting: known.clone(),
+        proof,
+        tile_root,
+        message,
+    }))
+}
+
+fn tile_error(new: Incoming<'_>, size: u64, error: &TileError) -> ServiceError {
     ServiceError::invalid(
         error.reason_code(),
         format!(
-            "{}: {}: origin {origin:?}: cannot compute the root of tree size {size} from the tiles: {error}",
-            named.file_name, named.path
+            "{}: {}: origin {:?}: cannot compute the root of tree size {size} from the tiles: {error}",
+            new.file_name, new.path, new.checkpoint.origin
         ),
     )
 }

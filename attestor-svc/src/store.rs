@@ -1,5 +1,6 @@
 //! RocksDB storage of the attestor: trust root sets, checkpoints, tiles, tlog-proof files and
-//! their checkpoints, evidence bundles, verification reports and the import log.
+//! their checkpoints, evidence bundles, verification reports, the import log, and the evidence of
+//! inconsistent checkpoints that imports were rejected for.
 //!
 //! Each kind lives in its own column family, and every key starts with the tenant id, so
 //! one database can later serve several tenants. Strings inside keys are length-prefixed
@@ -22,6 +23,9 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, Writ
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+mod inconsistencies;
+pub use inconsistencies::EvidenceOutcome;
+
 /// Tenant id used for every key until multi-tenancy is configured.
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -35,8 +39,11 @@ const CF_PROOF_CHECKPOINTS: &str = "proof_checkpoints";
 const CF_EVIDENCE: &str = "evidence";
 const CF_REPORTS: &str = "reports";
 const CF_IMPORTS: &str = "imports";
+/// Evidence of split views: records of checkpoints that contradicted the cache and were rejected.
+/// Written apart from import batches, because a rejected import stores nothing else.
+const CF_INCONSISTENCIES: &str = "inconsistencies";
 
-const COLUMN_FAMILIES: [&str; 8] = [
+const COLUMN_FAMILIES: [&str; 9] = [
     CF_TRUST_SETS,
     CF_CHECKPOINTS,
     CF_TILES,
@@ -45,6 +52,7 @@ const COLUMN_FAMILIES: [&str; 8] = [
     CF_EVIDENCE,
     CF_REPORTS,
     CF_IMPORTS,
+    CF_INCONSISTENCIES,
 ];
 
 /// Key suffixes inside the `trust_sets` column family.

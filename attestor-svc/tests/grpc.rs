@@ -489,7 +489,7 @@ async fn split_view_rejected() {
         ))
         .await
         .expect_err("inconsistent view");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     assert!(
         status.message().contains("view-b.tgz: logs/0/checkpoint"),
         "{}",
@@ -504,7 +504,7 @@ async fn split_view_rejected() {
         ))
         .await
         .expect_err("second tree of the same size");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
 
     // An honest extension is accepted.
     client
@@ -862,7 +862,7 @@ async fn forked_proof_within_tiles_rejected() {
         .await
         .expect_err("forked tlog-proof below the tile size");
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     let message = status.message();
     for part in [
         "fork-270.tgz: proofs/",
@@ -940,7 +940,7 @@ async fn forked_proof_beyond_tiles_rejected() {
         .import_tiles(import_request("fork-301.tgz", log.proof_bundle(&forked, 300)))
         .await
         .expect_err("forked tlog-proof of the tile size");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     client
         .import_tiles(import_request("honest-301.tgz", log.proof_bundle(&honest, 300)))
         .await
@@ -974,7 +974,7 @@ async fn tiles_checked_against_stored_proofs() {
         .import_tiles(import_request("tiles-10.tgz", log.tiles_bundle(&honest_entries(10))))
         .await
         .expect_err("tiles that contradict a stored tlog-proof");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     let message = status.message();
     for part in [
         "tiles-10.tgz: logs/0/checkpoint",
@@ -1011,7 +1011,7 @@ async fn tiles_checked_against_stored_proofs() {
         .import_tiles(import_request("tiles-12.tgz", log.tiles_bundle(&honest_entries(12))))
         .await
         .expect_err("tiles above a stored fork");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     let message = status.message();
     for part in [
         "tiles-12.tgz: logs/0/checkpoint",
@@ -1025,7 +1025,7 @@ async fn tiles_checked_against_stored_proofs() {
         .import_tiles(import_request("tiles-13.tgz", log.tiles_bundle(&honest_entries(13))))
         .await
         .expect_err("tiles of the stored fork's size");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     assert!(
         status.message().contains("tlog-proof checkpoint of that size"),
         "{}",
@@ -1052,7 +1052,7 @@ async fn proofs_without_tiles_compare_sizes() {
         .import_tiles(import_request("fork-8.tgz", log.proof_bundle(&forked_entries(8, 7), 7)))
         .await
         .expect_err("second tree of the same size");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     assert!(status.message().contains("fork-8.tgz: proofs/"), "{}", status.message());
 
     // Two forks of one size in one bundle.
@@ -1066,7 +1066,7 @@ async fn proofs_without_tiles_compare_sizes() {
         ))
         .await
         .expect_err("two trees of one size in one bundle");
-    assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message());
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
     server.stop().await;
 }
 
@@ -1309,9 +1309,472 @@ async fn concurrent_forks_one_wins() {
     for task in tasks {
         match task.await.expect("import task") {
             Ok(_) => imported += 1,
-            Err(status) => assert_eq!(reason_of(&status), "ERR_REKOR_ROOT_MISMATCH", "{}", status.message()),
+            Err(status) => assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message()),
         }
     }
     assert_eq!(imported, 1, "exactly one of the forks may be stored");
+    server.stop().await;
+}
+
+/// Returns the manifest digest of a tile bundle, as the attestor names the bundle.
+fn bundle_digest(archive: &[u8]) -> String {
+    stella_bundle::open_tiles("bundle.tgz", archive, &Limits::default())
+        .expect("open tile bundle")
+        .digest
+}
+
+fn hash_of(base64_text: &str) -> [u8; 32] {
+    let bytes = BASE64.decode(base64_text).expect("base64 hash");
+    <[u8; 32]>::try_from(bytes).expect("32-byte hash")
+}
+
+async fn list_checkpoints(client: &mut AttestorClient<Channel>, origin: Option<&str>) -> Vec<pb::LogCheckpoints> {
+    client
+        .list_checkpoints(pb::ListCheckpointsRequest {
+            origin: origin.map(str::to_owned),
+        })
+        .await
+        .expect("ListCheckpoints succeeds")
+        .into_inner()
+        .logs
+}
+
+/// The state of the cache as a client observes it in the fork tests: inclusion responses of the
+/// own log, the evidence report of the Sigstore entry, and the stored checkpoints.
+#[derive(Debug, PartialEq)]
+struct CacheView {
+    inclusion: Vec<pb::VerifyInclusionResponse>,
+    report: pb::VerifyEvidenceResponse,
+    checkpoints: Vec<pb::StoredCheckpoint>,
+    proof_checkpoints: Vec<pb::StoredCheckpoint>,
+}
+
+async fn cache_view(client: &mut AttestorClient<Channel>, log: &OwnLog, bundle_id: &str) -> CacheView {
+    let mut answers = Vec::new();
+    for index in [0_u64, 5, 10, 259, 260, 289, 299, 300, 305] {
+        let entry = format!("entry {index}");
+        answers.push(inclusion(client, log.origin, index, entry.as_bytes()).await);
+    }
+    answers.push(inclusion(client, log.origin, 260, b"forged entry").await);
+    let report = client
+        .verify_evidence(pb::VerifyEvidenceRequest {
+            bundle_id: bundle_id.to_owned(),
+        })
+        .await
+        .expect("verify evidence")
+        .into_inner();
+    let logs = list_checkpoints(client, Some(log.origin)).await;
+    let listed = logs.first().expect("the own log is listed");
+    CacheView {
+        inclusion: answers,
+        report,
+        checkpoints: listed.checkpoints.clone(),
+        proof_checkpoints: listed.proof_checkpoints.clone(),
+    }
+}
+
+#[tokio::test]
+async fn forked_checkpoint_kept_as_evidence() {
+    let Some(vectors) = vectors() else { return };
+    let case = vectors.join("sigstore-conformance/bundle-verify/rekor2-happy-path");
+    let bundle_json = read(&case.join("bundle.sigstore.json"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+
+    // One trust set for the Sigstore entry's log and the log built here.
+    let log = OwnLog::new("fork.example/log");
+    let vkey = log.signer.verifier().to_vkey();
+    client
+        .import_trust_roots(import_request(
+            "trust.tgz",
+            trust_set_archive(&case.join("trusted_root.json"), &[vkey], 1),
+        ))
+        .await
+        .expect("import trust");
+    let mut sigstore_bundles = BTreeMap::new();
+    sigstore_bundles.insert("provenance".to_owned(), bundle_json.clone());
+    let evidence = stella_bundle::pack_evidence(&EvidenceInput {
+        sigstore_bundles,
+        subjects: vec![Subject {
+            name: "a.txt".to_owned(),
+            digest: "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf".to_owned(),
+        }],
+    })
+    .expect("pack evidence");
+    let bundle_id = client
+        .register_evidence(import_request("evidence.tgz", evidence))
+        .await
+        .expect("register evidence")
+        .into_inner()
+        .bundle_id;
+
+    let honest = honest_entries(300);
+    client
+        .import_tiles(import_request("tiles-300.tgz", log.tiles_bundle(&honest)))
+        .await
+        .expect("honest tiles import");
+    client
+        .import_tiles(import_request("proof-280.tgz", log.proof_bundle(&honest_entries(280), 5)))
+        .await
+        .expect("honest tlog-proof import");
+    let before = cache_view(&mut client, &log, &bundle_id).await;
+    assert_eq!(before.report.outcome, "failed", "the Sigstore entry's proof is not imported yet");
+    assert_eq!(before.report.reason_codes, vec!["ERR_REKOR_TILE_MISSING"]);
+    let listed_sizes: Vec<(u64, bool)> = before.checkpoints.iter().map(|c| (c.tree_size, c.newest)).collect();
+    assert_eq!(listed_sizes, vec![(300, true)]);
+    assert_eq!(before.proof_checkpoints.len(), 1);
+    assert_eq!(before.proof_checkpoints.first().map(|c| c.tree_size), Some(280));
+
+    // Three forks signed with the log's own key. The first also carries the Sigstore entry's
+    // good tlog-proof: if any part of a rejected bundle were stored, the report would change.
+    let same_size = forked_entries(300, 260);
+    let same_size_note = log.checkpoint(&same_size);
+    let fork_a = stella_bundle::pack_tiles(&TilesInput {
+        logs: vec![LogTilesInput {
+            checkpoint: same_size_note.clone(),
+            tiles: build_tiles(&same_size).expect("build tiles"),
+        }],
+        tlog_proofs: vec![tlog_proof_from_bundle(&bundle_json)],
+    })
+    .expect("pack fork");
+    let not_extension = forked_entries(310, 10);
+    let fork_b = log.tiles_bundle(&not_extension);
+    let smaller = forked_entries(290, 5);
+    let fork_c = log.proof_bundle(&smaller, 5);
+
+    let mut record_ids = Vec::new();
+    for (name, archive) in [("fork-a.tgz", &fork_a), ("fork-b.tgz", &fork_b), ("fork-c.tgz", &fork_c)] {
+        let status = client
+            .import_tiles(import_request(name, archive.clone()))
+            .await
+            .expect_err("forked checkpoint");
+        assert_eq!(status.code(), Code::InvalidArgument, "{name}");
+        assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{name}: {}", status.message());
+        assert!(status.message().contains(&format!("{name}: ")), "{}", status.message());
+        let id = status
+            .message()
+            .split("inconsistency record ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("{name}: no record id in {}", status.message()))
+            .to_owned();
+        record_ids.push(id);
+    }
+    // The same rejected bundle again adds no second record.
+    let again = client
+        .import_tiles(import_request("fork-a.tgz", fork_a.clone()))
+        .await
+        .expect_err("forked checkpoint again");
+    assert_eq!(reason_of(&again), "ERR_REKOR_CHECKPOINT_INCONSISTENT");
+    assert!(again.message().contains(&record_ids[0]), "{}", again.message());
+
+    let after = cache_view(&mut client, &log, &bundle_id).await;
+    assert_eq!(after, before, "a rejected import must leave the cache unchanged");
+
+    let logs = list_checkpoints(&mut client, None).await;
+    let origins: Vec<&str> = logs.iter().map(|listed| listed.origin.as_str()).collect();
+    assert_eq!(origins, vec![log.origin], "nothing of the Sigstore entry's log was stored");
+    let listed = logs.first().expect("own log");
+    assert_eq!(listed.inconsistencies_not_recorded, 0);
+    let records: BTreeMap<&str, &pb::Inconsistency> = listed
+        .inconsistencies
+        .iter()
+        .map(|record| (record.bundle_file_name.as_str(), record))
+        .collect();
+    assert_eq!(listed.inconsistencies.len(), 3, "{records:?}");
+    let honest_note = String::from_utf8(log.checkpoint(&honest)).expect("UTF-8 note");
+
+    for (name, archive, id) in [
+        ("fork-a.tgz", &fork_a, &record_ids[0]),
+        ("fork-b.tgz", &fork_b, &record_ids[1]),
+        ("fork-c.tgz", &fork_c, &record_ids[2]),
+    ] {
+        let record = records.get(name).unwrap_or_else(|| panic!("no record for {name}"));
+        assert_eq!(&record.id, id, "{name}");
+        assert_eq!(record.bundle_digest, bundle_digest(archive), "{name}");
+        assert_eq!(record.origin, log.origin, "{name}");
+        assert!(
+            time::OffsetDateTime::parse(&record.recorded_at, &time::format_description::well_known::Rfc3339).is_ok(),
+            "{name}: {}",
+            record.recorded_at
+        );
+        assert!(record.detail.starts_with(&format!("{name}: ")), "{name}: {}", record.detail);
+    }
+
+    // Same size, other root: both notes verbatim, no proof needed.
+    let same = records["fork-a.tgz"];
+    assert_eq!(same.kind, "same_size");
+    let rejected = same.rejected.as_ref().expect("rejected checkpoint");
+    let conflicting = same.conflicting.as_ref().expect("conflicting checkpoint");
+    assert_eq!(rejected.note.as_bytes(), same_size_note.as_slice());
+    assert_eq!((rejected.source.as_str(), rejected.bundle_path.as_str()), ("tile-verified", "logs/0/checkpoint"));
+    assert_eq!((rejected.tree_size, rejected.root_hash.clone()), (300, root_text(&same_size)));
+    assert_eq!(conflicting.note, honest_note);
+    assert_eq!((conflicting.source.as_str(), conflicting.bundle_path.as_str()), ("tile-verified", ""));
+    assert_eq!((conflicting.tree_size, conflicting.root_hash.clone()), (300, root_text(&honest)));
+    assert!(same.proof.is_empty());
+    assert_eq!(same.tile_root_hash, "");
+
+    // A larger tree that does not extend the stored one: the proof from its tiles fails
+    // against the stored root, but leads from the root its own tiles give for size 300.
+    let larger = records["fork-b.tgz"];
+    assert_eq!(larger.kind, "consistency_proof");
+    let rejected = larger.rejected.as_ref().expect("rejected checkpoint");
+    let conflicting = larger.conflicting.as_ref().expect("conflicting checkpoint");
+    assert_eq!(rejected.note.as_bytes(), log.checkpoint(&not_extension).as_slice());
+    assert_eq!((rejected.tree_size, rejected.root_hash.clone()), (310, root_text(&not_extension)));
+    assert_eq!(conflicting.note, honest_note);
+    assert_eq!(larger.tile_root_hash, root_text(&not_extension[..300]));
+    let proof: Vec<[u8; 32]> = larger.proof.iter().map(|hash| hash_of(hash)).collect();
+    assert!(!proof.is_empty());
+    assert!(merkle::verify_consistency(300, 310, &proof, &root_of(&honest), &root_of(&not_extension)).is_err());
+    merkle::verify_consistency(300, 310, &proof, &root_of(&not_extension[..300]), &root_of(&not_extension))
+        .expect("the recorded proof fits the forked tree");
+
+    // A smaller tlog-proof checkpoint whose root the stored tiles contradict.
+    let tile_root = records["fork-c.tgz"];
+    assert_eq!(tile_root.kind, "tile_root");
+    let rejected = tile_root.rejected.as_ref().expect("rejected checkpoint");
+    let conflicting = tile_root.conflicting.as_ref().expect("conflicting checkpoint");
+    assert_eq!(rejected.note.as_bytes(), log.checkpoint(&smaller).as_slice());
+    assert_eq!((rejected.source.as_str(), rejected.tree_size), ("tlog-proof", 290));
+    assert!(rejected.bundle_path.ends_with("/5.tlog-proof"), "{}", rejected.bundle_path);
+    assert_eq!((conflicting.source.as_str(), conflicting.tree_size), ("tile-verified", 300));
+    assert_eq!(conflicting.note, honest_note);
+    assert_eq!(tile_root.tile_root_hash, root_text(&honest_entries(290)));
+    let proof: Vec<[u8; 32]> = tile_root.proof.iter().map(|hash| hash_of(hash)).collect();
+    merkle::verify_consistency(290, 300, &proof, &root_of(&honest_entries(290)), &root_of(&honest))
+        .expect("the recorded proof leads from the tiles' root to the stored root");
+    assert!(merkle::verify_consistency(290, 300, &proof, &root_of(&smaller), &root_of(&honest)).is_err());
+
+    // The evidence survives a restart.
+    server.stop().await;
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let reopened = list_checkpoints(&mut client, Some(log.origin)).await;
+    assert_eq!(reopened, logs);
+    assert!(list_checkpoints(&mut client, Some("unknown.example/log")).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn frozen_shard_checkpoint_imports() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("frozen.example/shard-2025");
+    log.trust(&mut client, &vectors).await;
+
+    // The last checkpoint before the freeze, then the frozen shard's final checkpoint: the same
+    // tree, signed again with an extension line.
+    let entries = honest_entries(300);
+    client
+        .import_tiles(import_request("last.tgz", log.tiles_bundle(&entries)))
+        .await
+        .expect("last checkpoint before the freeze");
+    let frozen = Checkpoint {
+        origin: log.origin.to_owned(),
+        size: 300,
+        root_hash: root_of(&entries),
+        extensions: vec!["Log frozen — 2026-01-01T00:00:00Z".to_owned()],
+    };
+    let frozen_note = log.signer.sign(&frozen.to_text()).expect("sign frozen checkpoint");
+    let frozen_proof = TlogProof {
+        extra: None,
+        index: 299,
+        hashes: merkle::inclusion_proof(299, &entries.iter().map(|e| merkle::leaf_hash(e)).collect::<Vec<_>>())
+            .expect("inclusion proof"),
+        checkpoint: frozen_note.clone(),
+    }
+    .to_bytes();
+    let archive = stella_bundle::pack_tiles(&TilesInput {
+        logs: vec![LogTilesInput {
+            checkpoint: frozen_note.clone(),
+            tiles: build_tiles(&entries).expect("build tiles"),
+        }],
+        tlog_proofs: vec![frozen_proof],
+    })
+    .expect("pack frozen shard");
+    let imported = client
+        .import_tiles(import_request("frozen.tgz", archive))
+        .await
+        .unwrap_or_else(|status| panic!("frozen checkpoint: {}", status.message()))
+        .into_inner();
+    assert_eq!(imported.checkpoints.len(), 1, "{:?}", imported.checkpoints);
+    let checkpoint = imported.checkpoints.first().expect("checkpoint");
+    assert_eq!((checkpoint.tree_size, checkpoint.root_hash.clone()), (300, root_text(&entries)));
+
+    for index in [0_u64, 255, 256, 299] {
+        let entry = format!("entry {index}");
+        let response = inclusion(&mut client, log.origin, index, entry.as_bytes()).await;
+        assert!(response.included, "entry {index}: {}", response.detail);
+    }
+
+    // A fresh attestor that imports only the frozen checkpoint also proves every entry from it.
+    let other_dir = tempfile::tempdir().expect("temp dir");
+    let other = Running::start(other_dir.path()).await;
+    let mut other_client = other.client().await;
+    log.trust(&mut other_client, &vectors).await;
+    let archive = stella_bundle::pack_tiles(&TilesInput {
+        logs: vec![LogTilesInput {
+            checkpoint: frozen_note,
+            tiles: build_tiles(&entries).expect("build tiles"),
+        }],
+        tlog_proofs: Vec::new(),
+    })
+    .expect("pack frozen shard");
+    other_client
+        .import_tiles(import_request("frozen.tgz", archive))
+        .await
+        .unwrap_or_else(|status| panic!("frozen checkpoint alone: {}", status.message()));
+    for (index, entry) in entries.iter().enumerate() {
+        let index = u64::try_from(index).expect("index");
+        let response = inclusion(&mut other_client, log.origin, index, entry).await;
+        assert!(response.included, "entry {index}: {}", response.detail);
+        assert_eq!(response.proof_source, "tiles", "entry {index}");
+    }
+    let wrong = inclusion(&mut other_client, log.origin, 7, b"entry 8").await;
+    assert_eq!(wrong.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"]);
+    other.stop().await;
+    server.stop().await;
+}
+
+/// Returns the Ed25519 public key of a signer, decoded from its vkey (`name+hex8+base64(0x01 || key)`).
+fn ed25519_public_key(signer: &NoteSigner) -> Vec<u8> {
+    let vkey = signer.verifier().to_vkey();
+    // Key names cannot contain '+', but base64 can, so split at the first two.
+    let encoded = vkey.splitn(3, '+').nth(2).expect("vkey key part");
+    let bytes = BASE64.decode(encoded).expect("vkey base64");
+    assert_eq!(bytes.first(), Some(&0x01), "Ed25519 vkey");
+    bytes.get(1..).expect("key bytes").to_vec()
+}
+
+/// Adds a Rekor v2 style log entry for `signer` to a trusted root: an Ed25519 key valid from
+/// `start` until `end` (open when `None`), with the origin as the host of its base URL.
+fn add_tlog(root: &mut serde_json::Value, signer: &NoteSigner, origin: &str, start: &str, end: Option<&str>) {
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend(ed25519_public_key(signer));
+    let mut valid_for = serde_json::json!({ "start": start });
+    if let Some(end) = end {
+        valid_for["end"] = serde_json::Value::from(end);
+    }
+    let entry = serde_json::json!({
+        "baseUrl": format!("https://{origin}"),
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": BASE64.encode(&spki),
+            "keyDetails": "PKIX_ED25519",
+            "validFor": valid_for,
+        },
+        "logId": { "keyId": BASE64.encode(Sha256::digest(&spki)) },
+    });
+    root["tlogs"].as_array_mut().expect("tlogs list").push(entry);
+}
+
+#[tokio::test]
+async fn two_logs_one_bundle() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+
+    // Two logs of the trusted root with overlapping validity windows, each with its own key.
+    let (origin_a, origin_b) = ("log-a.stella.example", "log-b.stella.example");
+    let signer_a = NoteSigner::ed25519(origin_a, &[21_u8; 32]);
+    let signer_b = NoteSigner::ed25519(origin_b, &[22_u8; 32]);
+    let production = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+    let mut root: serde_json::Value = serde_json::from_slice(&read(&production)).expect("trusted root JSON");
+    add_tlog(&mut root, &signer_a, origin_a, "2025-01-01T00:00:00Z", None);
+    add_tlog(&mut root, &signer_b, origin_b, "2025-06-01T00:00:00Z", Some("2030-01-01T00:00:00Z"));
+    let root_file = dir.path().join("two-logs.trusted_root.json");
+    std::fs::write(&root_file, serde_json::to_vec(&root).expect("JSON")).expect("write trusted root");
+    client
+        .import_trust_roots(import_request("trust.tgz", trust_set_archive(&root_file, &[], 1)))
+        .await
+        .expect("import trust with two logs");
+
+    let log_a = OwnLog {
+        origin: origin_a,
+        signer: signer_a,
+    };
+    let log_b = OwnLog {
+        origin: origin_b,
+        signer: signer_b,
+    };
+    let entries_a: Vec<Vec<u8>> = (0..40).map(|i| format!("a {i}").into_bytes()).collect();
+    let entries_b: Vec<Vec<u8>> = (0..300).map(|i| format!("b {i}").into_bytes()).collect();
+    let both = |entries_a: &[Vec<u8>], entries_b: &[Vec<u8>]| {
+        stella_bundle::pack_tiles(&TilesInput {
+            logs: vec![
+                LogTilesInput {
+                    checkpoint: log_a.checkpoint(entries_a),
+                    tiles: build_tiles(entries_a).expect("build tiles a"),
+                },
+                LogTilesInput {
+                    checkpoint: log_b.checkpoint(entries_b),
+                    tiles: build_tiles(entries_b).expect("build tiles b"),
+                },
+            ],
+            tlog_proofs: vec![log_b.tlog_proof(entries_b, 7)],
+        })
+        .expect("pack two logs")
+    };
+    let imported = client
+        .import_tiles(import_request("two-logs.tgz", both(&entries_a, &entries_b)))
+        .await
+        .unwrap_or_else(|status| panic!("two logs: {}", status.message()))
+        .into_inner();
+    let sizes: Vec<(&str, u64)> = imported
+        .checkpoints
+        .iter()
+        .map(|checkpoint| (checkpoint.origin.as_str(), checkpoint.tree_size))
+        .collect();
+    assert_eq!(sizes, vec![(origin_a, 40), (origin_b, 300)]);
+
+    for (log, entries) in [(&log_a, &entries_a), (&log_b, &entries_b)] {
+        for index in [0_usize, 7, 39] {
+            let entry = entries.get(index).expect("entry");
+            let response = inclusion(&mut client, log.origin, u64::try_from(index).expect("index"), entry).await;
+            assert!(response.included, "{} entry {index}: {}", log.origin, response.detail);
+        }
+    }
+    // An entry of one log does not prove inclusion in the other.
+    let crossed = inclusion(&mut client, origin_b, 3, b"a 3").await;
+    assert_eq!(crossed.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"]);
+
+    // A bundle that extends log A honestly but forks log B is rejected whole: log A does not
+    // grow, and the evidence is kept for log B only.
+    let grown_a: Vec<Vec<u8>> = (0..50).map(|i| format!("a {i}").into_bytes()).collect();
+    let mut forked_b = entries_b.clone();
+    if let Some(entry) = forked_b.get_mut(100) {
+        *entry = b"forged entry".to_vec();
+    }
+    let status = client
+        .import_tiles(import_request("fork-b.tgz", both(&grown_a, &forked_b)))
+        .await
+        .expect_err("log B forked");
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
+    assert!(status.message().contains(origin_b), "{}", status.message());
+    let not_grown = inclusion(&mut client, origin_a, 45, b"a 45").await;
+    assert_eq!(not_grown.reason_codes, vec!["ERR_REKOR_TILE_MISSING"]);
+
+    let logs = list_checkpoints(&mut client, None).await;
+    let summary: Vec<(&str, Vec<u64>, Vec<u64>, usize)> = logs
+        .iter()
+        .map(|listed| {
+            (
+                listed.origin.as_str(),
+                listed.checkpoints.iter().map(|c| c.tree_size).collect(),
+                listed.proof_checkpoints.iter().map(|c| c.tree_size).collect(),
+                listed.inconsistencies.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(origin_a, vec![40], vec![], 0), (origin_b, vec![300], vec![300], 1)]
+    );
     server.stop().await;
 }

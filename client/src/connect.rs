@@ -10,7 +10,8 @@ use std::time::Duration;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_proto::attestor::v1::{
     GetReportRequest, GetReportResponse, ImportBundleRequest, ImportTilesResponse,
-    ImportTrustRootsResponse, RegisterEvidenceResponse, VerifyEvidenceRequest,
+    ImportTrustRootsResponse, ListCheckpointsRequest, ListCheckpointsResponse,
+    RegisterEvidenceResponse, VerifyEvidenceRequest,
     VerifyEvidenceResponse, VerifyInclusionRequest, VerifyInclusionResponse,
 };
 use stella_proto::gate::v1::gate_client::GateClient;
@@ -264,6 +265,24 @@ impl AttestorConnection {
         let result = self
             .client
             .verify_inclusion(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Lists the stored checkpoints and inconsistency records of `origin`, or of every log
+    /// origin the attestor has stored anything for.
+    pub async fn list_checkpoints(
+        &mut self,
+        origin: Option<&str>,
+    ) -> Result<ListCheckpointsResponse, ClientError> {
+        let message = ListCheckpointsRequest {
+            origin: origin.map(str::to_owned),
+        };
+        let result = self
+            .client
+            .list_checkpoints(request(message, &self.options))
             .await;
         result
             .map(tonic::Response::into_inner)

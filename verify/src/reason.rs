@@ -51,6 +51,8 @@ pub enum ReasonCode {
     RekorProofInvalid,
     #[serde(rename = "ERR_REKOR_CHECKPOINT_INVALID")]
     RekorCheckpointInvalid,
+    #[serde(rename = "ERR_REKOR_CHECKPOINT_INCONSISTENT")]
+    RekorCheckpointInconsistent,
     #[serde(rename = "ERR_REKOR_SET_INVALID")]
     RekorSetInvalid,
 
@@ -89,7 +91,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code in the catalog, in declaration order.
-    pub const ALL: [ReasonCode; 31] = [
+    pub const ALL: [ReasonCode; 32] = [
         ReasonCode::BundleMalformed,
         ReasonCode::BundleEntryRejected,
         ReasonCode::BundleTooLarge,
@@ -106,6 +108,7 @@ impl ReasonCode {
         ReasonCode::RekorRootMismatch,
         ReasonCode::RekorProofInvalid,
         ReasonCode::RekorCheckpointInvalid,
+        ReasonCode::RekorCheckpointInconsistent,
         ReasonCode::RekorSetInvalid,
         ReasonCode::SigstoreBundleInvalid,
         ReasonCode::DsseSignatureInvalid,
@@ -142,6 +145,7 @@ impl ReasonCode {
             ReasonCode::RekorRootMismatch => "ERR_REKOR_ROOT_MISMATCH",
             ReasonCode::RekorProofInvalid => "ERR_REKOR_PROOF_INVALID",
             ReasonCode::RekorCheckpointInvalid => "ERR_REKOR_CHECKPOINT_INVALID",
+            ReasonCode::RekorCheckpointInconsistent => "ERR_REKOR_CHECKPOINT_INCONSISTENT",
             ReasonCode::RekorSetInvalid => "ERR_REKOR_SET_INVALID",
             ReasonCode::SigstoreBundleInvalid => "ERR_SIGSTORE_BUNDLE_INVALID",
             ReasonCode::DsseSignatureInvalid => "ERR_DSSE_SIGNATURE_INVALID",

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 pub mod args;
+mod checkpoints;
 pub mod config;
 mod evidence;
 mod files;
@@ -209,6 +210,8 @@ pub enum RekorCommand {
     Verify(RekorVerifyArgs),
     /// Check that a log entry is included in an imported checkpoint.
     Inclusion(RekorInclusionArgs),
+    /// List the stored checkpoints of each log and the evidence of rejected split views.
+    Checkpoints(RekorCheckpointsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +256,13 @@ pub struct RekorInclusionArgs {
     /// File with the exact log entry bytes.
     #[arg(long, value_name = "FILE")]
     pub entry: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RekorCheckpointsArgs {
+    /// Only this log origin, as on the first line of its checkpoint. Default: every log.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -376,6 +386,9 @@ pub async fn run(cli: &Cli) -> Result<Report, Failure> {
         }
         Command::Rekor(RekorCommand::Verify(args)) => rekor::verify(&services, args).await,
         Command::Rekor(RekorCommand::Inclusion(args)) => rekor::inclusion(&services, args).await,
+        Command::Rekor(RekorCommand::Checkpoints(args)) => {
+            checkpoints::list(&services, args).await
+        }
         Command::Evidence(EvidenceCommand::Pack(args)) => evidence::pack(args),
         Command::Evidence(EvidenceCommand::Verify(args)) => evidence::verify(&services, args).await,
         Command::Promotion(PromotionCommand::Create(args)) => gate::create(&services, args).await,
