@@ -6,6 +6,7 @@ pub mod attestor;
 pub mod cache;
 pub mod error;
 pub mod imports;
+pub mod inclusion_stream;
 pub mod inconsistency;
 pub mod service;
 mod split_view;

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_server::Attestor as AttestorRpc;
 use tokio::sync::Mutex;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument};
 
 use crate::attestor::{Attestor, rfc3339};
 use crate::error::ServiceError;
+use crate::inclusion_stream;
 use crate::inconsistency::{EvidenceCheckpoint, InconsistencyRecord, ListedCheckpoint, LogCheckpoints};
 use crate::store::CheckpointSummary;
 
@@ -222,18 +223,27 @@ impl AttestorRpc for AttestorService {
         &self,
         request: Request<pb::VerifyInclusionRequest>,
     ) -> Result<Response<pb::VerifyInclusionResponse>, Status> {
-        let pb::VerifyInclusionRequest { origin, index, entry } = request.into_inner();
+        let pb::VerifyInclusionRequest { origin, index, entry, sequence } = request.into_inner();
         let result = self
             .run(move |attestor, now| attestor.verify_inclusion(&origin, index, &entry, now))
             .await?;
         info!(included = result.included, proof_source = %result.proof_source, reason_codes = ?result.reason_codes, "inclusion checked");
-        Ok(Response::new(pb::VerifyInclusionResponse {
-            included: result.included,
-            checkpoint: result.checkpoint.as_ref().map(checkpoint_ref),
-            proof_source: result.proof_source,
-            reason_codes: result.reason_codes,
-            detail: result.detail,
-        }))
+        Ok(Response::new(inclusion_stream::response(result, sequence)))
+    }
+
+    type VerifyInclusionStreamStream = inclusion_stream::ResponseStream;
+
+    #[instrument(name = "attestor.VerifyInclusionStream", skip_all)]
+    async fn verify_inclusion_stream(
+        &self,
+        request: Request<Streaming<pb::VerifyInclusionRequest>>,
+    ) -> Result<Response<Self::VerifyInclusionStreamStream>, Status> {
+        let requests = request.into_inner();
+        // One clock read and one trust set for the whole call.
+        let trust = self.run(|attestor, now| attestor.valid_trust_set(now)).await?;
+        info!(trust_set_version = trust.version, "inclusion stream started");
+        let responses = inclusion_stream::start(Arc::clone(&self.attestor), trust, requests);
+        Ok(Response::new(responses))
     }
 
     #[instrument(name = "attestor.ListCheckpoints", skip_all, fields(origin = ?request.get_ref().origin))]

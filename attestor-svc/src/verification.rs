@@ -7,6 +7,7 @@
 //! digest.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,6 +19,7 @@ use stella_verify::evidence::{
 use stella_verify::merkle;
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 use stella_verify::report::{Outcome, VerificationReport};
+use stella_verify::trust_root::TrustSet;
 
 use crate::attestor::Attestor;
 use crate::cache::Cache;
@@ -118,10 +120,36 @@ impl Attestor {
         entry: &[u8],
         now: i64,
     ) -> Result<InclusionResult, ServiceError> {
+        let trust = self.valid_trust_set(now)?;
+        self.verify_inclusion_with(&trust, origin, index, entry)
+    }
+
+    /// Returns the current trust set after checking that it is valid at `now`.
+    ///
+    /// # Errors
+    ///
+    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`.
+    pub fn valid_trust_set(&self, now: i64) -> Result<Arc<TrustSet>, ServiceError> {
         let trust = self.current_trust_set()?;
         trust
             .check_valid_at(now)
             .map_err(|error| ServiceError::precondition(error.reason_code(), error.to_string()))?;
+        Ok(trust)
+    }
+
+    /// Proves inclusion like [`Attestor::verify_inclusion`], against a trust set that the caller
+    /// has already checked with [`Attestor::valid_trust_set`].
+    ///
+    /// # Errors
+    ///
+    /// Only internal errors (storage); a missing or failing proof is a result.
+    pub fn verify_inclusion_with(
+        &self,
+        trust: &TrustSet,
+        origin: &str,
+        index: u64,
+        entry: &[u8],
+    ) -> Result<InclusionResult, ServiceError> {
         let known_origin = trust
             .checkpoint_verifiers()
             .iter()
@@ -138,7 +166,7 @@ impl Attestor {
                 ),
             });
         }
-        let cache = Cache::new(&self.store, &trust);
+        let cache = Cache::new(&self.store, trust);
 
         let found = cache.inclusion_candidates(origin, index);
         cache.take_error()?;
@@ -273,7 +301,7 @@ fn outcome_text(outcome: Outcome) -> &'static str {
     }
 }
 
-fn sorted_codes(codes: impl IntoIterator<Item = ReasonCode>) -> Vec<String> {
+pub(crate) fn sorted_codes(codes: impl IntoIterator<Item = ReasonCode>) -> Vec<String> {
     let mut strings: Vec<String> = codes.into_iter().map(|code| code.as_str().to_owned()).collect();
     strings.sort_unstable();
     strings.dedup();

@@ -183,6 +183,7 @@ async fn inclusion(
             origin: origin.to_owned(),
             index,
             entry: entry.to_vec(),
+            sequence: 0,
         })
         .await
         .expect("VerifyInclusion succeeds")
@@ -1776,5 +1777,178 @@ async fn two_logs_one_bundle() {
         summary,
         vec![(origin_a, vec![40], vec![], 0), (origin_b, vec![300], vec![300], 1)]
     );
+    server.stop().await;
+}
+
+fn stream_request(origin: &str, index: u64, entry: &[u8], sequence: u64) -> pb::VerifyInclusionRequest {
+    pb::VerifyInclusionRequest {
+        origin: origin.to_owned(),
+        index,
+        entry: entry.to_vec(),
+        sequence,
+    }
+}
+
+/// Sends `requests` in one VerifyInclusionStream call and collects every response.
+async fn inclusion_stream(
+    client: &mut AttestorClient<Channel>,
+    requests: Vec<pb::VerifyInclusionRequest>,
+) -> Result<Vec<pb::VerifyInclusionResponse>, tonic::Status> {
+    let mut responses = client
+        .verify_inclusion_stream(tokio_stream::iter(requests))
+        .await?
+        .into_inner();
+    let mut collected = Vec::new();
+    while let Some(response) = responses.message().await? {
+        collected.push(response);
+    }
+    Ok(collected)
+}
+
+/// An attestor with the Tessera trust set and its 15-entry tiles imported.
+async fn tessera_attestor(vectors: &Path, data_dir: &Path) -> (Running, AttestorClient<Channel>) {
+    let server = Running::start(data_dir).await;
+    let mut client = server.client().await;
+    client
+        .import_trust_roots(import_request("trust.tgz", tessera_trust_set(vectors)))
+        .await
+        .expect("import trust set");
+    client
+        .import_tiles(import_request("tessera-15.tgz", tessera_tiles(vectors, 15)))
+        .await
+        .expect("import tiles");
+    (server, client)
+}
+
+/// Sequence, origin, index, entry, and the expected reason codes (none when included).
+type StreamRow = (u64, &'static str, u64, Vec<u8>, Vec<&'static str>);
+
+#[tokio::test]
+async fn inclusion_stream_responds_in_order() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, mut client) = tessera_attestor(&vectors, dir.path()).await;
+
+    let oversized = vec![b'x'; 65_536];
+    let largest = vec![b'x'; 65_535];
+    let mut rows: Vec<StreamRow> = Vec::new();
+    for (index, word) in (0u64..).zip(ENTRY_WORDS) {
+        rows.push((1000 + index, TESSERA_ORIGIN, index, word.as_bytes().to_vec(), vec![]));
+    }
+    rows.push((5, TESSERA_ORIGIN, 3, b"three".to_vec(), vec!["ERR_REKOR_PROOF_INVALID"]));
+    rows.push((4, TESSERA_ORIGIN, 15, b"sixteen".to_vec(), vec!["ERR_REKOR_TILE_MISSING"]));
+    rows.push((3, "example.com/other-log", 0, b"one".to_vec(), vec!["ERR_REKOR_LOG_UNKNOWN"]));
+    rows.push((2, "", 0, b"one".to_vec(), vec!["ERR_REKOR_LOG_UNKNOWN"]));
+    rows.push((1, TESSERA_ORIGIN, 0, oversized, vec!["ERR_BUNDLE_TOO_LARGE"]));
+    rows.push((0, TESSERA_ORIGIN, 1, largest, vec!["ERR_REKOR_PROOF_INVALID"]));
+    rows.push((7, TESSERA_ORIGIN, 14, b"fivten".to_vec(), vec![]));
+    // Two requests with the same sequence number are each answered.
+    rows.push((7, TESSERA_ORIGIN, 14, b"fivten".to_vec(), vec![]));
+
+    let requests = rows
+        .iter()
+        .map(|(sequence, origin, index, entry, _)| stream_request(origin, *index, entry, *sequence))
+        .collect();
+    let responses = inclusion_stream(&mut client, requests).await.expect("stream succeeds");
+    assert_eq!(responses.len(), rows.len());
+
+    for (position, (row, response)) in rows.iter().zip(&responses).enumerate() {
+        let (sequence, _, index, _, codes) = row;
+        assert_eq!(response.sequence, *sequence, "position {position}");
+        assert_eq!(&response.reason_codes, codes, "position {position}: {}", response.detail);
+        assert_eq!(response.included, codes.is_empty(), "position {position}: {}", response.detail);
+        if codes.is_empty() {
+            assert_eq!(response.proof_source, "tiles", "position {position}");
+            let used = response.checkpoint.as_ref().expect("checkpoint");
+            assert_eq!((used.tree_size, used.root_hash.as_str()), (15, TESSERA_ROOT_15), "index {index}");
+        }
+    }
+    let empty_origin = responses.get(18).expect("empty origin response");
+    assert!(empty_origin.detail.contains("origin is empty"), "{}", empty_origin.detail);
+    assert!(empty_origin.checkpoint.is_none());
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inclusion_stream_matches_unary_call() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, mut client) = tessera_attestor(&vectors, dir.path()).await;
+
+    let cases: [(u64, &[u8]); 3] = [(2, b"three"), (3, b"three"), (15, b"sixteen")];
+    let requests = cases
+        .iter()
+        .zip(0u64..)
+        .map(|((index, entry), sequence)| stream_request(TESSERA_ORIGIN, *index, entry, sequence))
+        .collect();
+    let streamed = inclusion_stream(&mut client, requests).await.expect("stream succeeds");
+    assert_eq!(streamed.len(), cases.len());
+    for ((index, entry), streamed) in cases.iter().zip(&streamed) {
+        let unary = inclusion(&mut client, TESSERA_ORIGIN, *index, entry).await;
+        let mut expected = unary.clone();
+        expected.sequence = streamed.sequence;
+        assert_eq!(*streamed, expected, "index {index}");
+    }
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inclusion_stream_empty_call_ends() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, mut client) = tessera_attestor(&vectors, dir.path()).await;
+
+    let responses = inclusion_stream(&mut client, Vec::new()).await.expect("stream succeeds");
+    assert!(responses.is_empty());
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inclusion_stream_needs_trust_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+
+    let requests = vec![stream_request(TESSERA_ORIGIN, 0, b"one", 0)];
+    let status = inclusion_stream(&mut client, requests).await.expect_err("no trust set");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&status), "ERR_TRUST_ROOT_MISSING");
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inclusion_stream_request_limit() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, mut client) = tessera_attestor(&vectors, dir.path()).await;
+
+    // Empty origins are answered without a store read, which keeps a million requests quick.
+    let limit = stella_attestor::inclusion_stream::MAX_STREAM_REQUESTS;
+    let requests = tokio_stream::iter((0..=limit).map(|sequence| stream_request("", 0, b"", sequence)));
+    let mut responses = client
+        .verify_inclusion_stream(requests)
+        .await
+        .expect("stream starts")
+        .into_inner();
+    let mut answered: u64 = 0;
+    let status = loop {
+        match responses.message().await {
+            Ok(Some(response)) => {
+                assert_eq!(response.sequence, answered);
+                assert_eq!(response.reason_codes, vec!["ERR_REKOR_LOG_UNKNOWN"]);
+                answered += 1;
+            }
+            Ok(None) => panic!("stream ended without an error after {answered} responses"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(answered, limit);
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("at most 1000000 requests"), "{}", status.message());
+
     server.stop().await;
 }

@@ -19,6 +19,7 @@ use stella_proto::gate::v1::{
     CreatePromotionRequest, DecisionRecord, EvaluateRequest, EvaluateResponse, GetDecisionRequest,
     GetPromotionRequest, Promotion,
 };
+use tokio_stream::Stream;
 use tonic::transport::{Channel, Endpoint};
 
 use stella_proto::REASON_CODE_METADATA_KEY;
@@ -261,6 +262,7 @@ impl AttestorConnection {
             origin: origin.to_owned(),
             index,
             entry,
+            sequence: 0,
         };
         let result = self
             .client
@@ -269,6 +271,36 @@ impl AttestorConnection {
         result
             .map(tonic::Response::into_inner)
             .map_err(|status| self.fail(status))
+    }
+
+    /// Verifies many log entries in one VerifyInclusionStream call and returns the responses,
+    /// which arrive one per request and in request order. Each response echoes its request's
+    /// `sequence`.
+    ///
+    /// The request timeout covers the whole call. The attestor accepts at most 1,000,000
+    /// requests per call and ends the call with RESOURCE_EXHAUSTED after that.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`] when the call cannot start, for example FAILED_PRECONDITION with
+    /// `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`. Errors later in the call come from
+    /// [`InclusionResponses::next`].
+    pub async fn verify_inclusion_stream<S>(
+        &mut self,
+        requests: S,
+    ) -> Result<InclusionResponses, ClientError>
+    where
+        S: Stream<Item = VerifyInclusionRequest> + Send + 'static,
+    {
+        let result = self
+            .client
+            .verify_inclusion_stream(request(requests, &self.options))
+            .await;
+        let responses = result.map_err(|status| self.fail(status))?.into_inner();
+        Ok(InclusionResponses {
+            responses,
+            url: self.url.clone(),
+        })
     }
 
     /// Lists the stored checkpoints and inconsistency records of `origin`, or of every log
@@ -287,6 +319,29 @@ impl AttestorConnection {
         result
             .map(tonic::Response::into_inner)
             .map_err(|status| self.fail(status))
+    }
+}
+
+/// The responses of a VerifyInclusionStream call, in request order.
+#[derive(Debug)]
+pub struct InclusionResponses {
+    responses: tonic::Streaming<VerifyInclusionResponse>,
+    url: String,
+}
+
+impl InclusionResponses {
+    /// Waits for the next response. Returns `None` once the attestor has sent the response to every request
+    /// and ended the call.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`] when the call ends with an error status (such as RESOURCE_EXHAUSTED past
+    /// the request limit) or the connection is lost.
+    pub async fn next(&mut self) -> Result<Option<VerifyInclusionResponse>, ClientError> {
+        self.responses
+            .message()
+            .await
+            .map_err(|status| ClientError::from_status(Service::Attestor, &self.url, status))
     }
 }
 

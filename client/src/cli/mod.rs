@@ -17,6 +17,7 @@ pub mod config;
 mod evidence;
 mod files;
 mod gate;
+mod inclusion_batch;
 pub mod output;
 mod rekor;
 mod tiles_dir;
@@ -210,6 +211,8 @@ pub enum RekorCommand {
     Verify(RekorVerifyArgs),
     /// Check that a log entry is included in an imported checkpoint.
     Inclusion(RekorInclusionArgs),
+    /// Check many log entries of one log in a single streaming call.
+    InclusionBatch(RekorInclusionBatchArgs),
     /// List the stored checkpoints of each log and the evidence of rejected split views.
     Checkpoints(RekorCheckpointsArgs),
 }
@@ -256,6 +259,17 @@ pub struct RekorInclusionArgs {
     /// File with the exact log entry bytes.
     #[arg(long, value_name = "FILE")]
     pub entry: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RekorInclusionBatchArgs {
+    /// Log origin, as on the first line of its checkpoint.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: String,
+    /// JSON Lines file: one {"index": N, "entry_base64": "..."} object per line, at most
+    /// 1000000 entries.
+    #[arg(long, value_name = "FILE")]
+    pub entries_file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -386,6 +400,9 @@ pub async fn run(cli: &Cli) -> Result<Report, Failure> {
         }
         Command::Rekor(RekorCommand::Verify(args)) => rekor::verify(&services, args).await,
         Command::Rekor(RekorCommand::Inclusion(args)) => rekor::inclusion(&services, args).await,
+        Command::Rekor(RekorCommand::InclusionBatch(args)) => {
+            inclusion_batch::run(&services, args).await
+        }
         Command::Rekor(RekorCommand::Checkpoints(args)) => {
             checkpoints::list(&services, args).await
         }
