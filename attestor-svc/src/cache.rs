@@ -1,15 +1,22 @@
 //! The offline proof cache: hash tiles and tlog-proof files from the store, served to the
 //! verification library through its `TileSource` and `InclusionSource` traits.
 //!
-//! The candidate proofs of (origin, index) are offered in this order:
-//! 1. one proof from tiles, using the stored checkpoint with the largest tree size above
-//!    `index` whose tiles are all stored, falling back to smaller checkpoints;
-//! 2. every tlog-proof file stored for (origin, index), largest checkpoint tree size first,
-//!    then in the store's order (by SHA-256 of the file).
+//! The candidate proofs of (origin, index) are:
+//! 1. when a stored tile-verified checkpoint with tree size above `index` has all the tiles of
+//!    the proof, that one proof from tiles and nothing else. The largest such checkpoint is
+//!    used, falling back to smaller ones. The tiles fix the leaf at `index`, so a tlog-proof
+//!    for a forked tree cannot prove a leaf that the tiles contradict;
+//! 2. otherwise every tlog-proof file stored for (origin, index), largest checkpoint tree size
+//!    first, then in the store's order (by SHA-256 of the file).
 //!
 //! Verification accepts the entry when any candidate proves it, so a corrupted tlog-proof
 //! imported after a good one (or before it) cannot hide the good one. The order depends only on
 //! the stored data, which keeps reports deterministic.
+//!
+//! An origin with an inconsistency record (a split view detected at import, see
+//! [`crate::inconsistency`]) gets no candidates at all. Every lookup fails with
+//! `ERR_REKOR_CHECKPOINT_INCONSISTENT`, because the attestor cannot tell which of the two trees
+//! the rest of its cache belongs to.
 //!
 //! Every checkpoint handed out is verified again against the current trust set, so a set
 //! that drops a log key also stops its cached checkpoints from proving anything. Rekor v1
@@ -34,6 +41,7 @@ use stella_verify::tlog_proof::TlogProof;
 use stella_verify::trust_root::TrustSet;
 
 use crate::error::ServiceError;
+use crate::inconsistency::InconsistencyRecord;
 use crate::store::{Store, StoreError};
 
 /// Number of hashes in a full tile.
@@ -229,15 +237,18 @@ impl<'a> Cache<'a> {
     }
 
     fn lookup(&self, origin: &str, index: u64) -> Result<Vec<CachedInclusion>, InclusionLookupError> {
+        if let Some(split_view) = self.split_view(origin) {
+            return Err(split_view);
+        }
         let mut candidates = Vec::new();
         let (from_tiles, gap) = self.tile_candidate(origin, index);
-        candidates.extend(from_tiles);
-        candidates.extend(self.tlog_proof_candidates(origin, index));
+        match from_tiles {
+            Some(found) => candidates.push(found),
+            None => candidates.extend(self.tlog_proof_candidates(origin, index)),
+        }
 
         if self.errors.has_error() {
-            return Err(InclusionLookupError::Unavailable {
-                detail: "the attestor's store failed; see its log".to_owned(),
-            });
+            return Err(store_unavailable());
         }
         if !candidates.is_empty() {
             return Ok(candidates);
@@ -250,6 +261,49 @@ impl<'a> Cache<'a> {
         };
         paths.push(Self::tlog_proof_path(origin, index));
         Err(InclusionLookupError::Missing { paths })
+    }
+
+    /// Returns the lookup failure for an origin with a recorded split view, naming the oldest
+    /// inconsistency record, or `None` when the origin has none.
+    ///
+    /// NOTE: there is no in-place reset of this state yet. Recovery means investigating the
+    /// evidence, then starting the attestor on a fresh data directory and importing trusted
+    /// material again (docs/security.md). A split view whose record could not be written (a
+    /// storage error at rejection time) leaves no record and so does not block lookups.
+    fn split_view(&self, origin: &str) -> Option<InclusionLookupError> {
+        let records = match self.store.inconsistencies(origin) {
+            Ok(records) => records,
+            Err(error) => {
+                self.errors.record(error);
+                return Some(store_unavailable());
+            }
+        };
+        let not_recorded = match self.store.inconsistencies_not_recorded(origin) {
+            Ok(count) => count,
+            Err(error) => {
+                self.errors.record(error);
+                return Some(store_unavailable());
+            }
+        };
+        if records.is_empty() && not_recorded == 0 {
+            return None;
+        }
+        // A record that no longer parses still marks the split view; only its id is lost.
+        let oldest = records
+            .iter()
+            .filter_map(|bytes| serde_json::from_slice::<InconsistencyRecord>(bytes).ok())
+            .min_by(|a, b| a.recorded_at.cmp(&b.recorded_at).then_with(|| a.id.cmp(&b.id)));
+        let record = match &oldest {
+            Some(record) => format!("inconsistency record {}", record.id),
+            None => "an inconsistency record that the attestor could not read".to_owned(),
+        };
+        Some(InclusionLookupError::SplitView {
+            detail: format!(
+                "log {origin:?} has shown this attestor two different trees ({record}), so no inclusion proof \
+                 of it is trusted; inspect the evidence with `stella rekor checkpoints --origin {origin}`, \
+                 then recover as docs/security.md describes"
+            ),
+        })
     }
 
     /// Builds the proof from the tiles of the largest stored checkpoint that has them all.
@@ -320,6 +374,12 @@ impl<'a> Cache<'a> {
         // A stable sort keeps the store's digest order among equal tree sizes.
         candidates.sort_by_key(|candidate| Reverse(candidate.checkpoint.checkpoint().size));
         candidates
+    }
+}
+
+fn store_unavailable() -> InclusionLookupError {
+    InclusionLookupError::Unavailable {
+        detail: "the attestor's store failed; see its log".to_owned(),
     }
 }
 

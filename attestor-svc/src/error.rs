@@ -12,6 +12,13 @@ use tracing::{error, info};
 
 use crate::store::StoreError;
 
+/// Escapes a client-supplied string for a log field: control characters such as newline and
+/// ESC become Rust escapes (`\n`, `\u{1b}`), so a file name cannot forge log lines or
+/// terminal sequences. Quotes and backslashes are escaped as well.
+pub fn escape_for_log(text: &str) -> std::str::EscapeDebug<'_> {
+    text.escape_debug()
+}
+
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -75,7 +82,7 @@ impl ServiceError {
     pub fn into_status(self) -> Status {
         match self {
             ServiceError::Rejected { code, reason, message } => {
-                info!(reason_code = %reason, %message, "request rejected");
+                info!(reason_code = %reason, message = %escape_for_log(&message), "request rejected");
                 let mut status = Status::new(code, format!("{reason}: {message}"));
                 if let Ok(value) = reason.as_str().parse() {
                     status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);
@@ -114,6 +121,23 @@ mod tests {
         );
         let metadata = status.metadata().get(REASON_CODE_METADATA_KEY).expect("metadata");
         assert_eq!(metadata.to_str().expect("ASCII"), "ERR_FILE_DIGEST_MISMATCH");
+    }
+
+    #[test]
+    fn log_escape_neutralizes_controls() {
+        let cases = [
+            ("newline", "a.tgz\nINFO forged line", "a.tgz\\nINFO forged line"),
+            ("carriage return", "a.tgz\rX", "a.tgz\\rX"),
+            ("escape sequence", "a\u{1b}[31mred", "a\\u{1b}[31mred"),
+            ("tab", "a\tb", "a\\tb"),
+            ("plain", "rekor-tiles.tgz", "rekor-tiles.tgz"),
+            ("non-ASCII letters kept", "données.tgz", "données.tgz"),
+        ];
+        for (name, input, expected) in cases {
+            let escaped = escape_for_log(input).to_string();
+            assert_eq!(escaped, expected, "{name}");
+            assert!(!escaped.contains(['\n', '\r', '\u{1b}']), "{name}: {escaped:?}");
+        }
     }
 
     #[test]

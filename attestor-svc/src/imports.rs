@@ -68,14 +68,15 @@ pub struct EvidenceImport {
 impl Attestor {
     /// Imports a trust root set and makes it current. The set must not be expired at
     /// `now`, and its version must be higher than the current set's. Importing the current
-    /// set again changes nothing and reports it as already imported.
+    /// set again changes nothing and reports it as already imported, unless it has expired.
     ///
     /// # Errors
     ///
     /// INVALID_ARGUMENT with the bundle's reason code when the archive is rejected, and
     /// `ERR_TRUST_ROOT_EXPIRED` when it has expired. FAILED_PRECONDITION with
     /// `ERR_TRUST_ROOT_INVALID` when its version does not exceed the current one, or when it
-    /// was imported before and another set is current now.
+    /// was imported before and another set is current now, and with `ERR_TRUST_ROOT_EXPIRED`
+    /// when it is the current set and has expired.
     pub fn import_trust_roots(
         &self,
         file_name: &str,
@@ -91,7 +92,20 @@ impl Attestor {
                 Some(current) if current.digest != opened.digest => {
                     Err(superseded_trust_set(file_name, &record, &current))
                 }
-                _ => trust_import_from_record(&record, true),
+                _ => {
+                    // "Already imported" would read as success for a set that no longer
+                    // verifies anything.
+                    opened.into_trust_set().check_valid_at(now).map_err(|error| {
+                        ServiceError::precondition(
+                            error.reason_code(),
+                            format!(
+                                "{file_name}: {error}; this is the current trust root set, so the attestor \
+                                 verifies nothing until a set with a higher version and a later expiry is imported"
+                            ),
+                        )
+                    })?;
+                    trust_import_from_record(&record, true)
+                }
             };
         }
 

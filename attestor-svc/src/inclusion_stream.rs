@@ -21,7 +21,7 @@ use tonic::{Status, Streaming};
 use tracing::{Instrument as _, Span, info, warn};
 
 use crate::attestor::Attestor;
-use crate::error::ServiceError;
+use crate::error::{ServiceError, escape_for_log};
 use crate::store::CheckpointSummary;
 use crate::verification::{InclusionResult, sorted_codes};
 
@@ -72,7 +72,7 @@ async fn respond_to_requests(
             Err(status) => {
                 // The request stream failed (cancelled, or a message that does not decode).
                 // Nothing more can be read, so the call ends with that status.
-                warn!(received, code = ?status.code(), message = %status.message(), "inclusion stream failed");
+                warn!(received, code = ?status.code(), message = %escape_for_log(status.message()), "inclusion stream failed");
                 let _ = sender.send(Err(status)).await;
                 return;
             }

@@ -26,7 +26,7 @@ use stella_verify::reason::ReasonCode;
 use tracing::{error, warn};
 
 use crate::attestor::Attestor;
-use crate::error::ServiceError;
+use crate::error::{ServiceError, escape_for_log};
 use crate::split_view::Known;
 use crate::store::{EvidenceOutcome, StoreError};
 
@@ -193,9 +193,9 @@ impl Attestor {
         let outcome = match stored {
             Ok(EvidenceOutcome::Stored | EvidenceOutcome::AlreadyStored) => {
                 warn!(
-                    origin = %record.origin,
+                    origin = %escape_for_log(&record.origin),
                     record_id = %record.id,
-                    file_name = %record.bundle_file_name,
+                    file_name = %escape_for_log(&record.bundle_file_name),
                     kind = record.kind.as_str(),
                     "split view detected, evidence stored"
                 );
@@ -206,7 +206,7 @@ impl Attestor {
             }
             Ok(EvidenceOutcome::LimitReached { not_recorded }) => {
                 warn!(
-                    origin = %record.origin,
+                    origin = %escape_for_log(&record.origin),
                     record_id = %record.id,
                     not_recorded,
                     "split view detected, evidence not stored: the origin has reached its record limit"
@@ -219,7 +219,7 @@ impl Attestor {
             }
             Err(store_error) => {
                 error!(
-                    origin = %record.origin,
+                    origin = %escape_for_log(&record.origin),
                     record_id = %record.id,
                     error = %store_error,
                     "cannot store split-view evidence"

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument};
 
 use crate::attestor::{Attestor, rfc3339};
-use crate::error::ServiceError;
+use crate::error::{ServiceError, escape_for_log};
 use crate::inclusion_stream;
 use crate::inconsistency::{EvidenceCheckpoint, InconsistencyRecord, ListedCheckpoint, LogCheckpoints};
 use crate::store::CheckpointSummary;
@@ -122,7 +122,7 @@ fn inconsistency(record: InconsistencyRecord) -> pb::Inconsistency {
 
 #[tonic::async_trait]
 impl AttestorRpc for AttestorService {
-    #[instrument(name = "attestor.ImportTrustRoots", skip_all, fields(file_name = %request.get_ref().file_name, bytes = request.get_ref().archive.len()))]
+    #[instrument(name = "attestor.ImportTrustRoots", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
     async fn import_trust_roots(
         &self,
         request: Request<pb::ImportBundleRequest>,
@@ -140,7 +140,7 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.ImportTiles", skip_all, fields(file_name = %request.get_ref().file_name, bytes = request.get_ref().archive.len()))]
+    #[instrument(name = "attestor.ImportTiles", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
     async fn import_tiles(
         &self,
         request: Request<pb::ImportBundleRequest>,
@@ -167,7 +167,7 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.RegisterEvidence", skip_all, fields(file_name = %request.get_ref().file_name, bytes = request.get_ref().archive.len()))]
+    #[instrument(name = "attestor.RegisterEvidence", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
     async fn register_evidence(
         &self,
         request: Request<pb::ImportBundleRequest>,
@@ -184,7 +184,7 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(bundle_id = %request.get_ref().bundle_id))]
+    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(bundle_id = %escape_for_log(&request.get_ref().bundle_id)))]
     async fn verify_evidence(
         &self,
         request: Request<pb::VerifyEvidenceRequest>,
@@ -204,7 +204,7 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.GetReport", skip_all, fields(report_digest = %request.get_ref().report_digest))]
+    #[instrument(name = "attestor.GetReport", skip_all, fields(report_digest = %escape_for_log(&request.get_ref().report_digest)))]
     async fn get_report(
         &self,
         request: Request<pb::GetReportRequest>,
@@ -218,7 +218,7 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.VerifyInclusion", skip_all, fields(origin = %request.get_ref().origin, index = request.get_ref().index))]
+    #[instrument(name = "attestor.VerifyInclusion", skip_all, fields(origin = %escape_for_log(&request.get_ref().origin), index = request.get_ref().index))]
     async fn verify_inclusion(
         &self,
         request: Request<pb::VerifyInclusionRequest>,

@@ -515,8 +515,11 @@ async fn split_view_rejected() {
         ))
         .await
         .expect("consistent extension imports");
+
+    // After a split view no proof of the log counts, not even the honest extension's.
     let response = inclusion(&mut client, origin, 4, b"e").await;
-    assert!(response.included, "{}", response.detail);
+    assert!(!response.included, "{}", response.detail);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_CHECKPOINT_INCONSISTENT"]);
     server.stop().await;
 }
 
@@ -877,12 +880,13 @@ async fn forked_proof_within_tiles_rejected() {
         assert!(message.contains(part), "message lacks {part:?}: {message}");
     }
 
-    // Nothing of the rejected bundle proves the forged entry.
+    // The recorded split view blocks every inclusion check of the log.
     let response = inclusion(&mut client, log.origin, 260, b"forged entry").await;
     assert!(!response.included, "{}", response.detail);
-    assert_eq!(response.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"]);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_CHECKPOINT_INCONSISTENT"]);
 
-    // The honest tree of the same size is accepted, and so is the tree of the tile size itself.
+    // The honest tree of the same size is accepted, and so is the tree of the tile size itself,
+    // but neither proves inclusion while the split view is on record.
     for (name, size) in [("honest-270.tgz", 270), ("honest-300.tgz", 300)] {
         client
             .import_tiles(import_request(name, log.proof_bundle(&honest_entries(size), 260)))
@@ -890,7 +894,8 @@ async fn forked_proof_within_tiles_rejected() {
             .unwrap_or_else(|status| panic!("{name}: {}", status.message()));
     }
     let response = inclusion(&mut client, log.origin, 260, b"entry 260").await;
-    assert!(response.included, "{}", response.detail);
+    assert!(!response.included, "{}", response.detail);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_CHECKPOINT_INCONSISTENT"]);
     server.stop().await;
 }
 
@@ -1470,8 +1475,17 @@ async fn forked_checkpoint_kept_as_evidence() {
     assert_eq!(reason_of(&again), "ERR_REKOR_CHECKPOINT_INCONSISTENT");
     assert!(again.message().contains(&record_ids[0]), "{}", again.message());
 
+    // A rejected import leaves the cache unchanged. The recorded split view makes every
+    // inclusion check of the own log fail, and leaves the Sigstore entry's log alone.
     let after = cache_view(&mut client, &log, &bundle_id).await;
-    assert_eq!(after, before, "a rejected import must leave the cache unchanged");
+    assert_eq!(after.report, before.report, "a rejected import must leave the cache unchanged");
+    assert_eq!(after.checkpoints, before.checkpoints);
+    assert_eq!(after.proof_checkpoints, before.proof_checkpoints);
+    assert_eq!(after.inclusion.len(), before.inclusion.len());
+    for response in &after.inclusion {
+        assert!(!response.included, "{}", response.detail);
+        assert_eq!(response.reason_codes, vec!["ERR_REKOR_CHECKPOINT_INCONSISTENT"], "{}", response.detail);
+    }
 
     let logs = list_checkpoints(&mut client, None).await;
     let origins: Vec<&str> = logs.iter().map(|listed| listed.origin.as_str()).collect();
@@ -1950,5 +1964,115 @@ async fn inclusion_stream_request_limit() {
     assert_eq!(status.code(), Code::ResourceExhausted);
     assert!(status.message().contains("at most 1000000 requests"), "{}", status.message());
 
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tiles_override_forked_proof() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+
+    // A fork of size 12 with a forged leaf 5 arrives first. Without tiles it cannot be compared
+    // with anything, and the honest tiles of size 10 cannot be compared with size 12 either.
+    let forked = forked_entries(12, 5);
+    client
+        .import_tiles(import_request(
+            "fork-12.tgz",
+            proofs_bundle(vec![log.tlog_proof(&forked, 5), log.tlog_proof(&forked, 11)]),
+        ))
+        .await
+        .expect("tlog-proofs of an origin without tiles");
+    client
+        .import_tiles(import_request("tiles-10.tgz", log.tiles_bundle(&honest_entries(10))))
+        .await
+        .expect("tiles smaller than the stored fork");
+
+    // The tiles cover leaf 5, so only their proof counts there.
+    let response = inclusion(&mut client, log.origin, 5, b"forged entry").await;
+    assert!(!response.included, "{}", response.detail);
+    assert_eq!(response.proof_source, "tiles", "{}", response.detail);
+    assert_eq!(response.reason_codes, vec!["ERR_REKOR_PROOF_INVALID"]);
+    let response = inclusion(&mut client, log.origin, 5, b"entry 5").await;
+    assert!(response.included, "{}", response.detail);
+    assert_eq!(response.proof_source, "tiles");
+
+    // Leaf 11 lies beyond the tiles, so the stored tlog-proof is still offered there.
+    let response = inclusion(&mut client, log.origin, 11, b"entry 11").await;
+    assert!(response.included, "{}", response.detail);
+    assert_eq!(response.proof_source, "tlog-proof");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn split_view_blocks_inclusion() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let log = OwnLog::new("fork.example/log");
+    log.trust(&mut client, &vectors).await;
+
+    // A smaller fork first, then the honest tiles, which the attestor rejects as a split view.
+    client
+        .import_tiles(import_request("fork-6.tgz", log.proof_bundle(&forked_entries(6, 5), 5)))
+        .await
+        .expect("tlog-proof of an origin without tiles");
+    let status = client
+        .import_tiles(import_request("tiles-10.tgz", log.tiles_bundle(&honest_entries(10))))
+        .await
+        .expect_err("tiles that contradict the stored fork");
+    assert_eq!(reason_of(&status), "ERR_REKOR_CHECKPOINT_INCONSISTENT", "{}", status.message());
+    let logs = list_checkpoints(&mut client, Some(log.origin)).await;
+    let record_id = logs
+        .first()
+        .and_then(|listed| listed.inconsistencies.first())
+        .map(|record| record.id.clone())
+        .expect("an inconsistency record");
+
+    // Neither tree proves anything now, the forged entry included.
+    for entry in [b"forged entry".as_slice(), b"entry 5".as_slice()] {
+        let response = inclusion(&mut client, log.origin, 5, entry).await;
+        assert!(!response.included, "{}", response.detail);
+        assert_eq!(response.reason_codes, vec!["ERR_REKOR_CHECKPOINT_INCONSISTENT"]);
+        assert!(response.detail.contains(&record_id), "{}", response.detail);
+        assert!(response.detail.contains("stella rekor checkpoints"), "{}", response.detail);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_current_set_reimport_fails() {
+    let Some(vectors) = vectors() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
+    let mut client = server.client().await;
+    let expires_at = time::OffsetDateTime::now_utc().unix_timestamp() + 2;
+    let archive = stella_bundle::pack_trust_set(&TrustSetInput {
+        trusted_root_json: read(&vectors.join("sigstore-trust-roots/production.trusted_root.json")),
+        note_keys: vec![TESSERA_VKEY.to_owned()],
+        kms_keys: BTreeMap::new(),
+        version: 1,
+        expires_at,
+    })
+    .expect("pack trust set");
+    client
+        .import_trust_roots(import_request("short.tgz", archive.clone()))
+        .await
+        .expect("import before expiry");
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let status = client
+        .import_trust_roots(import_request("short.tgz", archive))
+        .await
+        .expect_err("expired current set");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&status), "ERR_TRUST_ROOT_EXPIRED", "{}", status.message());
+    let expiry = stella_verify::trust_root::format_time(expires_at);
+    assert!(status.message().contains(&expiry), "lacks {expiry}: {}", status.message());
+    assert!(status.message().contains("short.tgz: "), "{}", status.message());
     server.stop().await;
 }

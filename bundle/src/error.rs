@@ -31,6 +31,9 @@ pub enum Measure {
     /// Number of tar entries, directories included, or of the files that `manifest.json` lists,
     /// itself included.
     Entries,
+    /// Size of one file as `manifest.json` declares it, against the cap for its kind of file
+    /// (`file_kind`, such as "hash tile"), checked before any file data is read.
+    DeclaredFileBytes { file_kind: &'static str },
 }
 
 impl Measure {
@@ -40,20 +43,24 @@ impl Measure {
             Measure::ArchiveBytes
             | Measure::DecompressedBytes
             | Measure::FileBytes
-            | Measure::TotalBytes => "bytes",
+            | Measure::TotalBytes
+            | Measure::DeclaredFileBytes { .. } => "bytes",
         }
     }
 }
 
 impl fmt::Display for Measure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Measure::ArchiveBytes => "compressed archive size",
-            Measure::DecompressedBytes => "decompressed data (reading stopped)",
-            Measure::FileBytes => "file size",
-            Measure::TotalBytes => "total size of all files",
-            Measure::Entries => "entry count",
-        })
+        match self {
+            Measure::ArchiveBytes => f.write_str("compressed archive size"),
+            Measure::DecompressedBytes => f.write_str("decompressed data (reading stopped)"),
+            Measure::FileBytes => f.write_str("file size"),
+            Measure::TotalBytes => f.write_str("total size of all files"),
+            Measure::Entries => f.write_str("entry count"),
+            Measure::DeclaredFileBytes { file_kind } => {
+                write!(f, "declared size of a {file_kind}")
+            }
+        }
     }
 }
 

@@ -78,14 +78,21 @@ fn rejected_type(header: &Header) -> Option<String> {
 }
 
 /// Verifies the header checksum: the unsigned sum of all header bytes with the checksum field
-/// read as eight spaces.
+/// read as eight spaces. The field holds octal digits, ended by a NUL or space.
 fn checksum_ok(block: &[u8; BLOCK], header: &Header) -> Result<bool, String> {
-    let stored = header.cksum().map_err(|e| {
-        format!(
-            "invalid header checksum field: {}",
-            printable(&e.to_string())
-        )
-    })?;
+    let field = &header.as_old().cksum;
+    let digits_end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
+    let digits = field.get(..digits_end).unwrap_or(field).trim_ascii();
+    let stored = std::str::from_utf8(digits)
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        .and_then(|text| u32::from_str_radix(text, 8).ok())
+        .ok_or_else(|| {
+            format!(
+                "invalid tar header checksum field {:?}: expected octal digits",
+                String::from_utf8_lossy(field)
+            )
+        })?;
     let mut sum: u32 = 0;
     for (position, byte) in block.iter().enumerate() {
         let value = if (148..156).contains(&position) {

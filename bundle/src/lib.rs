@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod archive;
+mod caps;
 mod error;
 mod evidence;
 mod header;
@@ -31,6 +32,11 @@ mod tiles;
 mod trust_set;
 
 pub use archive::{read_archive, write_archive};
+pub use caps::{
+    CHECKPOINT_MAX_BYTES, ENTRY_BUNDLE_MAX_BYTES, HASH_TILE_MAX_BYTES, KMS_PEM_MAX_BYTES,
+    NOTE_KEYS_MAX_BYTES, SIGSTORE_BUNDLE_MAX_BYTES, TLOG_PROOF_MAX_BYTES, TRUSTED_ROOT_MAX_BYTES,
+    UNKNOWN_PATH_MAX_BYTES,
+};
 pub use error::{BundleError, Measure, NEW_ARCHIVE};
 pub use evidence::{EvidenceBundle, EvidenceInput, open_evidence, pack_evidence};
 pub use limits::{

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::caps::check_declared_size;
 use crate::error::{BundleError, Measure, malformed, rejected, too_large};
 use crate::limits::Limits;
 use crate::manifest::{MANIFEST_PATH, Manifest};
@@ -25,7 +26,8 @@ impl Listing {
     ///
     /// # Errors
     ///
-    /// [`BundleError::TooLarge`] naming the listed file whose size is over `max_file_bytes`, or
+    /// [`BundleError::TooLarge`] naming the listed file whose size is over `max_file_bytes` or
+    /// over the cap for its kind of file (see [`crate::caps`]), or
     /// naming `manifest.json` when the files it lists, itself included, are more than
     /// `max_entries` or add up to more than `max_total_bytes`.
     pub(crate) fn new(
@@ -59,6 +61,7 @@ impl Listing {
                     limits.max_file_bytes,
                 ));
             }
+            check_declared_size(archive, manifest.kind(), &entry.path, entry.size)?;
             total = total.saturating_add(entry.size);
             sizes.insert(entry.path.clone(), entry.size);
         }

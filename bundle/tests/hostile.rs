@@ -13,8 +13,10 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use stella_bundle::{
-    BundleError, DEFAULT_MAX_FILE_BYTES, FileEntry, Limits, MANIFEST_PATH, Manifest,
-    ManifestFields, Measure, open_evidence, open_tiles, open_trust_set, pack_evidence, pack_tiles,
+    BundleError, CHECKPOINT_MAX_BYTES, DEFAULT_MAX_FILE_BYTES, ENTRY_BUNDLE_MAX_BYTES, FileEntry,
+    HASH_TILE_MAX_BYTES, KMS_PEM_MAX_BYTES, Limits, LogRef, MANIFEST_PATH, Manifest,
+    ManifestFields, Measure, SIGSTORE_BUNDLE_MAX_BYTES, TLOG_PROOF_MAX_BYTES,
+    TRUSTED_ROOT_MAX_BYTES, open_evidence, open_tiles, open_trust_set, pack_evidence, pack_tiles,
     read_archive, write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
@@ -797,7 +799,7 @@ fn control_bytes_escaped_in_messages() {
 
     // The path alone breaks the path rules.
     let named = read(&hostile(&[entry])).expect_err("control characters in the path");
-    // A checksum field that is not octal makes the tar crate's error repeat the raw path.
+    // A checksum field that is not octal is quoted in the message.
     let mut entry = file("x", b"");
     entry.path = NAME.to_vec();
     let mut tar = raw_tar(&[entry], true);
@@ -813,8 +815,155 @@ fn control_bytes_escaped_in_messages() {
         assert!(text.contains("\\u{1b}[2J"), "{text}");
     }
     assert!(
-        matches!(&checksum, BundleError::Malformed { why, .. } if why.contains("checksum")),
+        matches!(&checksum, BundleError::Malformed { why, .. }
+            if why == "invalid tar header checksum field \"\\u{1b}[2Jzzz\\0\": expected octal digits"),
         "{checksum:?}"
     );
     assert_eq!(named.reason_code(), ReasonCode::BundleEntryRejected);
+}
+
+/// Builds a bundle whose manifest lists `count` files of `size` bytes at `paths`, followed by the
+/// header of the first file only: a reader that checks the declared sizes when it reads the
+/// manifest fails before it needs any file data.
+fn manifest_first_bomb(fields: ManifestFields, paths: &[String], size: u64) -> Vec<u8> {
+    // Any well-formed digest works: the size check comes before any digest is computed.
+    let digest = "0".repeat(64);
+    let entries: Vec<FileEntry> = paths
+        .iter()
+        .map(|path| FileEntry {
+            path: path.clone(),
+            sha256: digest.clone(),
+            size,
+        })
+        .collect();
+    let manifest_json = Manifest::new(entries, fields)
+        .to_canonical_json("bomb.tgz")
+        .expect("manifest");
+    let mut sorted = paths.to_vec();
+    sorted.sort();
+    hostile(&[
+        file(MANIFEST_PATH, &manifest_json),
+        header_only(&sorted[0], size),
+    ])
+}
+
+#[test]
+fn manifest_first_bomb_rejected_at_once() {
+    // Fifteen 63 MiB files pass the per-file (64 MiB) and total (1 GiB) default limits, so only
+    // the per-kind caps stop them before the reader inflates about 1 GB.
+    let size = 63 * 1024 * 1024;
+    let tile_fields = || ManifestFields::RekorTiles {
+        logs: vec![LogRef {
+            origin: "demo-log.stella.example".to_owned(),
+            dir: "logs/0".to_owned(),
+        }],
+    };
+    let tiles: Vec<String> = (0..15).map(|n| format!("logs/0/tile/0/{n:03}")).collect();
+    let proofs: Vec<String> = (0..15)
+        .map(|n| format!("proofs/demo-log.stella.example/{n}.tlog-proof"))
+        .collect();
+    let cases: Vec<(&str, ManifestFields, Vec<String>, &str, u64)> = vec![
+        (
+            "hash tiles",
+            tile_fields(),
+            tiles,
+            "hash tile",
+            HASH_TILE_MAX_BYTES,
+        ),
+        (
+            "tlog-proofs",
+            tile_fields(),
+            proofs,
+            "tlog-proof",
+            TLOG_PROOF_MAX_BYTES,
+        ),
+        (
+            "entry bundle",
+            tile_fields(),
+            vec!["logs/0/tile/entries/000".to_owned()],
+            "entry bundle",
+            ENTRY_BUNDLE_MAX_BYTES,
+        ),
+        (
+            "checkpoint",
+            tile_fields(),
+            vec!["logs/0/checkpoint".to_owned()],
+            "checkpoint",
+            CHECKPOINT_MAX_BYTES,
+        ),
+        (
+            "trusted root",
+            ManifestFields::TrustRootSet {
+                version: 1,
+                expires_at: 1_798_761_600,
+            },
+            vec!["trusted_root.json".to_owned()],
+            "trusted root",
+            TRUSTED_ROOT_MAX_BYTES,
+        ),
+        (
+            "kms key",
+            ManifestFields::TrustRootSet {
+                version: 1,
+                expires_at: 1_798_761_600,
+            },
+            vec!["kms/release.pem".to_owned()],
+            "KMS public key",
+            KMS_PEM_MAX_BYTES,
+        ),
+        (
+            "sigstore bundle",
+            ManifestFields::Evidence {
+                subjects: Vec::new(),
+            },
+            vec!["sigstore/a.sigstore.json".to_owned()],
+            "Sigstore bundle",
+            SIGSTORE_BUNDLE_MAX_BYTES,
+        ),
+    ];
+    for (name, fields, paths, expected_kind, cap) in cases {
+        let tgz = manifest_first_bomb(fields, &paths, size);
+        let error = read_archive("bomb.tgz", &tgz, &Limits::default()).expect_err(name);
+        let first = paths.iter().min().expect("paths");
+        assert!(
+            matches!(&error, BundleError::TooLarge {
+                path,
+                measure: Measure::DeclaredFileBytes { file_kind },
+                actual,
+                limit,
+                ..
+            } if path == first && *file_kind == expected_kind && *actual == size && *limit == cap),
+            "row {name}: {error:?}"
+        );
+        assert_eq!(
+            error.reason_code(),
+            ReasonCode::BundleTooLarge,
+            "row {name}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(first.as_str()), "row {name}: {message}");
+        assert!(message.contains(&size.to_string()), "row {name}: {message}");
+        assert!(message.contains(&cap.to_string()), "row {name}: {message}");
+    }
+}
+
+#[test]
+fn open_tiles_rejects_manifest_first_bomb() {
+    let size = 63 * 1024 * 1024;
+    let fields = ManifestFields::RekorTiles {
+        logs: vec![LogRef {
+            origin: "demo-log.stella.example".to_owned(),
+            dir: "logs/0".to_owned(),
+        }],
+    };
+    let paths: Vec<String> = (0..15).map(|n| format!("logs/0/tile/0/{n:03}")).collect();
+    let tgz = manifest_first_bomb(fields, &paths, size);
+    let error = open_tiles("bomb.tgz", &tgz, &Limits::default()).expect_err("bomb");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "bomb.tgz: logs/0/tile/0/000: declared size of a hash tile is {size} bytes, over the \
+             limit of {HASH_TILE_MAX_BYTES} bytes"
+        )
+    );
 }

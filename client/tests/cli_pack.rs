@@ -713,3 +713,69 @@ fn evidence_pack_rejects_wrong_subject() {
         run.stderr
     );
 }
+
+/// `--out` naming an existing FIFO or symbolic link fails with exit 5 before anything is packed
+/// into place, and leaves the path as it was. Renaming over it would replace it.
+#[cfg(unix)]
+#[test]
+fn trust_pack_rejects_special_out() {
+    use std::os::unix::fs::FileTypeExt;
+
+    let Some(root) = vectors("sigstore-trust-roots/production.trusted_root.json") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fifo = dir.path().join("fifo.tgz");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    let target = dir.path().join("target.txt");
+    std::fs::write(&target, b"keep").expect("write target");
+    let link = dir.path().join("link.tgz");
+    std::os::unix::fs::symlink(&target, &link).expect("create symbolic link");
+
+    let rows = [
+        ("fifo", &fifo, "a FIFO (named pipe)"),
+        ("symbolic link", &link, "a symbolic link"),
+    ];
+    for (name, out, kind) in rows {
+        let run = stella(&[
+            "trust",
+            "pack",
+            "--trusted-root",
+            arg(&root),
+            "--version",
+            "1",
+            "--expires",
+            FIXED_EXPIRY,
+            "--out",
+            arg(out),
+        ]);
+        assert_eq!(run.code, 5, "row {name}: stderr: {}", run.stderr);
+        let expected = format!(
+            "cannot write {}: it is {kind}, not a regular file",
+            out.display()
+        );
+        assert!(
+            run.stderr.contains(&expected),
+            "row {name}: stderr: {}",
+            run.stderr
+        );
+    }
+    let fifo_type = std::fs::symlink_metadata(&fifo).expect("FIFO").file_type();
+    assert!(fifo_type.is_fifo());
+    let link_type = std::fs::symlink_metadata(&link).expect("link").file_type();
+    assert!(link_type.is_symlink());
+    assert_eq!(std::fs::read(&target).expect("read target"), b"keep");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list directory")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|name| !name.contains(".tmp-")),
+        "{names:?}"
+    );
+}

@@ -168,8 +168,9 @@ pub enum KeyMaterial {
     PublicKey { hint: String },
 }
 
-/// `InclusionProof` of a tlog entry. Only the checkpoint, the hashes and the top-level log index
-/// are trusted by verification, while `root_hash` and `tree_size` are informative.
+/// `InclusionProof` of a tlog entry. Verification trusts only the checkpoint, the hashes and the
+/// top-level log index. It rejects a proof whose `root_hash` and `tree_size` differ from its
+/// checkpoint's, or (Rekor v2) whose `log_index` differs from the entry's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InclusionProof {
     pub log_index: u64,
@@ -651,6 +652,22 @@ mod tests {
         json.extend_from_slice(b"\n");
         let bundle = parse_bundle(&json).expect("bundle parses");
         assert!(matches!(bundle.content, BundleContent::Dsse(_)));
+    }
+
+    #[test]
+    fn parse_rejects_unknown_top_level_field() {
+        let Some(json) = read_case("rekor2-happy-path") else {
+            return;
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(&json).expect("bundle JSON");
+        value["extra"] = serde_json::Value::Bool(true);
+        let tampered = serde_json::to_vec(&value).expect("serialize bundle");
+        let error = parse_bundle(&tampered).expect_err("unknown field accepted");
+        assert!(
+            matches!(&error, BundleError::Json { detail } if detail.contains("unknown field `extra`")),
+            "{error:?}"
+        );
+        assert_eq!(error.reason_code(), ReasonCode::SigstoreBundleInvalid);
     }
 
     #[test]

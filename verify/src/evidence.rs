@@ -13,6 +13,9 @@
 //!    - Rekor v2 `hashedrekord` 0.0.2: the entry rebuilt from the bundle (and matched against
 //!      `canonicalizedBody`) is proven included at the top-level `logIndex`. Tree size and root
 //!      come from a verified checkpoint of the log, never from the bundle's `inclusionProof`.
+//!      The bundle's `inclusionProof`, when present, must still name the entry's `logIndex` and
+//!      the tree size and root of the bundle's own checkpoint, and when the proof is taken from
+//!      the bundle, those of the verified checkpoint.
 //!    - Rekor v1 `hashedrekord` or `dsse` 0.0.1: `canonicalizedBody` is compared with the bundle
 //!      field by field. Its signed entry timestamp, when present, must verify under the log key
 //!      valid at the integrated time. Its inclusion proof, when present, is proven at the
@@ -47,6 +50,7 @@ use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use crate::bundle::{BundleContent, BundleError, HashAlgorithm, SigstoreBundle, parse_bundle};
+use crate::checkpoint::CheckpointError;
 use crate::dsse::DsseError;
 use crate::merkle::ProofError;
 use crate::reason::{HasReasonCode, ReasonCode};
@@ -175,9 +179,17 @@ pub enum EvidenceError {
         name: String,
         key_id: u32,
     },
-    /// A Rekor v1 bundle's inclusion proof names another tree than its verified checkpoint.
+    /// The bundle's checkpoint envelope does not parse.
+    #[error("bundle inclusion proof checkpoint: {0}")]
+    BundleCheckpoint(CheckpointError),
+    /// A Rekor v2 bundle's inclusion proof is for another leaf than its entry.
     #[error(
-        "inclusion proof of {origin} is for tree size {proof_size} with root {proof_root}, but the verified checkpoint has tree size {checkpoint_size} with root {checkpoint_root}"
+        "inclusion proof logIndex {proof_index} is not the tlog entry's logIndex {entry_index}"
+    )]
+    ProofIndexMismatch { entry_index: u64, proof_index: u64 },
+    /// The bundle's inclusion proof names another tree than its checkpoint.
+    #[error(
+        "inclusion proof of {origin} is for tree size {proof_size} with root {proof_root}, but the checkpoint has tree size {checkpoint_size} with root {checkpoint_root}"
     )]
     ProofCheckpointMismatch {
         origin: String,
@@ -248,6 +260,8 @@ impl HasReasonCode for EvidenceError {
             EvidenceError::ShardOrigin { .. }
             | EvidenceError::CheckpointOrigin { .. }
             | EvidenceError::CheckpointKey { .. } => ReasonCode::RekorCheckpointInvalid,
+            EvidenceError::BundleCheckpoint(error) => error.reason_code(),
+            EvidenceError::ProofIndexMismatch { .. } => ReasonCode::RekorProofInvalid,
             EvidenceError::ProofCheckpointMismatch { .. } => ReasonCode::RekorRootMismatch,
             EvidenceError::InclusionProof { source, .. } => source.reason_code(),
             EvidenceError::TimestampMissing => ReasonCode::TimestampMissing,

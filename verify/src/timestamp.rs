@@ -14,6 +14,10 @@
 //! 5. that certificate chains to a timestamp authority of the trusted root at `genTime`, the
 //!    authority's `validFor` contains `genTime`, and the leaf has the timeStamping key usage.
 //!
+//! The token is decoded strictly: malformed DER anywhere in the `SignedData` (including the
+//! `digestAlgorithms`, the embedded `certificates`, each of which must be an X.509 certificate,
+//! and the `crls`) is rejected, and `digestAlgorithms` must list the signer's digest algorithm.
+//!
 //! Embedded certificates other than the signer's are never trusted: the path uses the trusted
 //! root's chain only.
 //!
@@ -29,7 +33,7 @@ use crate::x509::{Certificate, KeyPurpose, X509Error, verify_chain};
 
 mod cms;
 
-use cms::{parse_response, parse_signer_info, parse_tst_info};
+use cms::{hash_oid, parse_response, parse_signer_info, parse_tst_info};
 
 /// Errors from RFC 3161 timestamp verification. All map to `ERR_TIMESTAMP_INVALID`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -106,6 +110,17 @@ pub enum TimestampError {
     /// The trusted root lists no timestamp authority.
     #[error("the trusted root lists no timestamp authority")]
     NoAuthority,
+    /// `SignedData.digestAlgorithms` does not list the signer's digest algorithm.
+    #[error(
+        "timestamp SignedData.digestAlgorithms [{}] does not list the signer's digest algorithm {algorithm}", .listed.join(", ")
+    )]
+    DigestAlgorithmNotListed {
+        algorithm: &'static str,
+        listed: Vec<String>,
+    },
+    /// An embedded certificate is not a valid DER X.509 certificate.
+    #[error("timestamp SignedData.certificates[{index}]: {source}")]
+    EmbeddedCertificate { index: usize, source: X509Error },
 }
 
 impl HasReasonCode for TimestampError {
@@ -126,7 +141,9 @@ impl HasReasonCode for TimestampError {
             | TimestampError::SignatureInvalid { .. }
             | TimestampError::SigningCertificateMismatch { .. }
             | TimestampError::Chain { .. }
-            | TimestampError::NoAuthority => ReasonCode::TimestampInvalid,
+            | TimestampError::NoAuthority
+            | TimestampError::DigestAlgorithmNotListed { .. }
+            | TimestampError::EmbeddedCertificate { .. } => ReasonCode::TimestampInvalid,
         }
     }
 }
@@ -172,16 +189,25 @@ pub fn verify_timestamp(
         [only] => parse_signer_info(only)?,
         other => return Err(TimestampError::SignerCount { count: other.len() }),
     };
+    if !token
+        .digest_algorithms
+        .contains(&hash_oid(signer.digest_algorithm))
+    {
+        return Err(TimestampError::DigestAlgorithmNotListed {
+            algorithm: hash_name(signer.digest_algorithm),
+            listed: token
+                .digest_algorithms
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        });
+    }
     signer.check_attributes(token.tst_info_der)?;
 
     if authorities.is_empty() {
         return Err(TimestampError::NoAuthority);
     }
-    let embedded = token
-        .certificates
-        .iter()
-        .filter_map(|der| Certificate::from_der(der).ok())
-        .collect::<Vec<_>>();
+    let embedded = token.certificates;
 
     let mut most_relevant = None;
     for (index, authority) in authorities.iter().enumerate() {
@@ -190,11 +216,14 @@ pub fn verify_timestamp(
             .iter()
             .filter_map(|der| Certificate::from_der(der).ok())
             .collect::<Vec<_>>();
-        let Some(signer_cert) = embedded
-            .iter()
-            .chain(trusted.iter())
-            .find(|cert| signer.identifies(cert))
-        else {
+        // A token that embeds certificates must embed its signer's, and that copy is the one
+        // checked, so a damaged embedded certificate cannot be passed over for the trusted one.
+        let candidates = if embedded.is_empty() {
+            &trusted
+        } else {
+            &embedded
+        };
+        let Some(signer_cert) = candidates.iter().find(|cert| signer.identifies(cert)) else {
             continue;
         };
         // The chain goes first so that a token from an untrusted TSA reports the missing trust,
@@ -276,7 +305,9 @@ mod tests {
         let root_path = format!("{CONFORMANCE}/{case}/trusted_root.json");
         let (Ok(bundle), Ok(root)) = (std::fs::read(&bundle_path), std::fs::read(&root_path))
         else {
-            crate::test_vectors::skip_or_fail(&format!("vectors under {CONFORMANCE}/{case} not readable"));
+            crate::test_vectors::skip_or_fail(&format!(
+                "vectors under {CONFORMANCE}/{case} not readable"
+            ));
             return None;
         };
         let bundle = crate::bundle::parse_bundle(&bundle).expect("bundle parses");
@@ -472,6 +503,89 @@ mod tests {
         assert_eq!(
             verify_timestamp(&case.response, &case.signature, &[]),
             Err(TimestampError::NoAuthority)
+        );
+    }
+
+    fn is_der(error: &TimestampError) -> bool {
+        matches!(
+            error,
+            TimestampError::Der {
+                structure: "SignedData.digestAlgorithms",
+                ..
+            }
+        )
+    }
+
+    fn is_embedded_certificate(error: &TimestampError) -> bool {
+        matches!(error, TimestampError::EmbeddedCertificate { index: 0, .. })
+    }
+
+    fn is_signer_not_found(error: &TimestampError) -> bool {
+        matches!(error, TimestampError::SignerNotFound)
+    }
+
+    /// Single-byte flips (offset into the `TimeStampResp`) outside the signed bytes of the
+    /// `rekor2-happy-path` and `rekor2-timestamp-with-embedded-cert` tokens, which share this
+    /// layout up to the signer info, with the error each must raise.
+    type ErrorCheck = fn(&TimestampError) -> bool;
+
+    const UNSIGNED_FLIPS: [(&str, usize, ErrorCheck); 8] = [
+        ("digestAlgorithms item tag", 37, is_der),
+        ("digestAlgorithms OID tag", 39, is_der),
+        // The signer info names its certificate by issuer and serial, so a changed issuer
+        // leaves the token without its signer's certificate.
+        ("certificate issuer O text", 315, is_signer_not_found),
+        ("certificate issuer CN OID", 330, is_signer_not_found),
+        ("certificate issuer CN length", 333, is_embedded_certificate),
+        (
+            "certificate key BIT STRING length",
+            458,
+            is_embedded_certificate,
+        ),
+        ("certificate extension length", 652, is_embedded_certificate),
+        (
+            "certificate extension OCTET STRING length",
+            678,
+            is_embedded_certificate,
+        ),
+    ];
+
+    #[test]
+    fn timestamp_rejects_unsigned_byte_flips() {
+        for case_name in ["rekor2-happy-path", "rekor2-timestamp-with-embedded-cert"] {
+            let Some(case) = load(case_name) else {
+                return;
+            };
+            for (name, offset, expected) in UNSIGNED_FLIPS {
+                let mut response = case.response.clone();
+                response[offset] ^= 0x01;
+                let error = verify_timestamp(&response, &case.signature, &case.authorities)
+                    .expect_err(&format!("{case_name} row {name} verified"));
+                assert!(expected(&error), "{case_name} row {name}: {error:?}");
+                assert_eq!(
+                    error.reason_code(),
+                    ReasonCode::TimestampInvalid,
+                    "{case_name} row {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamp_requires_listed_digest_algorithm() {
+        let Some(case) = load("rekor2-happy-path") else {
+            return;
+        };
+        // Replace the SHA-256 OID in digestAlgorithms with SHA-384 (last content byte 01 -> 02).
+        let mut response = case.response.clone();
+        assert_eq!(response[49], 0x01, "digestAlgorithms OID layout");
+        response[49] = 0x02;
+        assert_eq!(
+            verify_timestamp(&response, &case.signature, &case.authorities),
+            Err(TimestampError::DigestAlgorithmNotListed {
+                algorithm: "SHA-256",
+                listed: vec!["2.16.840.1.101.3.4.2.2".to_owned()],
+            })
         );
     }
 }

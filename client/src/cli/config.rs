@@ -81,8 +81,50 @@ pub fn locate(env: &dyn Fn(&str) -> Option<OsString>) -> Option<ConfigFile> {
 }
 
 /// Parses the text of a configuration file.
+///
+/// # Errors
+///
+/// A one-line description of the fault, with its line and column for a TOML error, or naming
+/// the key for an empty `sigstore_trust_roots_dir` (which would otherwise resolve to the
+/// configuration file's own directory).
 pub fn parse(text: &str) -> Result<Config, String> {
-    toml::from_str(text).map_err(|error| error.to_string().trim_end().replace('\n', " "))
+    let config: Config = toml::from_str(text).map_err(|error| describe_toml_error(text, &error))?;
+    if config
+        .sigstore_trust_roots_dir
+        .as_ref()
+        .is_some_and(|dir| dir.as_os_str().is_empty())
+    {
+        return Err(format!(
+            "{TRUST_ROOTS_DIR_KEY} is empty; set it to the directory of the Sigstore trust roots"
+        ));
+    }
+    Ok(config)
+}
+
+/// Describes a TOML error on one line as `line L, column C: message`, without the source excerpt
+/// and `|` gutter that the error's `Display` prints.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error
+        .message()
+        .trim_end()
+        .split('\n')
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let Some(span) = error.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count().saturating_add(1);
+    let line_start = before
+        .rfind('\n')
+        .map_or(0, |index| index.saturating_add(1));
+    let column = before
+        .get(line_start..)
+        .map_or(0, |prefix| prefix.chars().count())
+        .saturating_add(1);
+    format!("line {line}, column {column}: {message}")
 }
 
 /// Reads and parses the configuration file. A missing file that `STELLA_CONFIG` does not name
@@ -268,9 +310,48 @@ mod tests {
         for (name, text) in rows {
             let error = parse(text).expect_err(name);
             assert!(!error.contains('\n'), "row {name}: {error:?}");
+            assert!(!error.contains('|'), "row {name}: {error:?}");
+            assert!(
+                error.starts_with("line 1, column "),
+                "row {name}: {error:?}"
+            );
         }
         let error = parse("sigstore_trust_root_dir = \"/x\"\n").expect_err("unknown key");
         assert!(error.contains("sigstore_trust_root_dir"), "{error}");
+    }
+
+    #[test]
+    fn parse_reports_line_and_column() {
+        let error = parse("# comment\nsigstore_trust_roots_dir = \n").expect_err("no value");
+        assert!(error.starts_with("line 2, column 28: "), "{error:?}");
+    }
+
+    #[test]
+    fn empty_trust_roots_dir_rejected() {
+        let error = parse("sigstore_trust_roots_dir = \"\"\n").expect_err("empty directory");
+        assert_eq!(
+            error,
+            "sigstore_trust_roots_dir is empty; set it to the directory of the Sigstore trust roots"
+        );
+    }
+
+    #[test]
+    fn empty_trust_roots_dir_usage_error() {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let path = temp.path().join("stella.toml");
+        std::fs::write(&path, "sigstore_trust_roots_dir = \"\"\n").expect("write config");
+        let path_text = path.to_str().expect("UTF-8 temporary path");
+        let failure =
+            trust_roots_dir(&env_of(&[(CONFIG_ENV, path_text)])).expect_err("empty directory");
+        assert_eq!(failure.exit, super::super::output::Exit::Usage);
+        assert!(failure.message.contains(path_text), "{}", failure.message);
+        assert!(
+            failure
+                .message
+                .contains("sigstore_trust_roots_dir is empty"),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]

@@ -48,8 +48,7 @@ impl ReadError {
             )),
             ReadError::TooLarge { size, limit } => Failure::rejected(
                 format!(
-                    "{}: {size} bytes is over the limit of {limit} bytes for an input file, the \
-                     largest bundle archive the attestor accepts by default",
+                    "{}: {size} bytes is over the limit of {limit} bytes for an input file",
                     path.display()
                 ),
                 ReasonCode::BundleTooLarge.as_str(),
@@ -108,11 +107,15 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata), ReadError> {
     Ok((file, metadata))
 }
 
-/// Names the type of a file that is not regular, as in "it is a FIFO".
+/// Names the type of a file that is not regular, as in "it is a FIFO". Only metadata from
+/// `symlink_metadata` can describe a symbolic link.
 pub fn describe_type(metadata: &Metadata) -> &'static str {
     let file_type = metadata.file_type();
     if file_type.is_dir() {
         return "a directory";
+    }
+    if file_type.is_symlink() {
+        return "a symbolic link";
     }
     #[cfg(unix)]
     {
@@ -154,7 +157,15 @@ pub fn pack_failure(context: &str, out: &Path, error: &BundleError) -> Failure {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a failed or
 /// interrupted write never leaves a truncated bundle under the final name. Errors name `path`,
-/// never the temporary file.
+/// and name the temporary file only when it already exists.
+///
+/// An existing `path` must be a regular file, checked without following symbolic links before
+/// the temporary file is written and again right before the rename. Renaming over a symbolic
+/// link, FIFO, device or directory would replace it, which for `/dev/null` run as root replaces
+/// the system's device node. Such a path fails with exit 5.
+// NOTE: a path replaced with a special file between the second check and the rename is still
+// replaced. Closing that window needs renameat2(RENAME_NOREPLACE) or a directory file
+// descriptor, which std does not offer.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let Some(file_name) = path.file_name() else {
         return Err(Failure::usage(format!(
@@ -162,24 +173,58 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
             path.display()
         )));
     };
+    check_output_target(path)?;
+
     let mut temporary_name = std::ffi::OsString::from(".");
     temporary_name.push(file_name);
     temporary_name.push(format!(".tmp-{}", std::process::id()));
     let temporary: PathBuf = path.with_file_name(temporary_name);
 
-    let written = File::create(&temporary).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
-    });
+    // create_new refuses an existing temporary path, so a symbolic link planted there is never
+    // followed.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        });
     if let Err(error) = written {
+        if error.kind() == std::io::ErrorKind::AlreadyExists {
+            return Err(Failure::other(format!(
+                "cannot write {}: the temporary file {} already exists; remove it and retry",
+                path.display(),
+                temporary.display()
+            )));
+        }
         let _ = std::fs::remove_file(&temporary);
         return Err(Failure::io("write", path, &error));
+    }
+    if let Err(failure) = check_output_target(path) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(failure);
     }
     if let Err(error) = std::fs::rename(&temporary, path) {
         let _ = std::fs::remove_file(&temporary);
         return Err(Failure::io("write", path, &error));
     }
     Ok(())
+}
+
+/// Checks that `path` either does not exist or is a regular file, without following a symbolic
+/// link. Fails with exit 5 naming the path and what it is.
+fn check_output_target(path: &Path) -> Result<(), Failure> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_file() => Ok(()),
+        Ok(metadata) => Err(Failure::other(format!(
+            "cannot write {}: it is {}, not a regular file; choose another output path",
+            path.display(),
+            describe_type(&metadata)
+        ))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Failure::io("write", path, &error)),
+    }
 }
 
 /// Returns `sha256:<hex>` of `bytes`.
@@ -255,6 +300,137 @@ mod tests {
             failure.message
         );
         assert!(!failure.message.contains(".tmp-"), "{}", failure.message);
+    }
+
+    /// Asserts that writing to `path` fails with exit 5, names the path and `kind`, and leaves no
+    /// temporary file in `dir`.
+    fn assert_output_rejected(dir: &Path, path: &Path, kind: &str) {
+        let failure = write_atomically(path, b"bundle").expect_err(kind);
+        assert_eq!(failure.exit, super::super::output::Exit::Other, "{kind}");
+        assert_eq!(
+            failure.message,
+            format!(
+                "cannot write {}: it is {kind}, not a regular file; choose another output path",
+                path.display()
+            )
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir)
+            .expect("list directory")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{kind}: {leftovers:?}");
+    }
+
+    #[test]
+    fn write_replaces_regular_file() {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let path = temp.path().join("out.tgz");
+        std::fs::write(&path, b"old").expect("write file");
+        write_atomically(&path, b"new").expect("regular file is replaced");
+        assert_eq!(std::fs::read(&path).expect("read back"), b"new");
+    }
+
+    #[test]
+    fn write_rejects_directory() {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let path = temp.path().join("out.tgz");
+        std::fs::create_dir(&path).expect("create directory");
+        assert_output_rejected(temp.path(), &path, "a directory");
+        assert!(path.is_dir());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_rejects_symbolic_link() {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let target = temp.path().join("target.txt");
+        std::fs::write(&target, b"keep").expect("write target");
+        let path = temp.path().join("out.tgz");
+        std::os::unix::fs::symlink(&target, &path).expect("create symbolic link");
+        assert_output_rejected(temp.path(), &path, "a symbolic link");
+        let metadata = std::fs::symlink_metadata(&path).expect("link still there");
+        assert!(metadata.file_type().is_symlink());
+        assert_eq!(std::fs::read(&target).expect("read target"), b"keep");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_rejects_dangling_symbolic_link() {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let path = temp.path().join("out.tgz");
+        std::os::unix::fs::symlink(temp.path().join("missing"), &path).expect("create link");
+        assert_output_rejected(temp.path(), &path, "a symbolic link");
+        assert!(!temp.path().join("missing").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_rejects_fifo() {
+        use std::os::unix::fs::FileTypeExt;
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let path = temp.path().join("out.tgz");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success(), "mkfifo failed");
+        assert_output_rejected(temp.path(), &path, "a FIFO (named pipe)");
+        let metadata = std::fs::symlink_metadata(&path).expect("FIFO still there");
+        assert!(metadata.file_type().is_fifo());
+    }
+
+    /// Creates a character device node (major 1, minor 3, as /dev/null) inside a temporary
+    /// directory. Only root can, so the test skips otherwise.
+    #[cfg(unix)]
+    #[test]
+    fn write_rejects_char_device() {
+        use std::os::unix::fs::FileTypeExt;
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let path = temp.path().join("out.tgz");
+        let created = std::process::Command::new("mknod")
+            .arg(&path)
+            .args(["c", "1", "3"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !created {
+            eprintln!("skipping write_rejects_char_device: mknod needs root");
+            return;
+        }
+        assert_output_rejected(temp.path(), &path, "a character device");
+        let metadata = std::fs::symlink_metadata(&path).expect("device still there");
+        assert!(metadata.file_type().is_char_device());
+        std::fs::remove_file(&path).expect("remove device node");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_ignores_planted_temporary_link() {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let target = temp.path().join("target.txt");
+        std::fs::write(&target, b"keep").expect("write target");
+        let path = temp.path().join("out.tgz");
+        let temporary = temp
+            .path()
+            .join(format!(".out.tgz.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&target, &temporary).expect("plant link");
+        let failure = write_atomically(&path, b"bundle").expect_err("temporary path taken");
+        assert_eq!(failure.exit, super::super::output::Exit::Other);
+        assert!(
+            failure
+                .message
+                .starts_with(&format!("cannot write {}: ", path.display())),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains("already exists"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(std::fs::read(&target).expect("read target"), b"keep");
+        assert!(!path.exists());
     }
 
     #[test]

@@ -34,8 +34,10 @@ impl RawInt64 {
     }
 }
 
+/// The top-level bundle object. Unknown fields are rejected, as protobuf JSON parsers do by
+/// default, so that a bundle cannot carry content that verification never looks at.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RawBundle {
     pub(super) media_type: Option<String>,
     pub(super) verification_material: Option<RawVerificationMaterial>,

@@ -49,6 +49,9 @@ pub enum InclusionLookupError {
     /// The cache could not be read.
     #[error("inclusion proof store unavailable: {detail}")]
     Unavailable { detail: String },
+    /// The cache recorded two different trees for the log, so it trusts no proof of it.
+    #[error("{detail}")]
+    SplitView { detail: String },
 }
 
 fn describe_missing(paths: &[String]) -> String {
@@ -72,6 +75,7 @@ impl HasReasonCode for InclusionLookupError {
             InclusionLookupError::TlogProof(error) => error.reason_code(),
             InclusionLookupError::Proof(error) => error.reason_code(),
             InclusionLookupError::Unavailable { .. } => ReasonCode::AttestorUnavailable,
+            InclusionLookupError::SplitView { .. } => ReasonCode::RekorCheckpointInconsistent,
         }
     }
 }

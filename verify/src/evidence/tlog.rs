@@ -7,9 +7,10 @@ use super::{
     CachedInclusion, EvidenceError, InclusionLookupError, InclusionSource, ProofSource, Run,
     SigningKey, TlogRef,
 };
-use crate::bundle::{SigstoreBundle, TlogEntry};
+use crate::bundle::{InclusionProof, SigstoreBundle, TlogEntry};
+use crate::checkpoint::{CheckpointError, parse_checkpoint_body};
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
-use crate::note::NoteVerifier;
+use crate::note::{NoteVerifier, parse_note};
 use crate::rekor::{
     EntryFormat, HashedRekordV002, check_v1_body, entry_format, logged_entry_bytes,
     verify_signed_entry_timestamp,
@@ -20,8 +21,8 @@ use crate::trust_root::{TransparencyLogInstance, TrustSet};
 struct ProofTarget {
     origin: String,
     index: u64,
-    /// Tree size and root that the bundle's own proof claims, compared with the checkpoint when
-    /// the proof comes from the bundle. Set for Rekor v1 only.
+    /// Tree size and root that the bundle's own proof claims, compared with the verified
+    /// checkpoint when the proof comes from the bundle.
     claimed_tree: Option<(u64, Vec<u8>)>,
 }
 
@@ -89,10 +90,29 @@ impl Run {
             Ok(bytes) => leaf_hash(&bytes),
             Err(error) => return self.fail(EvidenceError::Rekor(error)),
         };
+        // The bundle's own proof must describe this entry in the tree of its own checkpoint, even
+        // when the proof used below comes from a cache. A cached proof may lead to a newer
+        // checkpoint, so the claims are compared with the bundle's checkpoint here, and with the
+        // verified checkpoint only for a proof taken from the bundle.
+        let claimed_tree = match &entry.inclusion_proof {
+            Some(proof) => {
+                if proof.log_index != entry.log_index {
+                    return self.fail(EvidenceError::ProofIndexMismatch {
+                        entry_index: entry.log_index,
+                        proof_index: proof.log_index,
+                    });
+                }
+                if let Err(error) = check_proof_against_own_checkpoint(proof) {
+                    return self.fail(error);
+                }
+                Some((proof.tree_size, proof.root_hash.clone()))
+            }
+            None => None,
+        };
         let target = ProofTarget {
             origin: log.origin().to_owned(),
             index: entry.log_index,
-            claimed_tree: None,
+            claimed_tree,
         };
         self.report.tlog = self.prove_inclusion(&target, log, &leaf, inclusion);
         self.report.tlog_verified = self.report.tlog.is_some();
@@ -131,6 +151,10 @@ impl Run {
             }
         }
         if let Some(proof) = &entry.inclusion_proof {
+            if let Err(error) = check_proof_against_own_checkpoint(proof) {
+                self.fail(error);
+                return None;
+            }
             let origin = checkpoint_origin(&proof.checkpoint);
             if !is_shard_origin(origin, log.origin()) {
                 self.fail(EvidenceError::ShardOrigin {
@@ -279,6 +303,27 @@ fn check_candidate(
     })
 }
 
+/// Checks that a bundle's inclusion proof claims the tree size and root hash of the checkpoint
+/// the bundle carries with it. The checkpoint's signature is not verified here: the check only
+/// rejects a bundle that contradicts itself, and a proof is trusted only against a checkpoint
+/// verified in [`check_candidate`].
+fn check_proof_against_own_checkpoint(proof: &InclusionProof) -> Result<(), EvidenceError> {
+    let checkpoint = parse_note(proof.checkpoint.as_bytes())
+        .map_err(CheckpointError::from)
+        .and_then(|note| parse_checkpoint_body(&note.text))
+        .map_err(EvidenceError::BundleCheckpoint)?;
+    if proof.tree_size != checkpoint.size || proof.root_hash != checkpoint.root_hash {
+        return Err(EvidenceError::ProofCheckpointMismatch {
+            origin: checkpoint.origin,
+            proof_size: proof.tree_size,
+            proof_root: STANDARD.encode(&proof.root_hash),
+            checkpoint_size: checkpoint.size,
+            checkpoint_root: STANDARD.encode(checkpoint.root_hash),
+        });
+    }
+    Ok(())
+}
+
 /// Returns the origin line of a signed checkpoint note: its text up to the first newline.
 pub(super) fn checkpoint_origin(note: &str) -> &str {
     note.split('\n').next().unwrap_or_default()
@@ -327,7 +372,10 @@ mod tests {
             .join("../../shared/vectors/sigstore-conformance/bundle-verify/rekor2-happy-path");
         if !case.is_dir() {
             // In CI a missing vectors folder fails, so that a run without vectors cannot pass.
-            crate::test_vectors::skip_or_fail(&format!("test vectors not found at {}", case.display()));
+            crate::test_vectors::skip_or_fail(&format!(
+                "test vectors not found at {}",
+                case.display()
+            ));
             return None;
         }
         let read = |name: &str| {
@@ -477,6 +525,153 @@ mod tests {
         assert_eq!(
             report.reason_codes,
             std::collections::BTreeSet::from([ReasonCode::RekorTileMissing]),
+            "{:?}",
+            report.detail
+        );
+    }
+
+    /// Returns the bundle JSON with `edit` applied to its first entry's `inclusionProof`.
+    fn with_proof_edit(bundle_json: &[u8], edit: ProofEdit) -> Vec<u8> {
+        let mut json: serde_json::Value = serde_json::from_slice(bundle_json).expect("bundle JSON");
+        let proof = json
+            .pointer_mut("/verificationMaterial/tlogEntries/0/inclusionProof")
+            .expect("inclusionProof");
+        edit(proof);
+        serde_json::to_vec(&json).expect("serialize bundle")
+    }
+
+    fn flip_root_hash_byte(proof: &mut serde_json::Value) {
+        let mut root = STANDARD
+            .decode(proof["rootHash"].as_str().expect("rootHash string"))
+            .expect("rootHash base64");
+        root[0] ^= 0x01;
+        proof["rootHash"] = STANDARD.encode(root).into();
+    }
+
+    fn tree_size_plus_one(proof: &mut serde_json::Value) {
+        let size: u64 = proof["treeSize"]
+            .as_str()
+            .expect("treeSize")
+            .parse()
+            .expect("u64");
+        proof["treeSize"] = (size + 1).to_string().into();
+    }
+
+    fn log_index_minus_one(proof: &mut serde_json::Value) {
+        let index: u64 = proof["logIndex"]
+            .as_str()
+            .expect("logIndex")
+            .parse()
+            .expect("u64");
+        proof["logIndex"] = (index - 1).to_string().into();
+    }
+
+    fn log_index_plus_one(proof: &mut serde_json::Value) {
+        let index: u64 = proof["logIndex"]
+            .as_str()
+            .expect("logIndex")
+            .parse()
+            .expect("u64");
+        proof["logIndex"] = (index + 1).to_string().into();
+    }
+
+    /// The tampered `inclusionProof` rows of the review, with the reason code each must raise.
+    type ProofEdit = fn(&mut serde_json::Value);
+
+    const PROOF_TAMPERING: [(&str, ProofEdit, ReasonCode); 4] = [
+        (
+            "rootHash byte flipped",
+            flip_root_hash_byte,
+            ReasonCode::RekorRootMismatch,
+        ),
+        (
+            "treeSize plus one",
+            tree_size_plus_one,
+            ReasonCode::RekorRootMismatch,
+        ),
+        (
+            "logIndex minus one",
+            log_index_minus_one,
+            ReasonCode::RekorProofInvalid,
+        ),
+        (
+            "logIndex plus one",
+            log_index_plus_one,
+            ReasonCode::RekorProofInvalid,
+        ),
+    ];
+
+    #[test]
+    fn rekor2_tampered_own_proof_fails() {
+        let Some((trust, bundle_json)) = happy_rekor2_case() else {
+            return;
+        };
+        let untouched = super::super::verify_bundle_with_own_proof(&super::super::VerifyInput {
+            bundle_json: &bundle_json,
+            trust: &trust,
+            artifact: super::super::Artifact::None,
+            now: 1_780_000_000,
+        });
+        assert_eq!(
+            untouched.outcome,
+            super::super::Outcome::Verified,
+            "{:?}",
+            untouched.detail
+        );
+
+        for (name, edit, code) in PROOF_TAMPERING {
+            let tampered = with_proof_edit(&bundle_json, edit);
+            let report = super::super::verify_bundle_with_own_proof(&super::super::VerifyInput {
+                bundle_json: &tampered,
+                trust: &trust,
+                artifact: super::super::Artifact::None,
+                now: 1_780_000_000,
+            });
+            assert_eq!(report.outcome, super::super::Outcome::Failed, "row {name}");
+            assert_eq!(
+                report.reason_codes,
+                std::collections::BTreeSet::from([code]),
+                "row {name}: {:?}",
+                report.detail
+            );
+            assert!(report.tlog.is_none(), "row {name}");
+        }
+    }
+
+    #[test]
+    fn rekor2_tampered_proof_fails_with_cache() {
+        let Some((trust, bundle_json)) = happy_rekor2_case() else {
+            return;
+        };
+        // The cache proves the untouched entry, so only the bundle's own claims can fail.
+        let (good, _) = good_and_corrupted(&trust, &bundle_json);
+        for (name, edit, code) in PROOF_TAMPERING {
+            let tampered = with_proof_edit(&bundle_json, edit);
+            let report = verify_with_candidates(&trust, &tampered, vec![good.clone()]);
+            assert_eq!(report.outcome, super::super::Outcome::Failed, "row {name}");
+            assert_eq!(
+                report.reason_codes,
+                std::collections::BTreeSet::from([code]),
+                "row {name}: {:?}",
+                report.detail
+            );
+            assert!(report.tlog.is_none(), "row {name}");
+        }
+    }
+
+    #[test]
+    fn rekor2_unparsable_own_checkpoint_fails() {
+        let Some((trust, bundle_json)) = happy_rekor2_case() else {
+            return;
+        };
+        let (good, _) = good_and_corrupted(&trust, &bundle_json);
+        let tampered = with_proof_edit(&bundle_json, |proof| {
+            proof["checkpoint"]["envelope"] = "not a signed note".into();
+        });
+        let report = verify_with_candidates(&trust, &tampered, vec![good]);
+        assert_eq!(
+            report.reason_codes,
+            std::collections::BTreeSet::from([ReasonCode::RekorCheckpointInvalid]),
             "{:?}",
             report.detail
         );

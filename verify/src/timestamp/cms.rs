@@ -4,6 +4,9 @@
 use const_oid::ObjectIdentifier;
 use der::asn1::AnyRef;
 use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use spki::AlgorithmIdentifierRef;
+use x509_cert::certificate::Rfc5280;
+use x509_cert::crl::CertificateList;
 
 use super::TimestampError;
 use crate::bundle::HashAlgorithm;
@@ -128,9 +131,94 @@ fn decode_u32(
 
 /// The parts of a token that verification uses.
 pub(super) struct Token<'a> {
+    /// `SignedData.digestAlgorithms`, in token order.
+    pub(super) digest_algorithms: Vec<ObjectIdentifier>,
     pub(super) tst_info_der: &'a [u8],
-    pub(super) certificates: Vec<&'a [u8]>,
+    /// `SignedData.certificates`, each parsed as an X.509 certificate.
+    pub(super) certificates: Vec<Certificate>,
     pub(super) signer_infos: Vec<Element<'a>>,
+}
+
+/// Returns the OID of a hash algorithm, as `digestAlgorithms` lists it.
+pub(super) fn hash_oid(algorithm: HashAlgorithm) -> ObjectIdentifier {
+    match algorithm {
+        HashAlgorithm::Sha2_256 => SHA256,
+        HashAlgorithm::Sha2_384 => SHA384,
+        HashAlgorithm::Sha2_512 => SHA512,
+    }
+}
+
+/// Decodes `digestAlgorithms`, a `SET OF AlgorithmIdentifier` whose parameters are absent or
+/// NULL.
+fn parse_digest_algorithms(
+    element: Option<&Element<'_>>,
+) -> Result<Vec<ObjectIdentifier>, TimestampError> {
+    const STRUCTURE: &str = "SignedData.digestAlgorithms";
+    let mut algorithms = Vec::new();
+    for algorithm in elements(expect_tag(element, Tag::Set, STRUCTURE)?, STRUCTURE)? {
+        let identifier =
+            AlgorithmIdentifierRef::from_der(algorithm.tlv).map_err(|e| TimestampError::Der {
+                structure: STRUCTURE,
+                detail: e.to_string(),
+            })?;
+        if identifier.parameters.is_some_and(|parameters| {
+            parameters.tag() != Tag::Null || !parameters.value().is_empty()
+        }) {
+            return Err(TimestampError::Der {
+                structure: STRUCTURE,
+                detail: format!(
+                    "parameters of {} are neither absent nor NULL",
+                    identifier.oid
+                ),
+            });
+        }
+        algorithms.push(identifier.oid);
+    }
+    Ok(algorithms)
+}
+
+/// Parses `certificates` (`CertificateSet`): every entry must be an X.509 certificate, because
+/// Sigstore timestamp authorities embed no other certificate format.
+fn parse_certificates(contents: &[u8]) -> Result<Vec<Certificate>, TimestampError> {
+    elements(contents, "SignedData.certificates")?
+        .iter()
+        .enumerate()
+        .map(|(index, element)| {
+            Certificate::from_der(element.tlv)
+                .map_err(|source| TimestampError::EmbeddedCertificate { index, source })
+        })
+        .collect()
+}
+
+/// Checks `crls` (`RevocationInfoChoices`): every entry must be a DER `CertificateList`. The lists
+/// themselves are not used, because revocation is out of scope.
+fn check_crls(contents: &[u8]) -> Result<(), TimestampError> {
+    const STRUCTURE: &str = "SignedData.crls";
+    for element in elements(contents, STRUCTURE)? {
+        CertificateList::<Rfc5280>::from_der(element.tlv).map_err(|e| TimestampError::Der {
+            structure: STRUCTURE,
+            detail: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Returns the only element of `contents`, or a DER error naming `structure`.
+fn single<'s, 'a>(
+    contents: &'s [Element<'a>],
+    structure: &'static str,
+) -> Result<&'s Element<'a>, TimestampError> {
+    match contents {
+        [only] => Ok(only),
+        [] => Err(TimestampError::Der {
+            structure,
+            detail: "missing content".to_owned(),
+        }),
+        _ => Err(TimestampError::Der {
+            structure,
+            detail: "trailing data".to_owned(),
+        }),
+    }
 }
 
 pub(super) fn parse_response(der: &[u8]) -> Result<Token<'_>, TimestampError> {
@@ -182,15 +270,27 @@ pub(super) fn parse_response(der: &[u8]) -> Result<Token<'_>, TimestampError> {
             structure: "ContentInfo",
             detail: "missing [0] content".to_owned(),
         })?;
+    if content_info.len() > 2 {
+        return Err(TimestampError::Der {
+            structure: "ContentInfo",
+            detail: "unexpected field after the content".to_owned(),
+        });
+    }
     let signed_data_outer = elements(explicit.value(), "ContentInfo")?;
     let signed_data = elements(
-        expect_tag(signed_data_outer.first(), Tag::Sequence, "SignedData")?,
+        expect_tag(
+            Some(single(&signed_data_outer, "ContentInfo")?),
+            Tag::Sequence,
+            "SignedData",
+        )?,
         "SignedData",
     )?;
 
     // SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo,
     //   certificates [0] IMPLICIT OPTIONAL, crls [1] IMPLICIT OPTIONAL, signerInfos SET }
-    let mut fields = signed_data.iter().skip(2).peekable();
+    let mut fields = signed_data.iter().peekable();
+    decode_u32(fields.next(), "SignedData.version")?;
+    let digest_algorithms = parse_digest_algorithms(fields.next())?;
     let encap = elements(
         expect_tag(fields.next(), Tag::Sequence, "EncapsulatedContentInfo")?,
         "EncapsulatedContentInfo",
@@ -211,21 +311,26 @@ pub(super) fn parse_response(der: &[u8]) -> Result<Token<'_>, TimestampError> {
                 structure: "EncapsulatedContentInfo",
                 detail: "missing [0] eContent".to_owned(),
             })?;
+    if encap.len() > 2 {
+        return Err(TimestampError::Der {
+            structure: "EncapsulatedContentInfo",
+            detail: "unexpected field after eContent".to_owned(),
+        });
+    }
     let econtent_inner = elements(econtent.value(), "EncapsulatedContentInfo")?;
     let tst_info_der = expect_tag(
-        econtent_inner.first(),
+        Some(single(&econtent_inner, "EncapsulatedContentInfo")?),
         Tag::OctetString,
         "EncapsulatedContentInfo",
     )?;
 
     let mut certificates = Vec::new();
     if let Some(element) = fields.next_if(|element| element.is_context(0)) {
-        certificates = elements(element.value(), "SignedData.certificates")?
-            .into_iter()
-            .map(|element| element.tlv)
-            .collect();
+        certificates = parse_certificates(element.value())?;
     }
-    let _crls = fields.next_if(|element| element.is_context(1));
+    if let Some(element) = fields.next_if(|element| element.is_context(1)) {
+        check_crls(element.value())?;
+    }
     let signer_infos = elements(
         expect_tag(fields.next(), Tag::Set, "SignedData.signerInfos")?,
         "SignedData.signerInfos",
@@ -237,6 +342,7 @@ pub(super) fn parse_response(der: &[u8]) -> Result<Token<'_>, TimestampError> {
         });
     }
     Ok(Token {
+        digest_algorithms,
         tst_info_der,
         certificates,
         signer_infos,
@@ -353,7 +459,7 @@ enum SignerId<'a> {
 
 pub(super) struct SignerInfo<'a> {
     id: SignerId<'a>,
-    digest_algorithm: HashAlgorithm,
+    pub(super) digest_algorithm: HashAlgorithm,
     /// The signed attributes re-tagged as a DER `SET OF`, the bytes the signature covers.
     signed_attributes_set: Vec<u8>,
     attributes: Vec<(ObjectIdentifier, Vec<Element<'a>>)>,
