@@ -1,0 +1,264 @@
+//! `stella-bench`: measures, in one run, the machine limit (single-core
+//! SHA-256 throughput of `sha2`) and the tile operations that are bounded by
+//! it: full authentication of a forged log's tile set and inclusion proofs
+//! computed from tiles. Every figure runs on the calling thread, so it is a
+//! single-core figure.
+//!
+//! With `--trusted-root`, it also runs the attestor in process on a loopback
+//! port (see `grpc.rs`): import of the log's tile bundle over gRPC, latency of
+//! sequential `VerifyInclusion` calls and raw RocksDB reads for comparison.
+
+mod grpc;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use sha2::{Digest as _, Sha256};
+use stella_log_forge::{ForgeConfig, KeyAlgorithm, MemoryTiles, Seed, forge_log};
+use stella_verify::checkpoint::verify_checkpoint;
+use stella_verify::merkle::{Hash, leaf_hash, verify_inclusion};
+use stella_verify::tiles::{inclusion_proof_from_tiles, verify_tile_set};
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(about = "Measure single-core SHA-256, tile-set authentication and proofs from tiles")]
+struct Args {
+    /// Entries of the forged log.
+    #[arg(long, default_value_t = 1_048_576)]
+    entries: u64,
+    /// MiB of data hashed to measure the SHA-256 rate.
+    #[arg(long, default_value_t = 256)]
+    sha_mib: usize,
+    /// Inclusion proofs computed per timed pass.
+    #[arg(long, default_value_t = 100_000)]
+    proofs: u64,
+    /// Timed passes of tile-set authentication. The fastest pass counts.
+    #[arg(long, default_value_t = 3)]
+    passes: u32,
+    /// Sigstore `trusted_root.json` for the attestor's trust set; without it
+    /// the gRPC and RocksDB measurements are skipped.
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    /// Sequential `VerifyInclusion` calls timed over gRPC.
+    #[arg(long, default_value_t = 2_000)]
+    calls: usize,
+}
+
+/// Estimate of the SHA-256 calls per proof in a 2^20-entry log: the sibling
+/// subtrees inside the level-0 and level-1 tiles take 247 node hashes each
+/// (127 + 63 + ... + 0), the 16-hash level-2 tile takes 11, and
+/// `verify_inclusion` takes 20. NOTE: other `--entries` values change these counts.
+const PROOF_HASHES_ESTIMATE: f64 = 247.0 + 247.0 + 11.0 + 20.0;
+
+/// A small xorshift generator, so that proof indexes are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+fn mib_per_second(bytes: usize, elapsed: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64()
+}
+
+/// Hashes `mib` MiB in 64 KiB updates and returns MiB/s.
+fn sha256_rate(mib: usize) -> f64 {
+    let block = vec![0x5au8; 64 * 1024];
+    let blocks = mib * 16;
+    let start = Instant::now();
+    let mut hasher = Sha256::new();
+    for _ in 0..blocks {
+        hasher.update(black_box(&block));
+    }
+    black_box(hasher.finalize());
+    mib_per_second(blocks * block.len(), start.elapsed())
+}
+
+/// Hashes 65-byte node inputs (prefix byte and two child hashes) one digest at a time, as a
+/// Merkle tree does, and returns digests per second.
+fn sha256_node_rate(count: u64) -> f64 {
+    let mut node = [0u8; 65];
+    let start = Instant::now();
+    for index in 0..count {
+        node[1..9].copy_from_slice(&index.to_be_bytes());
+        black_box(Sha256::digest(black_box(&node)));
+    }
+    count as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("stella-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    // Machine limit: SHA-256 on one core.
+    let sha_bulk = sha256_rate(args.sha_mib);
+    let sha_nodes = sha256_node_rate(4_000_000);
+    let sha_node_mib = sha_nodes * 65.0 / (1024.0 * 1024.0);
+
+    // Forge the log in memory.
+    let config = ForgeConfig {
+        entries: args.entries,
+        origin: "bench.example/log".to_owned(),
+        seed: Seed::from_bytes(b"stella-bench"),
+        key: KeyAlgorithm::Ed25519,
+    };
+    let mut tiles = MemoryTiles::default();
+    let forge_start = Instant::now();
+    let log = forge_log(&config, &mut tiles).map_err(|error| format!("forge failed: {error}"))?;
+    let forge_time = forge_start.elapsed();
+    let verified = verify_checkpoint(&log.note, std::slice::from_ref(&log.verifier))
+        .map_err(|error| format!("checkpoint does not verify: {error}"))?;
+    let tile_bytes: usize = tiles.tiles.values().map(Vec::len).sum();
+    let bundle_bytes: usize = tiles.entry_bundles.values().map(Vec::len).sum();
+    let tile_count = tiles.tiles.len() + tiles.entry_bundles.len();
+
+    // Full authentication of the tile set. The fastest pass counts.
+    let mut best = Duration::MAX;
+    for _ in 0..args.passes.max(1) {
+        let start = Instant::now();
+        let summary = verify_tile_set(&verified, &tiles.tiles, &tiles.entry_bundles)
+            .map_err(|error| format!("tile set does not verify: {error}"))?;
+        best = best.min(start.elapsed());
+        if summary.entries != args.entries {
+            return Err(format!(
+                "tile set authenticated {} entries, expected {}",
+                summary.entries, args.entries
+            ));
+        }
+    }
+    let auth_mib = mib_per_second(tile_bytes, best);
+    let auth_all_mib = mib_per_second(tile_bytes + bundle_bytes, best);
+    let auth_tiles = tile_count as f64 / best.as_secs_f64();
+    // Estimate of the SHA-256 calls the authentication cannot avoid: one leaf
+    // hash per entry and 255 node hashes to rebuild each hash tile's root.
+    let auth_hashes = args.entries as f64 + tiles.tiles.len() as f64 * 255.0;
+
+    // Leaf hashes to check proofs against, computed outside the timed loops.
+    let source: &BTreeMap<String, Vec<u8>> = &tiles.tiles;
+    let size = args.entries;
+    let root = log.checkpoint.root_hash;
+    let mut rng = Rng(0x5eed_b3c4);
+    let indexes: Vec<u64> = (0..args.proofs).map(|_| rng.below(size)).collect();
+    let leaves: Vec<Hash> = indexes
+        .iter()
+        .map(|&index| leaf_hash(&config.seed.entry(index)))
+        .collect();
+
+    // Warm-up pass, then proofs from tiles without and with verification.
+    for &index in indexes.iter().take(10_000) {
+        black_box(inclusion_proof_from_tiles(index, size, source).map_err(|e| e.to_string())?);
+    }
+    let start = Instant::now();
+    for &index in &indexes {
+        black_box(inclusion_proof_from_tiles(index, size, source).map_err(|e| e.to_string())?);
+    }
+    let proofs_per_second = indexes.len() as f64 / start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    for (&index, leaf) in indexes.iter().zip(&leaves) {
+        let proof = inclusion_proof_from_tiles(index, size, source).map_err(|e| e.to_string())?;
+        verify_inclusion(index, size, leaf, &proof, &root)
+            .map_err(|error| format!("proof of entry {index} does not verify: {error}"))?;
+    }
+    let verified_per_second = indexes.len() as f64 / start.elapsed().as_secs_f64();
+
+    let grpc_figures = match &args.trusted_root {
+        Some(path) => {
+            let calls: Vec<u64> = indexes.iter().copied().take(args.calls).collect();
+            Some(grpc::measure(&log, &tiles, &config.seed, &calls, path)?)
+        }
+        None => None,
+    };
+
+    let peak_rss = peak_rss_kib();
+
+    println!("stella-bench: {} entries, forged in {:.2} s", args.entries, forge_time.as_secs_f64());
+    println!(
+        "{} hash tiles ({:.1} MiB), {} entry bundles ({:.1} MiB)",
+        tiles.tiles.len(),
+        tile_bytes as f64 / 1048576.0,
+        tiles.entry_bundles.len(),
+        bundle_bytes as f64 / 1048576.0
+    );
+    println!();
+    println!("| measurement | figure | ratio to limit |");
+    println!("|---|---|---|");
+    println!("| SHA-256, one core, {} MiB in 64 KiB updates | {sha_bulk:.0} MiB/s | limit |", args.sha_mib);
+    println!(
+        "| SHA-256, one core, 65-byte node inputs | {sha_nodes:.0} hashes/s ({sha_node_mib:.0} MiB/s) | |"
+    );
+    println!(
+        "| verify_tile_set, hash-tile bytes | {auth_mib:.1} MiB/s | {:.3} of bulk SHA-256 |",
+        auth_mib / sha_bulk
+    );
+    println!(
+        "| verify_tile_set, hash tiles + entry bundles | {auth_all_mib:.1} MiB/s, {auth_tiles:.0} tiles/s ({:.3} s per pass) | {:.3} of bulk SHA-256 |",
+        best.as_secs_f64(),
+        auth_all_mib / sha_bulk
+    );
+    println!("| inclusion_proof_from_tiles, warm | {proofs_per_second:.0} proofs/s | |");
+    println!(
+        "| inclusion_proof_from_tiles + verify_inclusion, warm | {verified_per_second:.0} proofs/s | {:.3} of the hash-bound estimate |",
+        verified_per_second / (sha_nodes / PROOF_HASHES_ESTIMATE)
+    );
+    println!(
+        "| verify_tile_set, time against the hash-bound estimate | {:.3} s | {:.3} |",
+        auth_hashes / sha_nodes,
+        auth_hashes / sha_nodes / best.as_secs_f64()
+    );
+    if let Some(figures) = grpc_figures {
+        let seconds = figures.import_time.as_secs_f64();
+        println!(
+            "| ImportTiles over gRPC, {:.1} MiB archive | {:.1} MiB/s of archive, {:.1} MiB/s of hash tiles, {:.0} tiles/s ({seconds:.2} s) | {:.3} of bulk SHA-256 (hash tiles) |",
+            figures.archive_bytes as f64 / 1048576.0,
+            mib_per_second(figures.archive_bytes, figures.import_time),
+            mib_per_second(tile_bytes, figures.import_time),
+            figures.imported_files as f64 / seconds,
+            mib_per_second(tile_bytes, figures.import_time) / sha_bulk
+        );
+        println!(
+            "| raw RocksDB point reads of 8 KiB tiles, one thread | {:.0} reads/s | limit |",
+            figures.rocksdb_reads_per_second
+        );
+        let mut sorted = figures.latencies.clone();
+        sorted.sort_unstable();
+        let total: Duration = sorted.iter().sum();
+        let per_second = sorted.len() as f64 / total.as_secs_f64();
+        println!(
+            "| VerifyInclusion over gRPC, {} sequential calls | p50 {:.3} ms, p99 {:.3} ms, {per_second:.0} calls/s | {:.4} of RocksDB reads/s |",
+            sorted.len(),
+            grpc::percentile(&sorted, 50).as_secs_f64() * 1000.0,
+            grpc::percentile(&sorted, 99).as_secs_f64() * 1000.0,
+            per_second / figures.rocksdb_reads_per_second
+        );
+    }
+    match peak_rss {
+        Some(kib) => println!("| peak RSS (VmHWM) | {:.0} MiB | |", kib as f64 / 1024.0),
+        None => println!("| peak RSS (VmHWM) | unavailable | |"),
+    }
+    Ok(())
+}
+
+/// Reads the peak resident set size in KiB from `/proc/self/status` (Linux only).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
