@@ -9,28 +9,50 @@ use std::sync::{Arc, Mutex};
 
 use stella_bundle::{Limits, open_trust_set};
 use stella_verify::reason::ReasonCode;
+use stella_verify::tiles::TileNodeCache;
 use stella_verify::trust_root::TrustSet;
 
 use crate::error::ServiceError;
+use crate::spool::SpoolDir;
 use crate::store::Store;
 
 /// Shared state of the attestor.
 pub struct Attestor {
     pub(crate) store: Store,
     pub(crate) limits: Limits,
+    /// Limits of archives that arrive through ImportTilesStream.
+    pub(crate) stream_limits: Limits,
+    /// Directory of streamed uploads and of the SST files of tile imports.
+    pub(crate) spool: SpoolDir,
     /// The opened current trust set, keyed by its digest, so that requests do not reopen
     /// the archive each time.
     trust_cache: Mutex<Option<Arc<TrustSet>>>,
+    /// Interior nodes of recently read hash tiles, keyed by origin, shared by every request.
+    pub(crate) node_cache: TileNodeCache,
 }
 
 impl Attestor {
-    /// Creates the attestor over an opened store. `limits` bound every archive it opens.
-    pub fn new(store: Store, limits: Limits) -> Self {
+    /// Creates the attestor over an opened store. `limits` bound every archive it receives
+    /// whole, `stream_limits` the tile bundles streamed into `spool`.
+    pub fn new(store: Store, limits: Limits, stream_limits: Limits, spool: SpoolDir) -> Self {
         Attestor {
             store,
             limits,
+            stream_limits,
+            spool,
             trust_cache: Mutex::new(None),
+            node_cache: TileNodeCache::new(crate::cache::NODE_CACHE_TILES),
         }
+    }
+
+    /// Returns the spool directory of streamed uploads.
+    pub fn spool(&self) -> &SpoolDir {
+        &self.spool
+    }
+
+    /// Returns the limits of streamed tile bundles.
+    pub fn stream_limits(&self) -> &Limits {
+        &self.stream_limits
     }
 
     /// Returns the store.

@@ -28,6 +28,14 @@
 //! A RocksDB error inside a library callback is reported to the library as an unreadable
 //! tile and also kept in a [`StoreErrorSlot`], so the caller turns the whole request into
 //! an internal error ([`StoreErrorSlot::take_error`]) rather than a verification failure.
+//!
+//! Proofs from tiles read the stored tiles through the attestor's shared [`TileNodeCache`]
+//! (at most [`NODE_CACHE_TILES`] tiles, keyed by origin), so a warm request reads neither
+//! RocksDB nor hashes inside a hot tile. Stored tiles are never overwritten, and every stored
+//! version of a tile starts with the same hashes, because each import is checked for
+//! consistency with the stored checkpoints before it is written. The cached nodes therefore
+//! give the same proofs as the stored tiles. An origin with an inconsistency record gets no
+//! proof at all, cached or not.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -36,7 +44,9 @@ use std::collections::BTreeMap;
 use stella_verify::checkpoint::{OriginRule, VerifiedCheckpoint, verify_checkpoint_with_rule};
 use stella_verify::evidence::{CachedInclusion, InclusionLookupError, InclusionSource, ProofSource};
 use stella_verify::note::NoteVerifier;
-use stella_verify::tiles::{TileError, TileId, TileSource, inclusion_proof_from_tiles, tiles_for_inclusion};
+use stella_verify::tiles::{
+    CachedTiles, TileError, TileId, TileNodeCache, TileSource, inclusion_proof_from_tiles, tiles_for_inclusion,
+};
 use stella_verify::tlog_proof::TlogProof;
 use stella_verify::trust_root::TrustSet;
 
@@ -46,6 +56,11 @@ use crate::store::{Store, StoreError};
 
 /// Number of hashes in a full tile.
 const FULL_WIDTH: u16 = 256;
+
+/// Tiles whose interior nodes the attestor keeps in memory: about 16.5 KiB each for a full
+/// tile, so about 66 MiB at most. 4,096 tiles hold every level-0 tile of a log of one million
+/// entries, or the hot right edge and recent tiles of a larger one.
+pub const NODE_CACHE_TILES: usize = 4_096;
 
 /// Holds the first storage error raised inside a library callback.
 #[derive(Debug, Default)]
@@ -209,16 +224,60 @@ pub struct Cache<'a> {
     store: &'a Store,
     verifiers: Vec<NoteVerifier>,
     errors: StoreErrorSlot,
+    node_cache: Option<&'a TileNodeCache>,
 }
 
 impl<'a> Cache<'a> {
-    /// Creates a cache view that trusts the checkpoint keys of `trust`.
+    /// Creates a cache view that trusts the checkpoint keys of `trust` and hashes inside each
+    /// tile it reads.
     pub fn new(store: &'a Store, trust: &TrustSet) -> Self {
         Cache {
             store,
             verifiers: trust.checkpoint_verifiers(),
             errors: StoreErrorSlot::default(),
+            node_cache: None,
         }
+    }
+
+    /// Creates a cache view like [`Cache::new`] that reads tile nodes through `node_cache`,
+    /// keyed by origin. `node_cache` must serve only this store.
+    pub fn with_node_cache(store: &'a Store, trust: &TrustSet, node_cache: &'a TileNodeCache) -> Self {
+        Cache {
+            node_cache: Some(node_cache),
+            ..Cache::new(store, trust)
+        }
+    }
+
+    /// Returns the store of this view.
+    pub(crate) fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// Verifies a stored checkpoint note against the trust set of this view, or returns
+    /// `None` when none of its keys signed it.
+    pub(crate) fn verify_checkpoint(&self, note: &[u8]) -> Option<VerifiedCheckpoint> {
+        verify_cached_checkpoint(note, &self.verifiers)
+    }
+
+    /// Runs `read` over the stored tiles of `origin`, through the node cache when this view
+    /// has one. Storage errors go to this view's error slot.
+    pub(crate) fn with_tiles<T>(&self, origin: &str, read: impl FnOnce(&dyn TileSource) -> T) -> T {
+        let tiles = OriginTiles::new(self.store, origin, &self.errors);
+        match self.node_cache {
+            Some(node_cache) => read(&CachedTiles::new(&tiles, node_cache, origin)),
+            None => read(&tiles),
+        }
+    }
+
+    /// Returns the detail of the split view recorded for `origin`, or `None` when it has none.
+    ///
+    /// # Errors
+    ///
+    /// An internal error when the store fails.
+    pub(crate) fn split_view_detail(&self, origin: &str) -> Result<Option<String>, ServiceError> {
+        let found = self.split_view(origin);
+        self.take_error()?;
+        Ok(found.map(|error| error.to_string()))
     }
 
     /// Returns a storage error raised during a lookup as an internal error.
@@ -317,14 +376,14 @@ impl<'a> Cache<'a> {
             }
         };
 
-        let tiles = OriginTiles::new(self.store, origin, &self.errors);
         let mut gap: Option<Vec<String>> = None;
         for (size, note) in checkpoints.iter().filter(|(size, _)| *size > index) {
             let Some(checkpoint) = verify_cached_checkpoint(note, &self.verifiers) else {
                 // Signed by a key the current trust set no longer holds.
                 continue;
             };
-            match inclusion_proof_from_tiles(index, *size, &tiles) {
+            let proof = self.with_tiles(origin, |tiles| inclusion_proof_from_tiles(index, *size, tiles));
+            match proof {
                 Ok(proof) => {
                     let found = CachedInclusion {
                         checkpoint,

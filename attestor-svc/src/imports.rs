@@ -4,7 +4,9 @@
 //! Each import opens the archive with `stella-bundle` (structure, sizes, file digests),
 //! authenticates its content against the current trust set, and writes everything in one
 //! RocksDB batch, so a rejected bundle leaves nothing behind. Re-importing a bundle with
-//! the same manifest digest is a no-op that returns the first import's summary.
+//! the same manifest digest is a no-op that returns the first import's summary. Tile imports
+//! stream the archive through a staging area instead of opening it in memory
+//! ([`crate::tile_import`]).
 //!
 //! Tile imports make the checks that c2sp.org/tlog-tiles requires of clients that cache
 //! tiles. The checkpoint signature must verify, the root rebuilt from the right-edge tiles
@@ -18,22 +20,18 @@
 //! archive to writing its batch. Checks and commit therefore never interleave with another
 //! import, and only one archive is expanded in memory at a time.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use stella_bundle::{open_evidence, open_tiles, open_trust_set};
+use stella_bundle::{open_evidence, open_trust_set};
 use stella_verify::checkpoint::{Checkpoint, VerifiedCheckpoint, parse_checkpoint_body, verify_checkpoint};
 use stella_verify::merkle::{self, Hash};
 use stella_verify::note::{NoteVerifier, parse_note};
 use stella_verify::reason::{HasReasonCode, ReasonCode};
-use stella_verify::tiles::verify_tile_set;
 
 use crate::attestor::{Attestor, rfc3339};
 use crate::error::ServiceError;
-use crate::inconsistency::{CheckpointSource, RejectedImport};
-use crate::split_view::{BundleLog, Incoming, Known};
 use crate::store::{CheckpointSummary, CommitOutcome, CurrentTrustSet, ImportBatch, ImportRecord, ImportSummary};
 
 /// Result of a trust root set import.
@@ -150,156 +148,6 @@ impl Attestor {
         trust_import_from_record(&record, matches!(outcome, CommitOutcome::AlreadyImported(_)))
     }
 
-    /// Imports a Rekor tile/proof bundle after authenticating every checkpoint, tile,
-    /// entry bundle and tlog-proof checkpoint against the current trust set.
-    ///
-    /// # Errors
-    ///
-    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`;
-    /// INVALID_ARGUMENT with the bundle's reason code, `ERR_REKOR_CHECKPOINT_INVALID`
-    /// naming the checkpoint file, the tile set's code (`ERR_REKOR_TILE_INVALID`,
-    /// `ERR_REKOR_ROOT_MISMATCH`, `ERR_REKOR_TILE_MISSING`),
-    /// `ERR_REKOR_PROOF_INVALID` for a tlog-proof that cannot belong to its checkpoint, or
-    /// `ERR_REKOR_CHECKPOINT_INCONSISTENT` for a checkpoint that contradicts a verified one of
-    /// its log. That last rejection stores an inconsistency record, and nothing else.
-    pub fn import_tiles(&self, file_name: &str, archive: &[u8], now: i64) -> Result<TilesImport, ServiceError> {
-        let _guard = self.store.lock_imports();
-        let opened = open_tiles(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
-
-        if let Some(record) = self.store.import_record(&opened.digest)? {
-            return tiles_import_from_record(&record, true);
-        }
-
-        let trust = self.current_trust_set()?;
-        trust
-            .check_valid_at(now)
-            .map_err(|error| ServiceError::precondition(error.reason_code(), error.to_string()))?;
-        let verifiers = trust.checkpoint_verifiers();
-        let rejected = RejectedImport {
-            file_name,
-            digest: &opened.digest,
-            now,
-        };
-
-        let mut checkpoints = Vec::new();
-        let mut pending: Vec<(String, u64, Vec<u8>)> = Vec::new();
-        let mut tiles: Vec<(String, String, Vec<u8>)> = Vec::new();
-        let (mut tile_count, mut entry_bundle_count) = (0_u64, 0_u64);
-        // The bundle's tile-verified checkpoint and tiles per origin (origins are unique in a
-        // bundle), which its tlog-proofs are checked against together with the stored ones.
-        let mut bundle_logs: BTreeMap<String, (Known, &BTreeMap<String, Vec<u8>>)> = BTreeMap::new();
-
-        for log in &opened.logs {
-            let checkpoint_path = format!("{}/checkpoint", log.dir);
-            let verified = verify_named_checkpoint(file_name, &checkpoint_path, &log.checkpoint, &verifiers)?;
-            let body = verified.checkpoint().clone();
-
-            verify_tile_set(&verified, &log.tiles, &log.entry_bundles).map_err(|error| {
-                ServiceError::invalid(error.reason_code(), format!("{file_name}: {}: {error}", log.dir))
-            })?;
-            let incoming = Incoming {
-                file_name,
-                path: &checkpoint_path,
-                checkpoint: &body,
-                note: &log.checkpoint,
-            };
-            self.check_tile_checkpoint(incoming, &log.tiles)
-                .map_err(|failure| self.reject_import(&rejected, failure))?;
-            let known = Known {
-                checkpoint: body.clone(),
-                note: log.checkpoint.clone(),
-                source: CheckpointSource::TileVerified,
-                bundle_path: Some(checkpoint_path.clone()),
-            };
-            bundle_logs.insert(body.origin.clone(), (known, &log.tiles));
-
-            checkpoints.push(summary_of(&body));
-            pending.push((body.origin.clone(), body.size, log.checkpoint.clone()));
-            for (path, data) in &log.tiles {
-                tiles.push((body.origin.clone(), path.clone(), data.clone()));
-                tile_count = tile_count.saturating_add(1);
-            }
-            for (path, data) in &log.entry_bundles {
-                tiles.push((body.origin.clone(), path.clone(), data.clone()));
-                entry_bundle_count = entry_bundle_count.saturating_add(1);
-            }
-        }
-
-        let mut proofs = Vec::new();
-        // The first checkpoint of each (origin, tree size) among the bundle's tlog-proofs.
-        let mut proof_checkpoints: BTreeMap<(String, u64), Known> = BTreeMap::new();
-        for proof_file in &opened.tlog_proofs {
-            let verified =
-                verify_named_checkpoint(file_name, &proof_file.path, &proof_file.proof.checkpoint, &verifiers)?;
-            let body = verified.checkpoint();
-            check_proof_shape(
-                file_name,
-                &proof_file.path,
-                proof_file.proof.index,
-                body,
-                &proof_file.proof.hashes,
-            )?;
-            let bundle_log = bundle_logs
-                .get(&body.origin)
-                .map(|(known, tiles)| BundleLog { known, tiles });
-            let key = (body.origin.clone(), body.size);
-            let incoming = Incoming {
-                file_name,
-                path: &proof_file.path,
-                checkpoint: body,
-                note: &proof_file.proof.checkpoint,
-            };
-            self.check_proof_checkpoint(incoming, bundle_log, proof_checkpoints.get(&key))
-                .map_err(|failure| self.reject_import(&rejected, failure))?;
-            checkpoints.push(summary_of(body));
-            proofs.push((body.origin.clone(), proof_file.proof.index, proof_file.bytes.clone()));
-            proof_checkpoints.entry(key).or_insert_with(|| Known {
-                checkpoint: body.clone(),
-                note: proof_file.proof.checkpoint.clone(),
-                source: CheckpointSource::TlogProof,
-                bundle_path: Some(proof_file.path.clone()),
-            });
-        }
-
-        // Every verified checkpoint is listed once, whether it came with tiles or inside a tlog-proof.
-        checkpoints.sort();
-        checkpoints.dedup();
-        let summary = ImportSummary::Tiles {
-            checkpoints,
-            tiles: tile_count,
-            entry_bundles: entry_bundle_count,
-            proofs: u64::try_from(proofs.len()).unwrap_or(u64::MAX),
-        };
-        let record = ImportRecord {
-            digest: opened.digest.clone(),
-            file_name: file_name.to_owned(),
-            imported_at: now,
-            summary,
-        };
-        let mut batch = ImportBatch::new(record.clone());
-        for (origin, size, note) in pending {
-            batch.put_checkpoint(&origin, size, note);
-        }
-        for (origin, path, data) in tiles {
-            batch.put_tile(&origin, &path, data);
-        }
-        for (origin, index, data) in proofs {
-            batch.put_tlog_proof(&origin, index, data);
-        }
-        for ((origin, size), known) in proof_checkpoints {
-            batch.put_proof_checkpoint(&origin, size, known.note);
-        }
-
-        let outcome = self.store.commit(batch).map_err(|error| match error {
-            crate::store::StoreError::Conflict { what, key } => ServiceError::invalid(
-                ReasonCode::RekorTileInvalid,
-                format!("{file_name}: {what} {key} differs from the authenticated copy already stored"),
-            ),
-            other => ServiceError::from(other),
-        })?;
-        tiles_import_from_record(&record, matches!(outcome, CommitOutcome::AlreadyImported(_)))
-    }
-
     /// Registers an evidence bundle after checking its manifest and file digests. Its
     /// signatures are checked later, by VerifyEvidence.
     ///
@@ -335,7 +183,7 @@ pub(crate) fn parse_stored_checkpoint(note: &[u8]) -> Result<Checkpoint, String>
     parse_checkpoint_body(&parsed.text).map_err(|error| error.to_string())
 }
 
-fn verify_named_checkpoint(
+pub(crate) fn verify_named_checkpoint(
     file_name: &str,
     path: &str,
     note: &[u8],
@@ -351,7 +199,7 @@ fn verify_named_checkpoint(
 
 /// Checks that a tlog-proof's index and hash count fit its checkpoint's tree size. The
 /// leaf is unknown until an entry is verified, so the hashes themselves are checked then.
-fn check_proof_shape(
+pub(crate) fn check_proof_shape(
     file_name: &str,
     path: &str,
     index: u64,
@@ -382,7 +230,7 @@ fn superseded_trust_set(file_name: &str, record: &ImportRecord, current: &Curren
     )
 }
 
-fn summary_of(checkpoint: &Checkpoint) -> CheckpointSummary {
+pub(crate) fn summary_of(checkpoint: &Checkpoint) -> CheckpointSummary {
     CheckpointSummary {
         origin: checkpoint.origin.clone(),
         tree_size: checkpoint.size,
@@ -402,7 +250,7 @@ fn trust_import_from_record(record: &ImportRecord, already_imported: bool) -> Re
     }
 }
 
-fn tiles_import_from_record(record: &ImportRecord, already_imported: bool) -> Result<TilesImport, ServiceError> {
+pub(crate) fn tiles_import_from_record(record: &ImportRecord, already_imported: bool) -> Result<TilesImport, ServiceError> {
     match &record.summary {
         ImportSummary::Tiles {
             checkpoints,

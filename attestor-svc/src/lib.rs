@@ -4,13 +4,16 @@
 
 pub mod attestor;
 pub mod cache;
+pub mod consistency;
 pub mod error;
 pub mod imports;
 pub mod inclusion_stream;
 pub mod inconsistency;
 pub mod service;
+pub mod spool;
 mod split_view;
 pub mod store;
+pub mod tile_import;
 pub mod verification;
 
 use std::future::Future;
@@ -26,6 +29,7 @@ use tracing::info;
 
 use crate::attestor::Attestor;
 use crate::service::AttestorService;
+use crate::spool::SpoolDir;
 use crate::store::Store;
 
 /// Extra room in a request beyond the archive itself (file name, protobuf framing).
@@ -41,8 +45,12 @@ pub struct AttestorConfig {
     pub limits: Limits,
 }
 
+/// Default largest archive that ImportTilesStream accepts: 16 GiB.
+pub const DEFAULT_MAX_STREAM_BUNDLE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
 /// Opens the store and serves the attestor and gRPC health on `listener` until
-/// `shutdown` completes.
+/// `shutdown` completes. Streamed tile bundles may be up to
+/// [`DEFAULT_MAX_STREAM_BUNDLE_BYTES`].
 ///
 /// # Errors
 ///
@@ -53,14 +61,36 @@ pub async fn run(
     config: AttestorConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    run_with_stream_limit(listener, config, DEFAULT_MAX_STREAM_BUNDLE_BYTES, shutdown).await
+}
+
+/// Like [`run`], with ImportTilesStream accepting archives of up to `max_stream_bundle_bytes`.
+///
+/// # Errors
+///
+/// Fails before serving when the database or the spool directory cannot be opened, and
+/// afterwards when the server fails.
+pub async fn run_with_stream_limit(
+    listener: TcpListener,
+    config: AttestorConfig,
+    max_stream_bundle_bytes: u64,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the attestor database in {}", config.data_dir.display()))?;
+    let spool = SpoolDir::open(&config.data_dir).with_context(|| {
+        format!(
+            "cannot prepare the spool directory {}",
+            config.data_dir.join(spool::INCOMING_DIR).display()
+        )
+    })?;
     // The transport accepts at least the default archive size, so that an archive over a smaller
     // configured limit reaches the import handler and gets ERR_BUNDLE_TOO_LARGE naming the file.
     let transport_limit = config.limits.max_archive_bytes.max(stella_bundle::DEFAULT_MAX_ARCHIVE_BYTES);
     let max_message =
         usize::try_from(transport_limit.saturating_add(REQUEST_OVERHEAD_BYTES)).unwrap_or(usize::MAX);
-    let attestor = Arc::new(Attestor::new(store, config.limits));
+    let stream_limits = tile_import::streamed_limits(max_stream_bundle_bytes);
+    let attestor = Arc::new(Attestor::new(store, config.limits, stream_limits, spool));
 
     let service = AttestorServer::new(AttestorService::new(attestor))
         .max_decoding_message_size(max_message)

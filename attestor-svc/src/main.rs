@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use stella_attestor::AttestorConfig;
+use stella_attestor::{AttestorConfig, DEFAULT_MAX_STREAM_BUNDLE_BYTES};
 use stella_bundle::{DEFAULT_MAX_ARCHIVE_BYTES, Limits};
 use tracing::error;
 
@@ -24,6 +24,12 @@ struct Args {
     /// or 256 MiB (the default), whichever is larger, so that such an archive reaches the check.
     #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     max_bundle_bytes: u64,
+    /// Largest tile bundle archive accepted through the streaming import (ImportTilesStream, used
+    /// by `stella rekor tiles import`), in bytes. The upload is spooled to <data-dir>/incoming and
+    /// rejected with ERR_BUNDLE_TOO_LARGE as soon as it passes this size. Memory does not grow
+    /// with it; disk space does.
+    #[arg(long, default_value_t = DEFAULT_MAX_STREAM_BUNDLE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    max_stream_bundle_bytes: u64,
 }
 
 #[tokio::main]
@@ -53,7 +59,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match stella_attestor::run(listener, config, shutdown_signal()).await {
+    match stella_attestor::run_with_stream_limit(listener, config, args.max_stream_bundle_bytes, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(run_error) => {
             error!(error = error_chain(&run_error), "attestor failed");

@@ -1,11 +1,12 @@
 //! The `stella.attestor.v1.Attestor` gRPC service: decodes requests, reads the clock once,
 //! runs the blocking logic of [`Attestor`] on tokio's blocking pool and maps the result.
 //!
-//! The three import RPCs run one at a time, in arrival order. This keeps "check against the
+//! The import RPCs run one at a time, in arrival order. This keeps "check against the
 //! stored state, then commit" sequences from interleaving, and bounds the memory of imports.
-//! While one archive is expanded (up to `Limits::max_total_bytes` of files), the other
-//! import requests wait here without a blocking thread. Each of them keeps its request bytes in
-//! memory (up to the transport limit), because tonic decodes a request before the handler runs.
+//! While one archive is imported, the other import requests wait here without a blocking thread.
+//! Each unary one keeps its request bytes in memory (up to the transport limit), because tonic
+//! decodes a request before the handler runs. ImportTilesStream spools its upload to disk first
+//! ([`crate::spool`]) and waits for its turn only then.
 
 use std::sync::Arc;
 
@@ -16,8 +17,11 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument};
 
 use crate::attestor::{Attestor, rfc3339};
+use crate::consistency;
 use crate::error::{ServiceError, escape_for_log};
+use crate::imports::TilesImport;
 use crate::inclusion_stream;
+use crate::spool;
 use crate::inconsistency::{EvidenceCheckpoint, InconsistencyRecord, ListedCheckpoint, LogCheckpoints};
 use crate::store::CheckpointSummary;
 
@@ -72,6 +76,26 @@ impl AttestorService {
 /// Reads the clock: Unix seconds, UTC.
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Logs a finished tile import and builds its response.
+fn tiles_response(imported: TilesImport) -> pb::ImportTilesResponse {
+    info!(
+        digest = %imported.digest,
+        tiles = imported.tiles,
+        entry_bundles = imported.entry_bundles,
+        proofs = imported.proofs,
+        already_imported = imported.already_imported,
+        "tile bundle imported"
+    );
+    pb::ImportTilesResponse {
+        bundle_digest: imported.digest,
+        checkpoints: imported.checkpoints.iter().map(checkpoint_ref).collect(),
+        tiles_imported: imported.tiles,
+        entry_bundles_imported: imported.entry_bundles,
+        proofs_imported: imported.proofs,
+        already_imported: imported.already_imported,
+    }
 }
 
 fn checkpoint_ref(summary: &CheckpointSummary) -> pb::CheckpointRef {
@@ -149,22 +173,24 @@ impl AttestorRpc for AttestorService {
         let imported = self
             .run_import(move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
             .await?;
-        info!(
-            digest = %imported.digest,
-            tiles = imported.tiles,
-            entry_bundles = imported.entry_bundles,
-            proofs = imported.proofs,
-            already_imported = imported.already_imported,
-            "tile bundle imported"
-        );
-        Ok(Response::new(pb::ImportTilesResponse {
-            bundle_digest: imported.digest,
-            checkpoints: imported.checkpoints.iter().map(checkpoint_ref).collect(),
-            tiles_imported: imported.tiles,
-            entry_bundles_imported: imported.entry_bundles,
-            proofs_imported: imported.proofs,
-            already_imported: imported.already_imported,
-        }))
+        Ok(Response::new(tiles_response(imported)))
+    }
+
+    #[instrument(name = "attestor.ImportTilesStream", skip_all)]
+    async fn import_tiles_stream(
+        &self,
+        request: Request<Streaming<pb::ImportChunk>>,
+    ) -> Result<Response<pb::ImportTilesResponse>, Status> {
+        // The upload is spooled before the import takes its turn, so uploads do not queue
+        // behind a running import. The spool file is deleted when `spooled` is dropped.
+        let max_bytes = self.attestor.stream_limits().max_archive_bytes;
+        let spooled = spool::receive(request.into_inner(), self.attestor.spool(), max_bytes)
+            .await
+            .map_err(ServiceError::into_status)?;
+        let imported = self
+            .run_import(move |attestor, now| attestor.import_tiles_spooled(&spooled, now))
+            .await?;
+        Ok(Response::new(tiles_response(imported)))
     }
 
     #[instrument(name = "attestor.RegisterEvidence", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
@@ -258,5 +284,18 @@ impl AttestorRpc for AttestorService {
         Ok(Response::new(pb::ListCheckpointsResponse {
             logs: logs.into_iter().map(listed_log).collect(),
         }))
+    }
+
+    #[instrument(name = "attestor.ProveConsistency", skip_all, fields(origin = %escape_for_log(&request.get_ref().origin), old_size = request.get_ref().old_size, new_size = request.get_ref().new_size))]
+    async fn prove_consistency(
+        &self,
+        request: Request<pb::ProveConsistencyRequest>,
+    ) -> Result<Response<pb::ProveConsistencyResponse>, Status> {
+        let pb::ProveConsistencyRequest { origin, old_size, new_size } = request.into_inner();
+        let result = self
+            .run(move |attestor, now| attestor.prove_consistency(&origin, old_size, new_size, now))
+            .await?;
+        info!(consistent = result.consistent, proof_hashes = result.proof.len(), reason_codes = ?result.reason_codes, "consistency checked");
+        Ok(Response::new(consistency::response(result)))
     }
 }

@@ -25,7 +25,9 @@
 //! because a consistency proof between two sizes needs the tiles or a consistency proof file,
 //! and tlog-proof files carry neither. `docs/security.md` states this limit.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod overlay;
+
+use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -38,10 +40,12 @@ use stella_verify::tiles::{
 };
 
 use crate::attestor::Attestor;
-use crate::cache::{OriginTiles, OverlayTiles, StoreErrorSlot};
+use crate::cache::{OriginTiles, StoreErrorSlot};
 use crate::error::ServiceError;
 use crate::imports::parse_stored_checkpoint;
 use crate::inconsistency::{CheckFailure, CheckpointSource, Finding, InconsistencyKind};
+pub(crate) use overlay::{FreshTiles, NoFreshTiles};
+use overlay::FreshOverStored;
 
 /// A checkpoint of the bundle being imported, with its note and its path inside the bundle.
 #[derive(Clone, Copy)]
@@ -78,7 +82,7 @@ impl Known {
 #[derive(Clone, Copy)]
 pub(crate) struct BundleLog<'a> {
     pub known: &'a Known,
-    pub tiles: &'a BTreeMap<String, Vec<u8>>,
+    pub tiles: &'a dyn FreshTiles,
 }
 
 impl Attestor {
@@ -89,7 +93,7 @@ impl Attestor {
     pub(crate) fn check_tile_checkpoint(
         &self,
         new: Incoming<'_>,
-        new_tiles: &BTreeMap<String, Vec<u8>>,
+        new_tiles: &dyn FreshTiles,
     ) -> Result<(), CheckFailure> {
         self.check_consistency(new, new_tiles)?;
 
@@ -239,8 +243,7 @@ impl Attestor {
             return Ok(());
         }
 
-        let empty = BTreeMap::new();
-        let fresh = bundle_log.map_or(&empty, |log| log.tiles);
+        let fresh = bundle_log.map_or(&NoFreshTiles as &dyn FreshTiles, |log| log.tiles);
         match self.root_from_cached_tiles(origin, checkpoint.size, fresh)? {
             Ok(root) if root == checkpoint.root_hash => Ok(()),
             Ok(root) => {
@@ -289,7 +292,7 @@ impl Attestor {
     /// Checks a new tile-verified checkpoint against the stored tile-verified checkpoints of
     /// its origin: equal roots for an equal size, and consistency proofs (built from the new
     /// and stored tiles) from the nearest smaller size and to the nearest larger size.
-    fn check_consistency(&self, new: Incoming<'_>, new_tiles: &BTreeMap<String, Vec<u8>>) -> Result<(), CheckFailure> {
+    fn check_consistency(&self, new: Incoming<'_>, new_tiles: &dyn FreshTiles) -> Result<(), CheckFailure> {
         let checkpoint = new.checkpoint;
         let origin = checkpoint.origin.as_str();
         let stored = self.stored_known(origin, CheckpointSource::TileVerified)?;
@@ -306,7 +309,7 @@ impl Attestor {
             .min_by_key(|old| old.checkpoint.size);
 
         let errors = StoreErrorSlot::default();
-        let source = OverlayTiles::new(&self.store, origin, new_tiles, &errors);
+        let source = FreshOverStored::new(&self.store, origin, new_tiles, &errors);
         // Each pair is (stored checkpoint, whether the new tree is the larger one).
         let pairs = [smaller.map(|old| (old, true)), larger.map(|old| (old, false))];
         for (old, new_is_larger) in pairs.into_iter().flatten() {
@@ -319,7 +322,7 @@ impl Attestor {
                 continue;
             }
             let proof = consistency_proof_from_tiles(first.size, second.size, &source);
-            errors.take_error()?;
+            source.take_error()?;
             let proof = proof.map_err(|error| {
                 ServiceError::invalid(
                     error.reason_code(),
@@ -370,23 +373,23 @@ impl Attestor {
         &self,
         origin: &str,
         size: u64,
-        fresh: &BTreeMap<String, Vec<u8>>,
+        fresh: &dyn FreshTiles,
     ) -> Result<Result<Hash, TileError>, ServiceError> {
         let errors = StoreErrorSlot::default();
-        let source = OverlayTiles::new(&self.store, origin, fresh, &errors);
+        let source = FreshOverStored::new(&self.store, origin, fresh, &errors);
         let root = root_from_tiles(size, &source);
-        errors.take_error()?;
+        source.take_error()?;
         Ok(root)
     }
 
     /// Builds the consistency proof from `size1` to `size2` from `fresh` tiles over the stored
     /// ones, for an inconsistency record. The record is evidence only, so a proof that the
     /// tiles cannot give (or a storage error) leaves it empty instead of failing the rejection.
-    fn proof_for_evidence(&self, origin: &str, size1: u64, size2: u64, fresh: &BTreeMap<String, Vec<u8>>) -> Vec<Hash> {
+    fn proof_for_evidence(&self, origin: &str, size1: u64, size2: u64, fresh: &dyn FreshTiles) -> Vec<Hash> {
         let errors = StoreErrorSlot::default();
-        let source = OverlayTiles::new(&self.store, origin, fresh, &errors);
+        let source = FreshOverStored::new(&self.store, origin, fresh, &errors);
         let proof = consistency_proof_from_tiles(size1, size2, &source);
-        match (proof, errors.take_error()) {
+        match (proof, source.take_error()) {
             (Ok(proof), Ok(())) => proof,
             _ => Vec::new(),
         }

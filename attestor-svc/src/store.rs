@@ -13,18 +13,36 @@
 //! path are a conflict), the first note stored for a checkpoint size is kept, and every distinct
 //! tlog-proof file is kept next to the others for its leaf, keyed by its SHA-256.
 //!
-//! One import is one [`ImportBatch`], written with one RocksDB `WriteBatch`: either all
-//! of it is stored or none of it.
+//! A trust root set or evidence import is one [`ImportBatch`], written with one RocksDB
+//! `WriteBatch`: either all of it is stored or none of it. A tile import stages its tiles in the
+//! `staging` column family ([`staging`]) and commits them as an ingested SST file before its
+//! batch. `crate::tile_import` explains why readers still see the state before or after.
+//!
+//! Memory is bounded by fixed RocksDB settings, whatever the database size: each column family
+//! has memtables of [`WRITE_BUFFER_BYTES`] (at most [`MAX_WRITE_BUFFERS`] of them), all memtables
+//! together are capped at [`TOTAL_WRITE_BUFFER_BYTES`], and every column family reads through
+//! one LRU block cache of [`BLOCK_CACHE_BYTES`] that also holds the index and filter blocks.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 mod inconsistencies;
+mod staging;
 pub use inconsistencies::EvidenceOutcome;
+pub use staging::{StagedPaths, Staging};
+
+/// Memtable size of each column family, in bytes.
+pub const WRITE_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// Maximum number of memtables per column family.
+pub const MAX_WRITE_BUFFERS: i32 = 2;
+/// Cap on the memtables of all column families together, in bytes.
+pub const TOTAL_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+/// Size of the block cache shared by all column families, in bytes.
+pub const BLOCK_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Tenant id used for every key until multi-tenancy is configured.
 pub const DEFAULT_TENANT: &str = "default";
@@ -42,8 +60,10 @@ const CF_IMPORTS: &str = "imports";
 /// Evidence of split views: records of checkpoints that contradicted the cache and were rejected.
 /// Written apart from import batches, because a rejected import stores nothing else.
 const CF_INCONSISTENCIES: &str = "inconsistencies";
+/// Tiles of the tile import in progress ([`staging`]); empty between imports.
+const CF_STAGING: &str = "staging";
 
-const COLUMN_FAMILIES: [&str; 9] = [
+const COLUMN_FAMILIES: [&str; 10] = [
     CF_TRUST_SETS,
     CF_CHECKPOINTS,
     CF_TILES,
@@ -53,6 +73,7 @@ const COLUMN_FAMILIES: [&str; 9] = [
     CF_REPORTS,
     CF_IMPORTS,
     CF_INCONSISTENCIES,
+    CF_STAGING,
 ];
 
 /// Key suffixes inside the `trust_sets` column family.
@@ -78,6 +99,13 @@ pub enum StoreError {
     },
     #[error("{what} {key} is already stored with different bytes")]
     Conflict { what: &'static str, key: String },
+    #[error("{operation} in {path} failed: {source}")]
+    Io {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn rocks(operation: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
@@ -238,24 +266,28 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the database in `path` with all column families, for the
-    /// default tenant.
+    /// default tenant, and deletes the staged tiles of imports that did not finish.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Rocks`] when RocksDB cannot open the directory.
+    /// [`StoreError::Rocks`] when RocksDB cannot open the directory or clear the staging area.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut options = Options::default();
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut options = column_family_options(&cache);
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        options.set_db_write_buffer_size(TOTAL_WRITE_BUFFER_BYTES);
         let descriptors = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(&cache)));
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(rocks("open"))?;
-        Ok(Store {
+        let store = Store {
             db,
             tenant: DEFAULT_TENANT.to_owned(),
             import_lock: Mutex::new(()),
-        })
+        };
+        store.clear_staging()?;
+        Ok(store)
     }
 
     /// Returns the tenant id that prefixes every key.
@@ -501,6 +533,25 @@ impl Store {
         key
     }
 
+    /// Describes a live tile key as `<origin>/<path>` for messages.
+    fn describe_tile_key(&self, key: &[u8]) -> String {
+        let tenant_prefix = encode_component(&self.tenant);
+        let rest = key.strip_prefix(tenant_prefix.as_slice()).unwrap_or(key);
+        let length = rest
+            .get(..4)
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+            .map(u32::from_be_bytes)
+            .and_then(|length| usize::try_from(length).ok())
+            .unwrap_or(0);
+        let origin_end = length.saturating_add(4);
+        match (rest.get(4..origin_end), rest.get(origin_end..)) {
+            (Some(origin), Some(path)) => {
+                format!("{}/{}", String::from_utf8_lossy(origin), String::from_utf8_lossy(path))
+            }
+            _ => hex::encode(key),
+        }
+    }
+
     /// Builds a tile key. The path is the last component and is not length-prefixed, so
     /// that prefix scans over paths work.
     fn tile_key(&self, origin: &str, path: &str) -> Vec<u8> {
@@ -532,6 +583,19 @@ impl Store {
     fn current_trust_set_key(&self) -> Vec<u8> {
         self.simple_key(TRUST_SET_CURRENT)
     }
+}
+
+/// Returns the options of every column family: fixed memtable sizes and the shared block cache,
+/// which also holds index and filter blocks so that their memory does not grow with the data.
+fn column_family_options(cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_cache_index_and_filter_blocks(true);
+    let mut options = Options::default();
+    options.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    options.set_max_write_buffer_number(MAX_WRITE_BUFFERS);
+    options.set_block_based_table_factory(&table);
+    options
 }
 
 /// Encodes one string key component as a `u32` big-endian length and the bytes.

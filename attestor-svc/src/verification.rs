@@ -64,7 +64,7 @@ impl Attestor {
     pub fn verify_evidence(&self, bundle_id: &str, now: i64) -> Result<EvidenceVerification, ServiceError> {
         let evidence = self.load_evidence(bundle_id)?;
         let trust = self.current_trust_set()?;
-        let cache = Cache::new(&self.store, &trust);
+        let cache = Cache::with_node_cache(&self.store, &trust, &self.node_cache);
 
         let mut entries = BTreeMap::new();
         for (path, json) in &evidence.sigstore_bundles {
@@ -166,7 +166,7 @@ impl Attestor {
                 ),
             });
         }
-        let cache = Cache::new(&self.store, trust);
+        let cache = Cache::with_node_cache(&self.store, trust, &self.node_cache);
 
         let found = cache.inclusion_candidates(origin, index);
         cache.take_error()?;

@@ -1,122 +1,26 @@
-//! Reading and writing the gzip-compressed tar container of every bundle, in memory only.
+//! Reading and writing the gzip-compressed tar container of every bundle, in memory.
 //!
-//! Implements the parts of POSIX.1-1988 ustar (with GNU-format headers also accepted on read) and
-//! RFC 1952 gzip that bundles use: one gzip member holding regular files and, on read only,
-//! directories. Links, devices, FIFOs, sparse files and PAX or GNU extension headers are
-//! rejected, not interpreted.
-//!
-//! The reader walks the 512-byte tar blocks itself and uses `tar::Header` only to decode fields.
-//! It avoids `tar::Archive` (tar 0.4.46), which accepts a stream that ends without the
-//! end-of-archive marker or after a single zero block, and applies PAX and GNU long-name
-//! headers to the next entry. Version 1 treats all of these as faults.
-//!
-//! The first regular file of a v1 archive is `manifest.json`. The reader parses it before it
-//! reads anything else and checks each later entry's path and size against it from the tar
-//! header (see `listing`), so an archive cannot make the reader hold more file data than the
-//! manifest declares.
+//! Reading collects the files that the streaming reader in `reader` hands over into a map, so
+//! both paths make the same checks. Writing produces POSIX.1-1988 ustar entries in one RFC 1952
+//! gzip member.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use flate2::Compression;
 use tar::{EntryType, Header};
 
 use crate::error::{BundleError, Measure, NEW_ARCHIVE, malformed, printable, rejected, too_large};
-use crate::header::{BLOCK, Item, decode_header};
 use crate::limits::Limits;
-use crate::listing::Listing;
 use crate::manifest::{BundleKind, MANIFEST_PATH, Manifest};
 use crate::path::check_path;
-
-/// Size of the buffer used to drain the stream after the end-of-archive marker, in bytes.
-const DRAIN_CHUNK: usize = 64 * 1024;
+use crate::reader::{EntryVisitor, Flow, Streamed, read_entries};
 
 /// Compression level of written archives. Fixed, because the level changes the output bytes.
 const GZIP_LEVEL: u32 = 6;
 
 /// Mode bits of every written file.
 const FILE_MODE: u32 = 0o644;
-
-/// Counts decompressed bytes and fails once more than `cap` have been read.
-struct CappedReader<R> {
-    inner: R,
-    read: u64,
-    cap: u64,
-    exceeded: bool,
-}
-
-impl<R: Read> Read for CappedReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let n64 = u64::try_from(n).unwrap_or(u64::MAX);
-        self.read = self.read.saturating_add(n64);
-        if self.read > self.cap {
-            self.exceeded = true;
-            return Err(io::Error::other("decompressed size limit exceeded"));
-        }
-        Ok(n)
-    }
-}
-
-/// State of one read, for turning I/O errors into bundle errors.
-struct Reader<'a> {
-    archive: &'a str,
-    stream: CappedReader<flate2::bufread::GzDecoder<&'a [u8]>>,
-}
-
-impl Reader<'_> {
-    /// Converts an error of the decompressed stream into a bundle error naming `path`.
-    fn io_error(&self, path: &str, error: &io::Error) -> BundleError {
-        if self.stream.exceeded {
-            return too_large(
-                self.archive,
-                path,
-                Measure::DecompressedBytes,
-                self.stream.read,
-                self.stream.cap,
-            );
-        }
-        if error.kind() == io::ErrorKind::UnexpectedEof {
-            return malformed(self.archive, path, "truncated gzip stream");
-        }
-        malformed(
-            self.archive,
-            path,
-            format!("invalid gzip stream: {}", printable(&error.to_string())),
-        )
-    }
-
-    /// Fills `buf` completely. Returns the number of bytes read, which is less than `buf.len()`
-    /// only when the decompressed stream ended.
-    fn fill(&mut self, path: &str, buf: &mut [u8]) -> Result<usize, BundleError> {
-        let mut filled = 0;
-        while let Some(rest) = buf.get_mut(filled..) {
-            if rest.is_empty() {
-                break;
-            }
-            match self.stream.read(rest) {
-                Ok(0) => break,
-                Ok(n) => filled = filled.saturating_add(n),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(self.io_error(path, &error)),
-            }
-        }
-        Ok(filled)
-    }
-
-    /// Reads exactly `buf.len()` bytes of the entry at `path`. A stream that ends first is a
-    /// truncated tar stream.
-    fn exact(&mut self, path: &str, buf: &mut [u8]) -> Result<(), BundleError> {
-        if self.fill(path, buf)? < buf.len() {
-            return Err(malformed(
-                self.archive,
-                path,
-                "truncated tar stream: entry data ends early",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Reads a `.tgz` bundle into a map from path to content, entirely in memory, and checks every
 /// file against `manifest.json`, which must be the first regular file. The map includes
@@ -164,7 +68,30 @@ pub(crate) fn read_bundle(
     limits: &Limits,
     kind: Option<BundleKind>,
 ) -> Result<Unpacked, BundleError> {
-    let archive = file_name;
+    check_archive_size(file_name, tgz, limits)?;
+    let mut collector = Collector {
+        files: BTreeMap::new(),
+    };
+    let Streamed {
+        manifest_json,
+        manifest,
+    } = read_entries(file_name, tgz, limits, kind, &mut collector)?;
+    let mut files = collector.files;
+    files.insert(MANIFEST_PATH.to_owned(), manifest_json.clone());
+    Ok(Unpacked {
+        manifest_json,
+        manifest,
+        files,
+    })
+}
+
+/// Checks the size of an archive held in memory against `max_archive_bytes` before any of it is
+/// decompressed, so the error states the exact size.
+pub(crate) fn check_archive_size(
+    archive: &str,
+    tgz: &[u8],
+    limits: &Limits,
+) -> Result<(), BundleError> {
     let compressed = u64::try_from(tgz.len()).unwrap_or(u64::MAX);
     if compressed > limits.max_archive_bytes {
         return Err(too_large(
@@ -175,228 +102,22 @@ pub(crate) fn read_bundle(
             limits.max_archive_bytes,
         ));
     }
-
-    let mut reader = Reader {
-        archive,
-        stream: CappedReader {
-            inner: flate2::bufread::GzDecoder::new(tgz),
-            read: 0,
-            cap: limits.max_decompressed_bytes(),
-            exceeded: false,
-        },
-    };
-
-    let mut files = BTreeMap::new();
-    let mut directories = BTreeSet::new();
-    // The parsed manifest and its listing, from the first regular file on.
-    let mut listed: Option<(Manifest, Listing)> = None;
-    let mut entries: u64 = 0;
-    let mut total: u64 = 0;
-    let mut block = [0u8; BLOCK];
-
-    loop {
-        let got = reader.fill("", &mut block)?;
-        if got == 0 {
-            return Err(malformed(
-                archive,
-                "",
-                "truncated tar stream: no end-of-archive marker",
-            ));
-        }
-        if got < BLOCK {
-            return Err(malformed(
-                archive,
-                "",
-                "truncated tar stream: partial header block",
-            ));
-        }
-        if block.iter().all(|b| *b == 0) {
-            read_end_of_archive(&mut reader)?;
-            break;
-        }
-
-        entries = entries.saturating_add(1);
-        if entries > limits.max_entries {
-            return Err(too_large(
-                archive,
-                "",
-                Measure::Entries,
-                entries,
-                limits.max_entries,
-            ));
-        }
-
-        match decode_header(archive, &block)? {
-            Item::Directory { path } => {
-                if files.contains_key(&path) || !directories.insert(path.clone()) {
-                    return Err(rejected(archive, &path, "duplicate path"));
-                }
-            }
-            Item::File { path, size } => {
-                if files.contains_key(&path) || directories.contains(&path) {
-                    return Err(rejected(archive, &path, "duplicate path"));
-                }
-                if size > limits.max_file_bytes {
-                    return Err(too_large(
-                        archive,
-                        &path,
-                        Measure::FileBytes,
-                        size,
-                        limits.max_file_bytes,
-                    ));
-                }
-                total = total.saturating_add(size);
-                if total > limits.max_total_bytes {
-                    return Err(too_large(
-                        archive,
-                        &path,
-                        Measure::TotalBytes,
-                        total,
-                        limits.max_total_bytes,
-                    ));
-                }
-                match &listed {
-                    Some((_, listing)) => listing.check_entry(archive, &path, size)?,
-                    None if path != MANIFEST_PATH => {
-                        return Err(malformed(
-                            archive,
-                            MANIFEST_PATH,
-                            format!(
-                                "must be the first file of a v1 bundle, but {path:?} comes first"
-                            ),
-                        ));
-                    }
-                    None => {}
-                }
-                let content = read_content(&mut reader, &path, size, limits)?;
-                if listed.is_none() {
-                    listed = Some(open_listing(archive, &content, size, limits, kind)?);
-                }
-                files.insert(path, content);
-            }
-        }
-    }
-
-    let Some((manifest, _)) = listed else {
-        return Err(malformed(
-            archive,
-            MANIFEST_PATH,
-            "missing, but every bundle needs manifest.json as its first file",
-        ));
-    };
-
-    check_no_nesting_under_files(archive, &files, &directories)?;
-
-    let rest = reader.stream.inner.into_inner();
-    if !rest.is_empty() {
-        return Err(malformed(
-            archive,
-            "",
-            format!(
-                "{} bytes of trailing data after the gzip member",
-                rest.len()
-            ),
-        ));
-    }
-
-    manifest.check_files(archive, &files)?;
-    let manifest_json = files.get(MANIFEST_PATH).cloned().unwrap_or_default();
-    Ok(Unpacked {
-        manifest_json,
-        manifest,
-        files,
-    })
+    Ok(())
 }
 
-/// Parses the manifest, which is the first regular file of the archive. Then checks its format
-/// against `kind` and its declared sizes against `limits`.
-fn open_listing(
-    archive: &str,
-    content: &[u8],
-    size: u64,
-    limits: &Limits,
-    kind: Option<BundleKind>,
-) -> Result<(Manifest, Listing), BundleError> {
-    let manifest = Manifest::parse(archive, content)?;
-    if let Some(kind) = kind
-        && manifest.kind() != kind
-    {
-        return Err(malformed(
-            archive,
-            MANIFEST_PATH,
-            format!("format {:?}, expected {:?}", manifest.format, kind.format()),
-        ));
-    }
-    let listing = Listing::new(archive, &manifest, size, limits)?;
-    Ok((manifest, listing))
+/// Collects every file after `manifest.json` into a map.
+struct Collector {
+    files: BTreeMap<String, Vec<u8>>,
 }
 
-/// Reads one file's content and the padding to the next block.
-fn read_content(
-    reader: &mut Reader<'_>,
-    path: &str,
-    size: u64,
-    limits: &Limits,
-) -> Result<Vec<u8>, BundleError> {
-    let length = usize::try_from(size).map_err(|_| {
-        too_large(
-            reader.archive,
-            path,
-            Measure::FileBytes,
-            size,
-            limits.max_file_bytes,
-        )
-    })?;
-    let mut content = vec![0u8; length];
-    reader.exact(path, &mut content)?;
+impl EntryVisitor<BundleError> for Collector {
+    fn manifest(&mut self, _: &Manifest, _: &[u8]) -> Result<Flow, BundleError> {
+        Ok(Flow::Continue)
+    }
 
-    let remainder = length % BLOCK;
-    let padding = if remainder == 0 {
-        0
-    } else {
-        BLOCK.saturating_sub(remainder)
-    };
-    let mut pad = [0u8; BLOCK];
-    if let Some(pad) = pad.get_mut(..padding) {
-        reader.exact(path, pad)?;
-    }
-    Ok(content)
-}
-
-/// Reads the second zero block of the end-of-archive marker, then drains the decompressed
-/// stream to its end, which makes the gzip decoder check its CRC-32 and length trailer. Only
-/// zero bytes (record padding) may follow the marker.
-fn read_end_of_archive(reader: &mut Reader<'_>) -> Result<(), BundleError> {
-    let archive = reader.archive;
-    let mut block = [0u8; BLOCK];
-    if reader.fill("", &mut block)? < BLOCK {
-        return Err(malformed(
-            archive,
-            "",
-            "truncated tar stream: end-of-archive marker has one zero block, not two",
-        ));
-    }
-    if block.iter().any(|b| *b != 0) {
-        return Err(malformed(
-            archive,
-            "",
-            "tar header after a single zero block, but the end-of-archive marker is two zero blocks",
-        ));
-    }
-    let mut chunk = vec![0u8; DRAIN_CHUNK];
-    loop {
-        let got = reader.fill("", &mut chunk)?;
-        let data = chunk.get(..got).unwrap_or_default();
-        if data.iter().any(|b| *b != 0) {
-            return Err(malformed(
-                archive,
-                "",
-                "data after the tar end-of-archive marker",
-            ));
-        }
-        if got < chunk.len() {
-            return Ok(());
-        }
+    fn file(&mut self, path: String, content: Vec<u8>) -> Result<(), BundleError> {
+        self.files.insert(path, content);
+        Ok(())
     }
 }
 

@@ -9,7 +9,9 @@
 //! - Rekor tile/proof bundle, `stella.rekor-tiles/v1` ([`open_tiles`], [`pack_tiles`]);
 //! - portable evidence bundle, `stella.evidence/v1` ([`open_evidence`], [`pack_evidence`]).
 //!
-//! `docs/formats.md` specifies the layouts. Readers work in memory and never extract to disk.
+//! `docs/formats.md` specifies the layouts. Readers never extract to disk. The `open_*` readers
+//! work in memory; [`read_tiles_streaming`] reads a tile bundle from any `BufRead` and keeps at
+//! most one file's content in memory at a time.
 //! They reject unsafe paths, links, devices, duplicates, unlisted or missing files, and input
 //! over [`Limits`], and stop decompressing at the limit. Writers are deterministic: the same
 //! input gives the same archive bytes.
@@ -28,7 +30,9 @@ mod limits;
 mod listing;
 mod manifest;
 mod path;
+mod reader;
 mod tiles;
+mod tiles_stream;
 mod trust_set;
 
 pub use archive::{read_archive, write_archive};
@@ -49,9 +53,11 @@ pub use manifest::{
     bundle_digest, format_time, parse_time, sha256_hex,
 };
 pub use path::{MAX_PATH_BYTES, decode_origin, encode_origin};
+pub use reader::{Flow, read_archive_streaming};
 pub use tiles::{
     LogTiles, LogTilesInput, TilesBundle, TilesInput, TlogProofFile, open_tiles, pack_tiles,
 };
+pub use tiles_stream::{TilesHeader, TilesItem, read_tiles_streaming};
 pub use trust_set::{
     NOTE_KEYS_PATH, TRUSTED_ROOT_PATH, TrustSetBundle, TrustSetInput, open_trust_set,
     pack_trust_set,

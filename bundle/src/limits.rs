@@ -3,8 +3,9 @@
 /// 1 MiB in bytes.
 const MIB: u64 = 1024 * 1024;
 
-/// Default maximum size of the compressed `.tgz`: 256 MiB. The reader keeps the whole archive in
-/// memory, so this bounds the memory one import takes before any other check runs.
+/// Default maximum size of the compressed `.tgz`: 256 MiB. The in-memory readers keep the whole
+/// archive in memory, so this bounds the memory one import takes before any other check runs.
+/// The streaming readers count compressed bytes as they read and hold no more than one file.
 pub const DEFAULT_MAX_ARCHIVE_BYTES: u64 = 256 * MIB;
 
 /// Default maximum sum of all decompressed file sizes: 1 GiB, four times the archive limit.
@@ -22,8 +23,9 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * MIB;
 /// hash tile and an entry bundle) per 256 leaves, so this admits roughly 12 million leaves.
 pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
-/// Limits that [`crate::read_archive`] enforces. Every check compares before it reads, except the
-/// decompressed-stream check, which counts bytes as they are inflated and stops at the limit.
+/// Limits that [`crate::read_archive`] and the streaming readers enforce. Every check compares
+/// before it reads, except two that count bytes and stop at the limit: the decompressed-stream
+/// check, and the compressed-size check of the streaming readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum size of the compressed archive in bytes.

@@ -18,24 +18,24 @@ use stella_verify::note::parse_note;
 use stella_verify::tiles::{EntryBundleId, TileId, parse_entry_bundle};
 use stella_verify::tlog_proof::TlogProof;
 
-use crate::archive::{Unpacked, read_bundle, write_archive};
-use crate::error::{BundleError, NEW_ARCHIVE, malformed, rejected};
+use crate::archive::{check_archive_size, write_archive};
+use crate::error::{BundleError, NEW_ARCHIVE, rejected};
 use crate::limits::Limits;
-use crate::manifest::{
-    BundleKind, FileEntry, LogRef, MANIFEST_PATH, Manifest, ManifestFields, bundle_digest,
-};
+use crate::manifest::{FileEntry, LogRef, MANIFEST_PATH, Manifest, ManifestFields};
 use crate::path::{decode_origin, encode_origin};
+use crate::reader::Flow;
+use crate::tiles_stream::{TilesItem, read_tiles_streaming};
 
 /// Directory of all logs' tiles.
-const LOGS_DIR: &str = "logs/";
+pub(crate) const LOGS_DIR: &str = "logs/";
 /// Name of a log's checkpoint file inside its directory.
-const CHECKPOINT_NAME: &str = "checkpoint";
+pub(crate) const CHECKPOINT_NAME: &str = "checkpoint";
 /// Prefix of entry bundle paths inside a log directory.
 const ENTRIES_PREFIX: &str = "tile/entries/";
 /// Prefix of hash tile paths inside a log directory.
 const TILE_PREFIX: &str = "tile/";
 /// Directory of detached proofs.
-const PROOFS_DIR: &str = "proofs/";
+pub(crate) const PROOFS_DIR: &str = "proofs/";
 /// File name suffix of a detached proof.
 const PROOF_SUFFIX: &str = ".tlog-proof";
 
@@ -104,7 +104,7 @@ pub struct TilesBundle {
     pub tlog_proofs: Vec<TlogProofFile>,
 }
 
-fn checkpoint_invalid(archive: &str, path: &str, why: impl Into<String>) -> BundleError {
+pub(crate) fn checkpoint_invalid(archive: &str, path: &str, why: impl Into<String>) -> BundleError {
     BundleError::CheckpointInvalid {
         archive: archive.to_owned(),
         path: path.to_owned(),
@@ -121,7 +121,11 @@ fn proof_invalid(archive: &str, path: &str, why: impl Into<String>) -> BundleErr
 }
 
 /// Returns the origin of a signed checkpoint note, without verifying any signature.
-fn checkpoint_origin(archive: &str, path: &str, note: &[u8]) -> Result<String, BundleError> {
+pub(crate) fn checkpoint_origin(
+    archive: &str,
+    path: &str,
+    note: &[u8],
+) -> Result<String, BundleError> {
     let note = parse_note(note)
         .map_err(|e| checkpoint_invalid(archive, path, format!("not a signed note: {e}")))?;
     let checkpoint = parse_checkpoint_body(&note.text)
@@ -129,10 +133,10 @@ fn checkpoint_origin(archive: &str, path: &str, note: &[u8]) -> Result<String, B
     Ok(checkpoint.origin)
 }
 
-/// Whether a path inside a log directory is an entry bundle or a hash tile.
-enum TileKind {
-    EntryBundle,
-    HashTile,
+/// A path inside a log directory, parsed as an entry bundle or a hash tile.
+pub(crate) enum TileKind {
+    EntryBundle(EntryBundleId),
+    HashTile(TileId),
 }
 
 /// Size of one hash in a hash tile, in bytes.
@@ -141,7 +145,7 @@ const HASH_BYTES: usize = 32;
 /// Checks a hash tile or entry bundle. Its path relative to the log directory must be a
 /// canonical tlog-tiles path. Its content must match the width in the path: 32 bytes per hash,
 /// or that many length-prefixed entries. Hashes are not checked here.
-fn check_tile(
+pub(crate) fn check_tile(
     archive: &str,
     shown_path: &str,
     relative: &str,
@@ -164,7 +168,7 @@ fn check_tile(
                 id.width
             )));
         }
-        Ok(TileKind::EntryBundle)
+        Ok(TileKind::EntryBundle(id))
     } else if relative.starts_with(TILE_PREFIX) {
         let id = TileId::parse_path(relative)
             .map_err(|e| tile_invalid(format!("invalid hash tile path: {e}")))?;
@@ -176,7 +180,7 @@ fn check_tile(
                 id.width
             )));
         }
-        Ok(TileKind::HashTile)
+        Ok(TileKind::HashTile(id))
     } else {
         Err(rejected(
             archive,
@@ -188,7 +192,11 @@ fn check_tile(
 
 /// Parses a detached proof at `proofs/<encoded origin>/<index>.tlog-proof` and checks that its
 /// checkpoint origin and index match the path.
-fn open_proof(archive: &str, path: &str, bytes: &[u8]) -> Result<TlogProofFile, BundleError> {
+pub(crate) fn open_proof(
+    archive: &str,
+    path: &str,
+    bytes: &[u8],
+) -> Result<TlogProofFile, BundleError> {
     let layout_error = || {
         rejected(
             archive,
@@ -239,7 +247,8 @@ fn open_proof(archive: &str, path: &str, bytes: &[u8]) -> Result<TlogProofFile, 
     })
 }
 
-/// Opens a Rekor tile/proof bundle and groups its files per log.
+/// Opens a Rekor tile/proof bundle held in memory and groups its files per log. It makes the
+/// checks of [`read_tiles_streaming`], and checks the archive size before decompressing.
 ///
 /// # Errors
 ///
@@ -258,113 +267,92 @@ pub fn open_tiles(
     tgz: &[u8],
     limits: &Limits,
 ) -> Result<TilesBundle, BundleError> {
-    let archive = file_name;
-    let Unpacked {
-        manifest_json,
-        manifest,
-        files,
-    } = read_bundle(archive, tgz, limits, Some(BundleKind::RekorTiles))?;
-    let ManifestFields::RekorTiles { logs: log_refs } = &manifest.fields else {
-        return Err(malformed(
-            archive,
-            MANIFEST_PATH,
-            "manifest fields do not match its format",
-        ));
-    };
-
-    let mut logs: Vec<LogTiles> = log_refs
-        .iter()
-        .map(|log| LogTiles {
-            origin: log.origin.clone(),
-            dir: log.dir.clone(),
-            checkpoint: Vec::new(),
-            tiles: BTreeMap::new(),
-            entry_bundles: BTreeMap::new(),
-        })
-        .collect();
-    let mut has_checkpoint = vec![false; logs.len()];
+    check_archive_size(file_name, tgz, limits)?;
+    let mut logs: Vec<LogTiles> = Vec::new();
     let mut tlog_proofs = Vec::new();
+    let header = read_tiles_streaming(
+        file_name,
+        tgz,
+        limits,
+        |_| Ok::<Flow, BundleError>(Flow::Continue),
+        |item| {
+            collect_item(&mut logs, &mut tlog_proofs, item);
+            Ok(())
+        },
+    )?;
 
-    for (path, content) in &files {
-        if path == MANIFEST_PATH {
-            continue;
-        }
-        if path.starts_with(PROOFS_DIR) {
-            tlog_proofs.push(open_proof(archive, path, content)?);
-            continue;
-        }
-        let located = path
-            .strip_prefix(LOGS_DIR)
-            .and_then(|rest| rest.split_once('/'));
-        let Some((number, relative)) = located else {
-            return Err(rejected(
-                archive,
-                path,
-                "not part of the stella.rekor-tiles/v1 layout (logs/<k>/..., proofs/<origin>/<index>.tlog-proof)",
-            ));
-        };
-        let slot = number
-            .parse::<usize>()
-            .ok()
-            .filter(|k| k.to_string() == number)
-            .and_then(|k| logs.get_mut(k).zip(has_checkpoint.get_mut(k)));
-        let Some((log, seen_checkpoint)) = slot else {
-            return Err(rejected(
-                archive,
-                path,
-                format!("no log in manifest.json uses directory logs/{number}"),
-            ));
-        };
-        if relative == CHECKPOINT_NAME {
-            let origin = checkpoint_origin(archive, path, content)?;
-            if origin != log.origin {
-                return Err(checkpoint_invalid(
-                    archive,
-                    path,
-                    format!(
-                        "checkpoint origin {origin:?}, manifest says {:?}",
-                        log.origin
-                    ),
-                ));
-            }
-            log.checkpoint.clone_from(content);
-            *seen_checkpoint = true;
-            continue;
-        }
-        match check_tile(archive, path, relative, content)? {
-            TileKind::EntryBundle => log
-                .entry_bundles
-                .insert(relative.to_owned(), content.clone()),
-            TileKind::HashTile => log.tiles.insert(relative.to_owned(), content.clone()),
-        };
+    // Every log has a checkpoint, so `logs` has an element per log, and the streaming reader
+    // has checked each checkpoint's origin. The directory and origin come from the manifest.
+    logs.resize_with(header.logs.len(), empty_log);
+    for (log, log_ref) in logs.iter_mut().zip(&header.logs) {
+        log.origin.clone_from(&log_ref.origin);
+        log.dir.clone_from(&log_ref.dir);
     }
-
-    for (log, seen) in logs.iter().zip(&has_checkpoint) {
-        if !seen {
-            let path = format!("{}/{CHECKPOINT_NAME}", log.dir);
-            return Err(malformed(
-                archive,
-                &path,
-                format!("missing, so log {:?} has no checkpoint", log.origin),
-            ));
-        }
-    }
-    if logs.is_empty() && tlog_proofs.is_empty() {
-        return Err(malformed(
-            archive,
-            MANIFEST_PATH,
-            "the bundle holds no log and no tlog-proof",
-        ));
-    }
+    tlog_proofs.sort_by(|a: &TlogProofFile, b| a.path.cmp(&b.path));
 
     Ok(TilesBundle {
-        file_name: file_name.to_owned(),
-        digest: bundle_digest(&manifest_json),
-        manifest_json,
-        manifest,
+        file_name: header.file_name,
+        digest: header.digest,
+        manifest_json: header.manifest_json,
+        manifest: header.manifest,
         logs,
         tlog_proofs,
     })
+}
+
+/// Returns a log with no files, to be filled from the archive.
+fn empty_log() -> LogTiles {
+    LogTiles {
+        origin: String::new(),
+        dir: String::new(),
+        checkpoint: Vec::new(),
+        tiles: BTreeMap::new(),
+        entry_bundles: BTreeMap::new(),
+    }
+}
+
+/// Returns log `k` of `logs`, adding empty logs up to it.
+fn log_at(logs: &mut Vec<LogTiles>, k: usize) -> Option<&mut LogTiles> {
+    if logs.len() <= k {
+        logs.resize_with(k.saturating_add(1), empty_log);
+    }
+    logs.get_mut(k)
+}
+
+/// Stores one file of a tile bundle in the log or proof list it belongs to.
+fn collect_item(
+    logs: &mut Vec<LogTiles>,
+    tlog_proofs: &mut Vec<TlogProofFile>,
+    item: TilesItem<'_>,
+) {
+    match item {
+        TilesItem::Checkpoint { log, content, .. } => {
+            if let Some(log) = log_at(logs, log) {
+                log.checkpoint = content;
+            }
+        }
+        TilesItem::HashTile {
+            log,
+            tile_path,
+            content,
+            ..
+        } => {
+            if let Some(log) = log_at(logs, log) {
+                log.tiles.insert(tile_path.to_owned(), content);
+            }
+        }
+        TilesItem::EntryBundle {
+            log,
+            tile_path,
+            content,
+            ..
+        } => {
+            if let Some(log) = log_at(logs, log) {
+                log.entry_bundles.insert(tile_path.to_owned(), content);
+            }
+        }
+        TilesItem::TlogProof(proof) => tlog_proofs.push(proof),
+    }
 }
 
 /// Packs logs' tiles and detached proofs.

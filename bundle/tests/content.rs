@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use stella_bundle::{
     BundleError, FileEntry, Limits, LogRef, MANIFEST_PATH, Manifest, ManifestFields, open_evidence,
-    open_tiles, open_trust_set, pack_evidence, pack_tiles, pack_trust_set, write_archive,
+    open_trust_set, pack_evidence, pack_tiles, pack_trust_set, write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 
 use common::{
-    EXPIRES_AT, TESSERA_VKEY, evidence_input, sample_kms_pem, tessera_tlog_proof, trust_input,
-    vector,
+    EXPIRES_AT, TESSERA_VKEY, evidence_input, open_tiles_both, sample_kms_pem, tessera_tlog_proof,
+    trust_input, vector,
 };
 
 /// Writes `files` with a correct manifest carrying `fields`.
@@ -483,7 +483,7 @@ fn tiles_content_rejected_table() {
         ),
     ];
     for (name, files, code, path) in cases {
-        let error = open_tiles(
+        let error = open_tiles_both(
             "forged.tgz",
             &forge(&files, tessera_log()),
             &Limits::default(),
@@ -529,7 +529,7 @@ fn tiles_manifest_logs_checked() {
         ),
     ];
     for (name, logs) in cases {
-        let error = open_tiles(
+        let error = open_tiles_both(
             "forged.tgz",
             &forge(&content, ManifestFields::RekorTiles { logs }),
             &Limits::default(),
@@ -541,7 +541,7 @@ fn tiles_manifest_logs_checked() {
 
 #[test]
 fn tiles_empty_bundle_rejected() {
-    let error = open_tiles(
+    let error = open_tiles_both(
         "forged.tgz",
         &forge(
             &BTreeMap::new(),

@@ -16,13 +16,13 @@ use stella_bundle::{
     BundleError, CHECKPOINT_MAX_BYTES, DEFAULT_MAX_FILE_BYTES, ENTRY_BUNDLE_MAX_BYTES, FileEntry,
     HASH_TILE_MAX_BYTES, KMS_PEM_MAX_BYTES, Limits, LogRef, MANIFEST_PATH, Manifest,
     ManifestFields, Measure, SIGSTORE_BUNDLE_MAX_BYTES, TLOG_PROOF_MAX_BYTES,
-    TRUSTED_ROOT_MAX_BYTES, open_evidence, open_tiles, open_trust_set, pack_evidence, pack_tiles,
-    read_archive, write_archive,
+    TRUSTED_ROOT_MAX_BYTES, open_evidence, open_trust_set, pack_evidence, pack_tiles,
+    write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 use tar::{EntryType, Header};
 
-use common::{evidence_input, gzip, tiles_input};
+use common::{evidence_input, gzip, open_tiles_both, read_both, tiles_input};
 
 /// One raw tar entry.
 struct Raw {
@@ -126,7 +126,7 @@ fn hostile(entries: &[Raw]) -> Vec<u8> {
 }
 
 fn read(tgz: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
-    read_archive("hostile.tgz", tgz, &Limits::default())
+    read_both("hostile.tgz", tgz, &Limits::default())
 }
 
 fn small_limits() -> Limits {
@@ -299,7 +299,7 @@ fn declared_total_size_limit_enforced() {
         max_total_bytes: 200_000,
         ..small_limits()
     };
-    let error = read_archive("hostile.tgz", &hostile(&entries), &limits).expect_err("total");
+    let error = read_both("hostile.tgz", &hostile(&entries), &limits).expect_err("total");
     assert!(
         matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, actual, limit: 200_000, .. }
             if path == MANIFEST_PATH && *actual == 300_000 + manifest_size),
@@ -314,7 +314,7 @@ fn header_total_size_limit_enforced() {
         max_total_bytes: head.data.len() as u64 - 1,
         ..small_limits()
     };
-    let error = read_archive("hostile.tgz", &hostile(&[head]), &limits).expect_err("total");
+    let error = read_both("hostile.tgz", &hostile(&[head]), &limits).expect_err("total");
     assert!(
         matches!(&error, BundleError::TooLarge { path, measure: Measure::TotalBytes, .. }
             if path == MANIFEST_PATH),
@@ -356,11 +356,11 @@ fn too_many_entries_rejected() {
     entries.extend(names.iter().map(|name| file(name, b"x")));
 
     let ten =
-        read_archive("hostile.tgz", &hostile(&entries), &limits).expect("ten entries are allowed");
+        read_both("hostile.tgz", &hostile(&entries), &limits).expect("ten entries are allowed");
     assert_eq!(ten.len(), 10);
 
     entries.push(special("d/", EntryType::Directory, None));
-    let error = read_archive("hostile.tgz", &hostile(&entries), &limits).expect_err("too many");
+    let error = read_both("hostile.tgz", &hostile(&entries), &limits).expect_err("too many");
     assert!(
         matches!(
             &error,
@@ -384,7 +384,7 @@ fn declared_entry_count_limited() {
         .collect();
     let entries = [manifest(&listed), header_only("f0", 1)];
     let error =
-        read_archive("hostile.tgz", &hostile(&entries), &small_limits()).expect_err("too many");
+        read_both("hostile.tgz", &hostile(&entries), &small_limits()).expect_err("too many");
     assert!(
         matches!(
             &error,
@@ -427,7 +427,7 @@ fn archive_size_limit_enforced() {
         max_archive_bytes: tgz.len() as u64 - 1,
         ..Limits::default()
     };
-    let error = read_archive("hostile.tgz", &tgz, &limits).expect_err("compressed size");
+    let error = read_both("hostile.tgz", &tgz, &limits).expect_err("compressed size");
     assert!(
         matches!(
             &error,
@@ -466,7 +466,7 @@ fn gzip_bomb_stops_at_limit() {
         "the bomb is small when compressed: {} bytes",
         bomb.len()
     );
-    let error = read_archive("bomb.tgz", &bomb, &limits).expect_err("bomb");
+    let error = read_both("bomb.tgz", &bomb, &limits).expect_err("bomb");
     let cap = limits.max_decompressed_bytes();
     assert!(
         matches!(&error, BundleError::TooLarge { measure: Measure::DecompressedBytes, actual, limit, .. }
@@ -479,7 +479,7 @@ fn gzip_bomb_stops_at_limit() {
 fn gzip_bomb_default_limits() {
     let limits = Limits::default();
     let bomb = zero_bomb(limits.max_decompressed_bytes() + (1 << 20));
-    let error = read_archive("bomb.tgz", &bomb, &limits).expect_err("bomb");
+    let error = read_both("bomb.tgz", &bomb, &limits).expect_err("bomb");
     assert!(
         matches!(
             &error,
@@ -567,7 +567,7 @@ fn unlisted_extra_file_rejected() {
         return;
     };
     let tgz = pack_evidence(&input).expect("pack");
-    let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
+    let mut files = read_both("e.tgz", &tgz, &Limits::default()).expect("read");
     files.insert("sigstore/extra.sigstore.json".to_owned(), b"{}".to_vec());
     let error = open_evidence(
         "hostile.tgz",
@@ -586,9 +586,9 @@ fn unlisted_extra_file_rejected() {
 fn missing_listed_file_rejected() {
     let Some(input) = tiles_input() else { return };
     let tgz = pack_tiles(&input).expect("pack");
-    let mut files = read_archive("t.tgz", &tgz, &Limits::default()).expect("read");
+    let mut files = read_both("t.tgz", &tgz, &Limits::default()).expect("read");
     files.remove("logs/0/tile/0/000.p/7").expect("tile present");
-    let error = open_tiles(
+    let error = open_tiles_both(
         "hostile.tgz",
         &write_archive(&files).expect("write"),
         &Limits::default(),
@@ -606,7 +606,7 @@ fn missing_manifest_rejected() {
         return;
     };
     let tgz = pack_evidence(&input).expect("pack");
-    let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
+    let mut files = read_both("e.tgz", &tgz, &Limits::default()).expect("read");
     files.remove(MANIFEST_PATH);
     let error = open_evidence(
         "hostile.tgz",
@@ -624,7 +624,7 @@ fn missing_manifest_rejected() {
 fn open_with_manifest(edit: impl Fn(&str) -> String) -> Option<BundleError> {
     let input = evidence_input()?;
     let tgz = pack_evidence(&input).expect("pack");
-    let mut files = read_archive("e.tgz", &tgz, &Limits::default()).expect("read");
+    let mut files = read_both("e.tgz", &tgz, &Limits::default()).expect("read");
     let manifest = String::from_utf8(files[MANIFEST_PATH].clone()).expect("utf-8 manifest");
     let edited = edit(&manifest);
     assert_ne!(edited, manifest, "the edit must change the manifest");
@@ -923,7 +923,7 @@ fn manifest_first_bomb_rejected_at_once() {
     ];
     for (name, fields, paths, expected_kind, cap) in cases {
         let tgz = manifest_first_bomb(fields, &paths, size);
-        let error = read_archive("bomb.tgz", &tgz, &Limits::default()).expect_err(name);
+        let error = read_both("bomb.tgz", &tgz, &Limits::default()).expect_err(name);
         let first = paths.iter().min().expect("paths");
         assert!(
             matches!(&error, BundleError::TooLarge {
@@ -958,7 +958,7 @@ fn open_tiles_rejects_manifest_first_bomb() {
     };
     let paths: Vec<String> = (0..15).map(|n| format!("logs/0/tile/0/{n:03}")).collect();
     let tgz = manifest_first_bomb(fields, &paths, size);
-    let error = open_tiles("bomb.tgz", &tgz, &Limits::default()).expect_err("bomb");
+    let error = open_tiles_both("bomb.tgz", &tgz, &Limits::default()).expect_err("bomb");
     assert_eq!(
         error.to_string(),
         format!(

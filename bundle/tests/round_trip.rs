@@ -5,12 +5,15 @@ mod common;
 use std::collections::BTreeMap;
 
 use stella_bundle::{
-    BundleError, Limits, MANIFEST_PATH, ManifestFields, bundle_digest, open_evidence, open_tiles,
+    BundleError, Limits, MANIFEST_PATH, ManifestFields, bundle_digest, open_evidence,
     open_trust_set, pack_evidence, pack_tiles, pack_trust_set, read_archive, write_archive,
 };
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 
-use common::{A_TXT_SHA256, EXPIRES_AT, TESSERA_VKEY, evidence_input, tiles_input, trust_input};
+use common::{
+    A_TXT_SHA256, EXPIRES_AT, TESSERA_VKEY, evidence_input, open_tiles_both, tiles_input,
+    trust_input,
+};
 
 /// Opens `tgz`, flips one byte of the file at `path` and writes the archive again, keeping the
 /// original manifest.
@@ -87,7 +90,7 @@ fn trust_set_round_trip() {
 fn tiles_round_trip() {
     let Some(input) = tiles_input() else { return };
     let tgz = pack_tiles(&input).expect("pack");
-    let opened = open_tiles("rekor-tiles.tgz", &tgz, &Limits::default()).expect("open");
+    let opened = open_tiles_both("rekor-tiles.tgz", &tgz, &Limits::default()).expect("open");
 
     assert_eq!(opened.digest, bundle_digest(&opened.manifest_json));
     assert_eq!(opened.logs.len(), 1);
@@ -141,7 +144,7 @@ fn tiles_proofs_only() {
     };
     input.logs.clear();
     let tgz = pack_tiles(&input).expect("pack");
-    let opened = open_tiles("proofs.tgz", &tgz, &Limits::default()).expect("open");
+    let opened = open_tiles_both("proofs.tgz", &tgz, &Limits::default()).expect("open");
     assert!(opened.logs.is_empty());
     assert_eq!(opened.tlog_proofs.len(), 2);
 }
@@ -236,7 +239,7 @@ fn tiles_flipped_byte_detected() {
     for path in paths {
         let flipped = flip_byte(&tgz, &path);
         assert_digest_mismatch(
-            open_tiles("flipped.tgz", &flipped, &Limits::default()).map(drop),
+            open_tiles_both("flipped.tgz", &flipped, &Limits::default()).map(drop),
             &path,
         );
     }
@@ -265,7 +268,7 @@ fn open_wrong_kind_rejected() {
         return;
     };
     let tgz = pack_evidence(&input).expect("pack");
-    let error = open_tiles("evidence.tgz", &tgz, &Limits::default()).expect_err("wrong kind");
+    let error = open_tiles_both("evidence.tgz", &tgz, &Limits::default()).expect_err("wrong kind");
     assert!(
         matches!(&error, BundleError::Malformed { path, why, .. } if path == MANIFEST_PATH && why.contains("stella.evidence/v1")),
         "{error}"

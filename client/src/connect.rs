@@ -5,12 +5,14 @@
 //! are supported.
 // TODO: TLS and mTLS endpoints (`https://`) need a tonic TLS feature and client identity options.
 
+use std::io::Read;
 use std::time::Duration;
 
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
+use stella_proto::attestor::v1::import_chunk::Part;
 use stella_proto::attestor::v1::{
-    GetReportRequest, GetReportResponse, ImportBundleRequest, ImportTilesResponse,
-    ImportTrustRootsResponse, ListCheckpointsRequest, ListCheckpointsResponse,
+    GetReportRequest, GetReportResponse, ImportBundleRequest, ImportChunk, ImportStart,
+    ImportTilesResponse, ImportTrustRootsResponse, ListCheckpointsRequest, ListCheckpointsResponse,
     RegisterEvidenceResponse, VerifyEvidenceRequest,
     VerifyEvidenceResponse, VerifyInclusionRequest, VerifyInclusionResponse,
 };
@@ -34,6 +36,27 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default maximum response size. Verification reports and decision records are far smaller.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of archive data in each message of a streamed import.
+pub const IMPORT_CHUNK_BYTES: usize = 1024 * 1024;
+/// Chunks read ahead of the upload; together with one chunk in flight this bounds the memory
+/// of a streamed import on the client side.
+const IMPORT_CHUNKS_AHEAD: usize = 2;
+
+/// A failed streamed import: reading the local file failed, or the call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamImportError {
+    /// Reading the archive failed after `sent` bytes; the call was ended early, so the attestor
+    /// rejected the incomplete upload and stored nothing.
+    #[error("reading the archive failed after {sent} bytes: {source}")]
+    Read {
+        sent: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The call failed or the attestor rejected the bundle.
+    #[error(transparent)]
+    Call(#[from] ClientError),
+}
 
 /// Timeouts and limits of a connection.
 #[derive(Debug, Clone)]
@@ -197,6 +220,51 @@ impl AttestorConnection {
             .map_err(|status| self.fail_import(file_name, size, status))
     }
 
+    /// Imports a Rekor tile/proof bundle through ImportTilesStream, reading `archive` in chunks of
+    /// [`IMPORT_CHUNK_BYTES`], so that the file is never in memory as a whole. `size` is the
+    /// archive size in bytes, which the attestor checks against its limit before any data is
+    /// sent and against the bytes received at the end. `file_name` appears only in messages.
+    ///
+    /// The request timeout covers the whole upload and import.
+    ///
+    /// # Errors
+    ///
+    /// [`StreamImportError::Read`] when reading `archive` fails, and [`StreamImportError::Call`]
+    /// when the call fails or the attestor rejects the bundle.
+    pub async fn import_tiles_stream<R>(
+        &mut self,
+        file_name: &str,
+        archive: R,
+        size: u64,
+    ) -> Result<ImportTilesResponse, StreamImportError>
+    where
+        R: Read + Send + 'static,
+    {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<ImportChunk>(IMPORT_CHUNKS_AHEAD);
+        let start = ImportChunk {
+            part: Some(Part::Start(ImportStart {
+                file_name: file_name.to_owned(),
+                total_bytes: size,
+            })),
+        };
+        let reader = tokio::task::spawn_blocking(move || send_chunks(archive, start, &sender));
+        let chunks = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        let result = self
+            .client
+            .import_tiles_stream(request(chunks, &self.options))
+            .await;
+        // A rejection ends the call while chunks are still being read; the reader then stops at
+        // its next send.
+        let read = reader.await;
+        if let Ok(Err((sent, source))) = read {
+            return Err(StreamImportError::Read { sent, source });
+        }
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| StreamImportError::Call(self.fail_import(file_name, size, status)))
+    }
+
     /// Registers a portable evidence bundle (`.tgz`) and returns its bundle id.
     pub async fn register_evidence(
         &mut self,
@@ -319,6 +387,47 @@ impl AttestorConnection {
         result
             .map(tonic::Response::into_inner)
             .map_err(|status| self.fail(status))
+    }
+}
+
+/// Sends `start` and then the content of `archive` in chunks, until the end of the file or until
+/// the call stops receiving. Returns the bytes sent, or the bytes sent before a read error.
+fn send_chunks<R: Read>(
+    mut archive: R,
+    start: ImportChunk,
+    sender: &tokio::sync::mpsc::Sender<ImportChunk>,
+) -> Result<u64, (u64, std::io::Error)> {
+    let mut sent: u64 = 0;
+    if sender.blocking_send(start).is_err() {
+        return Ok(sent);
+    }
+    loop {
+        let mut chunk = vec![0_u8; IMPORT_CHUNK_BYTES];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            let Some(free) = chunk.get_mut(filled..) else {
+                break;
+            };
+            match archive.read(free) {
+                Ok(0) => break,
+                Ok(read) => filled = filled.saturating_add(read),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                // Dropping the sender ends the stream early; the attestor rejects the short upload.
+                Err(error) => return Err((sent, error)),
+            }
+        }
+        if filled == 0 {
+            return Ok(sent);
+        }
+        chunk.truncate(filled);
+        let message = ImportChunk {
+            part: Some(Part::Data(chunk)),
+        };
+        if sender.blocking_send(message).is_err() {
+            // The call ended: the attestor sent its response (a rejection) or the connection broke.
+            return Ok(sent);
+        }
+        sent = sent.saturating_add(u64::try_from(filled).unwrap_or(u64::MAX));
     }
 }
 

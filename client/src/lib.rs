@@ -23,7 +23,8 @@ mod error;
 
 pub use connect::{
     AttestorConnection, ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_REQUEST_TIMEOUT, GateConnection, InclusionResponses, connect_attestor, connect_gate,
+    DEFAULT_REQUEST_TIMEOUT, GateConnection, IMPORT_CHUNK_BYTES, InclusionResponses,
+    StreamImportError, connect_attestor, connect_gate,
 };
 pub use error::{ClientError, Service};
 

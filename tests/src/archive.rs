@@ -178,6 +178,40 @@ pub fn replace_file(tgz: &[u8], inner_path: &str, data: Vec<u8>) -> Vec<u8> {
     write_tgz(&files)
 }
 
+/// Returns a copy of the bundle without `inner_path`, removed from the archive and from the
+/// manifest's `files` array, so the bundle is well formed and only lacks that file.
+///
+/// The manifest is written back as in [`replace_file`], so the bundle gets a new digest.
+///
+/// # Panics
+///
+/// Panics when the archive has no file at `inner_path` or the manifest does not list it.
+pub fn remove_file(tgz: &[u8], inner_path: &str) -> Vec<u8> {
+    let mut files = read_tgz(tgz);
+    let count = files.len();
+    files.retain(|file| file.path != inner_path);
+    assert_eq!(files.len() + 1, count, "bundle has no file {inner_path}");
+
+    let Some(manifest_file) = files.iter_mut().find(|file| file.path == "manifest.json") else {
+        panic!("bundle has no manifest.json");
+    };
+    let mut manifest: Value = match serde_json::from_slice(&manifest_file.data) {
+        Ok(value) => value,
+        Err(err) => panic!("manifest.json is not JSON: {err}"),
+    };
+    let Some(entries) = manifest.get_mut("files").and_then(Value::as_array_mut) else {
+        panic!("manifest.json has no `files` array");
+    };
+    let listed = entries.len();
+    entries.retain(|entry| entry.get("path").and_then(Value::as_str) != Some(inner_path));
+    assert_eq!(entries.len() + 1, listed, "manifest.json does not list {inner_path}");
+    manifest_file.data = match serde_json::to_vec(&manifest) {
+        Ok(bytes) => bytes,
+        Err(err) => panic!("cannot serialise the manifest: {err}"),
+    };
+    write_tgz(&files)
+}
+
 /// A tar entry that a safe unpacker must reject.
 #[derive(Debug, Clone)]
 pub enum HostileEntry {

@@ -8,6 +8,8 @@ pub const ATTESTOR: &str = "stella-attestor";
 pub const GATE: &str = "stella-gate";
 /// The operator command-line tool.
 pub const STELLA: &str = "stella";
+/// The forger of large tlog-tiles logs (crate `stella-log-forge`).
+pub const LOG_FORGE: &str = "stella-log-forge";
 
 /// Returns the path of binary `name` in the target directory of the running test executable.
 ///

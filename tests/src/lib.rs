@@ -18,6 +18,7 @@ pub mod cli;
 pub mod codes;
 pub mod conformance;
 pub mod env;
+pub mod forge;
 pub mod grpc;
 pub mod policy;
 pub mod runbook;

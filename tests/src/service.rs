@@ -200,6 +200,30 @@ impl Service {
         report
     }
 
+    /// Kills the service with SIGKILL, as a crash would stop it, and waits for it to exit. The
+    /// process gets no chance to flush or clean up, but data it wrote to files stays.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the service is already stopped or the signal cannot be sent.
+    pub fn kill(&mut self) -> ExitStatus {
+        let Some(mut child) = self.child.take() else {
+            panic!("{} is already stopped", self.config.name);
+        };
+        if let Err(err) = rustix::process::kill_process(Pid::from_child(&child), Signal::KILL) {
+            panic!("cannot send SIGKILL to {}: {err}", self.config.name);
+        }
+        let status = match child.wait() {
+            Ok(status) => status,
+            Err(err) => panic!("cannot wait for {} after SIGKILL: {err}", self.config.name),
+        };
+        note_in_log(
+            &self.config.log_path,
+            &format!("killed {} with SIGKILL: {status}", self.config.name),
+        );
+        status
+    }
+
     /// Starts the stopped service again on the same port and data directory.
     ///
     /// # Panics

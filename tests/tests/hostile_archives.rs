@@ -290,7 +290,8 @@ fn fifo_entry_rejected() {
 const SIZE_LIMIT: u64 = 1000;
 
 /// Starts an attestor, imports the staging trust root under the default limit, packs good
-/// bundles, and restarts the attestor with `--max-bundle-bytes` [`SIZE_LIMIT`].
+/// bundles, and restarts the attestor with `--max-bundle-bytes` and `--max-stream-bundle-bytes`
+/// (the limit of `stella rekor tiles import`, which streams) at [`SIZE_LIMIT`].
 ///
 /// The trust root goes in before the operator tightens the limit, so tile and evidence imports
 /// fail on size rather than on a missing trust root.
@@ -301,7 +302,12 @@ fn start_size_limited(vectors: &Vectors, name: &str) -> (Env, GoodBundles) {
     env.attestor_mut().stop();
     env.attestor_mut()
         .extra_args_mut()
-        .extend(["--max-bundle-bytes".into(), SIZE_LIMIT.to_string().into()]);
+        .extend([
+            "--max-bundle-bytes".into(),
+            SIZE_LIMIT.to_string().into(),
+            "--max-stream-bundle-bytes".into(),
+            SIZE_LIMIT.to_string().into(),
+        ]);
     env.attestor_mut().start_again();
     (env, good)
 }

@@ -16,25 +16,34 @@
 //! [`crate::merkle`]. [`verify_tile_set`] authenticates a whole set of tiles
 //! and entry bundles against a verified checkpoint before it is stored.
 //!
+//! [`CachedTiles`] keeps the interior nodes of tiles in a shared, bounded
+//! [`TileNodeCache`], so that repeated proofs over the same tiles read nodes
+//! instead of hashing.
+//!
 //! Left out: fetching (callers implement [`TileSource`]), gzip-encoded entry
 //! bundles (callers decompress), and pruned logs' minimum index.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use crate::merkle::{Hash, base64_text};
 use crate::reason::{HasReasonCode, ReasonCode};
 
+mod node_cache;
 mod proof;
 mod tile_set;
+
+pub use node_cache::{CachedTiles, NodeCacheStats, TileNodeCache, TileNodes};
 
 pub use proof::{
     consistency_proof_from_tiles, inclusion_proof_from_tiles, leaf_hash_from_tiles,
     root_from_tiles, tiles_for_consistency, tiles_for_inclusion,
 };
 pub use tile_set::{
-    TileSetSummary, build_tiles, encode_entry_bundle, parse_entry_bundle, verify_tile_set,
+    MAX_LISTED_MISSING, SetTileSource, TileSetSource, TileSetSummary, build_tiles,
+    encode_entry_bundle, parse_entry_bundle, verify_tile_set, verify_tile_set_from,
 };
 
 /// Number of hashes in a full tile, and of entries in a full entry bundle.
@@ -311,6 +320,21 @@ pub trait TileSource {
     ///
     /// [`TileError::Unreadable`] when the source fails; absence is not an error.
     fn hash_tile(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, TileError>;
+
+    /// Returns every interior node of hash tile `id`, computed from its first `id.width`
+    /// hashes, when this source keeps such nodes ([`CachedTiles`] does). The proof functions
+    /// call this before [`TileSource::hash_tile`] and use the nodes instead of hashing inside
+    /// the tile. The default returns `Ok(None)`, so the tile is read with `hash_tile`. A
+    /// source that keeps nodes also returns `Ok(None)` for a tile it does not store.
+    ///
+    /// # Errors
+    ///
+    /// [`TileError::Unreadable`] when the source fails, and [`TileError::WrongLength`] for a
+    /// stored tile of the wrong length.
+    fn tile_nodes(&self, id: &TileId) -> Result<Option<Arc<TileNodes>>, TileError> {
+        let _ = id;
+        Ok(None)
+    }
 }
 
 /// Tiles keyed by their C2SP path (`tile/0/000.p/5`), as read from a tiles

@@ -1,15 +1,20 @@
-//! Shared helpers: vector loading and valid sample bundles of each kind.
+//! Shared helpers: vector loading, valid sample bundles of each kind, and readers that compare
+//! the in-memory and streaming paths.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use stella_bundle::{EvidenceInput, LogTilesInput, Subject, TilesInput, TrustSetInput};
+use stella_bundle::{
+    BundleError, EvidenceInput, Flow, Limits, LogTiles, LogTilesInput, MANIFEST_PATH, Measure,
+    Subject, TilesBundle, TilesInput, TilesItem, TlogProofFile, TrustSetInput, open_tiles,
+    read_archive, read_archive_streaming, read_tiles_streaming,
+};
 
 /// Verifier key of the Tessera test log in `tessera-log/`.
 pub const TESSERA_VKEY: &str =
@@ -149,4 +154,210 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(data).expect("gzip write");
     encoder.finish().expect("gzip finish")
+}
+
+/// A `BufRead` over bytes that hands out at most `chunk` bytes per `fill_buf` call, to show that
+/// the streaming readers do not depend on how their input is split.
+pub struct Trickle<'a> {
+    data: &'a [u8],
+    chunk: usize,
+}
+
+impl<'a> Trickle<'a> {
+    pub fn new(data: &'a [u8], chunk: usize) -> Self {
+        Trickle { data, chunk }
+    }
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Trickle<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let n = self.data.len().min(self.chunk);
+        Ok(&self.data[..n])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.data = &self.data[amount..];
+    }
+}
+
+/// Input chunk sizes that every streaming comparison runs with.
+pub const CHUNKS: [usize; 3] = [1, 7, 64 * 1024];
+
+/// Returns `error` with the byte counts that depend on how the input was split set to zero: the
+/// decompressed count and the compressed count at which reading stopped.
+fn comparable(error: &BundleError) -> BundleError {
+    match error {
+        BundleError::TooLarge {
+            archive,
+            path,
+            measure: measure @ (Measure::ArchiveBytes | Measure::DecompressedBytes),
+            actual,
+            limit,
+        } => {
+            assert!(actual > limit, "{error}: the count must pass the limit");
+            BundleError::TooLarge {
+                archive: archive.clone(),
+                path: path.clone(),
+                measure: *measure,
+                actual: 0,
+                limit: *limit,
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// Checks that a streaming read gave the result of the in-memory read. The in-memory readers
+/// reject an archive over `max_archive_bytes` before reading it, while a streaming reader reads
+/// up to the limit and may find another fault first, so any error matches that case.
+fn assert_same<T: PartialEq + std::fmt::Debug + Clone>(
+    name: &str,
+    chunk: usize,
+    streamed: Result<T, BundleError>,
+    in_memory: &Result<T, BundleError>,
+) {
+    if let Err(BundleError::TooLarge {
+        measure: Measure::ArchiveBytes,
+        ..
+    }) = in_memory
+    {
+        assert!(
+            streamed.is_err(),
+            "{name}: reading in chunks of {chunk} bytes accepted an archive over the size limit"
+        );
+        return;
+    }
+    assert_eq!(
+        streamed.map_err(|e| comparable(&e)),
+        in_memory.clone().map_err(|e| comparable(&e)),
+        "{name}: reading in chunks of {chunk} bytes differs from reading in memory"
+    );
+}
+
+/// Reads `tgz` with `read_archive` and with `read_archive_streaming` in chunks of each of
+/// [`CHUNKS`], checks that all give the same files or the same error, and returns the result of
+/// `read_archive`.
+pub fn read_both(
+    name: &str,
+    tgz: &[u8],
+    limits: &Limits,
+) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    let in_memory = read_archive(name, tgz, limits);
+    for chunk in CHUNKS {
+        let mut files = BTreeMap::new();
+        let streamed =
+            read_archive_streaming(name, Trickle::new(tgz, chunk), limits, |path, content| {
+                assert!(
+                    files.insert(path, content).is_none(),
+                    "a path was handed over twice"
+                );
+                Ok::<(), BundleError>(())
+            });
+        let streamed = streamed.map(|(_, manifest_json)| {
+            files.insert(MANIFEST_PATH.to_owned(), manifest_json);
+            files
+        });
+        assert_same(name, chunk, streamed, &in_memory);
+    }
+    in_memory
+}
+
+/// Reads a tile bundle with `read_tiles_streaming` and groups its files as `open_tiles` does.
+pub fn stream_tiles(
+    name: &str,
+    reader: impl BufRead,
+    limits: &Limits,
+) -> Result<TilesBundle, BundleError> {
+    let mut checkpoints: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut tiles: BTreeMap<usize, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let mut bundles: BTreeMap<usize, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let mut tlog_proofs = Vec::new();
+    let header = read_tiles_streaming(
+        name,
+        reader,
+        limits,
+        |_| Ok::<Flow, BundleError>(Flow::Continue),
+        |item| {
+            match item {
+                TilesItem::Checkpoint { log, content, .. } => {
+                    checkpoints.insert(log, content);
+                }
+                TilesItem::HashTile {
+                    log,
+                    tile_path,
+                    id,
+                    content,
+                    ..
+                } => {
+                    assert_eq!(id.path(), tile_path);
+                    tiles
+                        .entry(log)
+                        .or_default()
+                        .insert(tile_path.to_owned(), content);
+                }
+                TilesItem::EntryBundle {
+                    log,
+                    tile_path,
+                    id,
+                    content,
+                    ..
+                } => {
+                    assert_eq!(id.path(), tile_path);
+                    bundles
+                        .entry(log)
+                        .or_default()
+                        .insert(tile_path.to_owned(), content);
+                }
+                TilesItem::TlogProof(proof) => tlog_proofs.push(proof),
+            }
+            Ok(())
+        },
+    )?;
+    let logs = header
+        .logs
+        .iter()
+        .enumerate()
+        .map(|(k, log)| LogTiles {
+            origin: log.origin.clone(),
+            dir: log.dir.clone(),
+            checkpoint: checkpoints.remove(&k).unwrap_or_default(),
+            tiles: tiles.remove(&k).unwrap_or_default(),
+            entry_bundles: bundles.remove(&k).unwrap_or_default(),
+        })
+        .collect();
+    tlog_proofs.sort_by(|a: &TlogProofFile, b| a.path.cmp(&b.path));
+    Ok(TilesBundle {
+        file_name: header.file_name,
+        digest: header.digest,
+        manifest_json: header.manifest_json,
+        manifest: header.manifest,
+        logs,
+        tlog_proofs,
+    })
+}
+
+/// Opens `tgz` with `open_tiles` and with `read_tiles_streaming` in chunks of each of
+/// [`CHUNKS`], checks that all give the same bundle or the same error, and returns the result
+/// of `open_tiles`.
+pub fn open_tiles_both(
+    name: &str,
+    tgz: &[u8],
+    limits: &Limits,
+) -> Result<TilesBundle, BundleError> {
+    let in_memory = open_tiles(name, tgz, limits);
+    for chunk in CHUNKS {
+        let streamed = stream_tiles(name, Trickle::new(tgz, chunk), limits);
+        assert_same(name, chunk, streamed, &in_memory);
+    }
+    in_memory
 }

@@ -14,6 +14,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 pub mod args;
 mod checkpoints;
 pub mod config;
+mod consistency;
 mod evidence;
 mod files;
 mod gate;
@@ -215,6 +216,8 @@ pub enum RekorCommand {
     InclusionBatch(RekorInclusionBatchArgs),
     /// List the stored checkpoints of each log and the evidence of rejected split views.
     Checkpoints(RekorCheckpointsArgs),
+    /// Prove that a stored checkpoint of a log extends an older stored one.
+    Consistency(RekorConsistencyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +273,19 @@ pub struct RekorInclusionBatchArgs {
     /// 1000000 entries.
     #[arg(long, value_name = "FILE")]
     pub entries_file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RekorConsistencyArgs {
+    /// Log origin, as on the first line of its checkpoint.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: String,
+    /// Tree size of the older stored checkpoint (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub from: u64,
+    /// Tree size of the newer stored checkpoint (at least --from).
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..))]
+    pub to: u64,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +421,9 @@ pub async fn run(cli: &Cli) -> Result<Report, Failure> {
         }
         Command::Rekor(RekorCommand::Checkpoints(args)) => {
             checkpoints::list(&services, args).await
+        }
+        Command::Rekor(RekorCommand::Consistency(args)) => {
+            consistency::prove(&services, args).await
         }
         Command::Evidence(EvidenceCommand::Pack(args)) => evidence::pack(args),
         Command::Evidence(EvidenceCommand::Verify(args)) => evidence::verify(&services, args).await,

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::connect::StreamImportError;
+
 use super::files;
 use super::output::{Exit, Failure, Report, codes_text, sorted_codes};
 use super::tiles_input;
@@ -37,12 +39,20 @@ pub fn pack_tiles(args: &TilesPackArgs) -> Result<Report, Failure> {
     Ok(report)
 }
 
-/// `stella rekor tiles import --bundle FILE`.
+/// `stella rekor tiles import --bundle FILE`: streams the file to the attestor in chunks
+/// (ImportTilesStream), so bundles of any size are sent without being read into memory.
 pub async fn import_tiles(services: &Services, args: &BundleFileArgs) -> Result<Report, Failure> {
-    let archive = files::read(&args.bundle)?;
+    let (file, metadata) = files::open_regular(&args.bundle)
+        .map_err(|error| error.into_failure("read", &args.bundle))?;
     let name = files::display_name(&args.bundle);
     let mut attestor = services.attestor().await?;
-    let response = attestor.import_tiles(&name, archive).await?;
+    let response = attestor
+        .import_tiles_stream(&name, file, metadata.len())
+        .await
+        .map_err(|error| match error {
+            StreamImportError::Read { source, .. } => Failure::io("read", &args.bundle, &source),
+            StreamImportError::Call(call) => Failure::from(call),
+        })?;
 
     let checkpoints: Vec<Value> = response
         .checkpoints

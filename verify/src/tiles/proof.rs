@@ -6,12 +6,16 @@
 //! is read from one tile, hashing at most 128 tile hashes for the tree levels
 //! between tile levels. A right-edge range is not stored anywhere, so it is rebuilt from the
 //! perfect subtrees of its binary decomposition, which all lie in the
-//! rightmost tile of their level.
+//! rightmost tile of their level. A source that keeps tile nodes
+//! ([`super::CachedTiles`]) gives every perfect subtree inside a tile without
+//! any hashing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::{
-    FULL_TILE_BYTES, MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH, TileError, TileId, TileSource,
+    FULL_TILE_BYTES, MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH, TileError, TileId, TileNodes,
+    TileSource,
 };
 use crate::merkle::{HASH_SIZE, Hash, empty_root, node_hash};
 
@@ -129,12 +133,19 @@ pub fn leaf_hash_from_tiles(
     reader.finish(leaf)
 }
 
+/// A tile as the reader keeps it: its stored hashes, or every node computed
+/// from them when the source keeps nodes.
+enum LoadedTile {
+    Hashes(Vec<u8>),
+    Nodes(Arc<TileNodes>),
+}
+
 /// Reads hashes from the tiles of one tree size, caching each tile and
 /// recording absent ones instead of stopping at the first.
 pub(super) struct TileReader<'a> {
     source: &'a dyn TileSource,
     size: u64,
-    tiles: BTreeMap<(u8, u64), Option<Vec<u8>>>,
+    tiles: BTreeMap<(u8, u64), Option<LoadedTile>>,
     missing: BTreeSet<TileId>,
 }
 
@@ -177,6 +188,7 @@ impl<'a> TileReader<'a> {
     pub(super) fn stored_hash(&mut self, level: u8, index: u64) -> Result<Hash, TileError> {
         let tile_index = index / TILE_WIDTH;
         let position = usize::try_from(index % TILE_WIDTH).unwrap_or(usize::MAX);
+        let size = self.size;
         let outside = || TileError::OutsideTree {
             path: TileId {
                 level,
@@ -184,38 +196,86 @@ impl<'a> TileReader<'a> {
                 width: 256,
             }
             .path(),
-            size: self.size,
+            size,
         };
         let id = TileId::for_tree(level, tile_index, self.size).ok_or_else(outside)?;
         if position >= usize::from(id.width) {
             return Err(outside());
         }
 
-        if !self.tiles.contains_key(&(level, tile_index)) {
-            let data = self.source.hash_tile(level, tile_index, id.width)?;
-            if let Some(data) = &data {
-                check_tile_length(&id, data)?;
-            }
-            self.tiles.insert((level, tile_index), data);
-        }
-
-        let stored = self
-            .tiles
-            .get(&(level, tile_index))
-            .and_then(Option::as_ref);
-        let Some(data) = stored else {
+        let Some(tile) = self.load(id)? else {
             self.missing.insert(id);
             return Ok([0; HASH_SIZE]);
         };
-        let start = position.saturating_mul(HASH_SIZE);
-        let bytes = data
-            .get(start..start.saturating_add(HASH_SIZE))
-            .ok_or_else(|| wrong_length(&id, data))?;
-        Hash::try_from(bytes).map_err(|_| wrong_length(&id, data))
+        match tile {
+            LoadedTile::Nodes(nodes) => nodes
+                .node(0, index % TILE_WIDTH)
+                .copied()
+                .ok_or_else(outside),
+            LoadedTile::Hashes(data) => {
+                let start = position.saturating_mul(HASH_SIZE);
+                let bytes = data
+                    .get(start..start.saturating_add(HASH_SIZE))
+                    .ok_or_else(|| wrong_length(&id, data))?;
+                Hash::try_from(bytes).map_err(|_| wrong_length(&id, data))
+            }
+        }
+    }
+
+    /// Returns tile `id` of this tree size, reading it from the source on first
+    /// use: its nodes when the source keeps them, else its hashes. Returns
+    /// `None` when the source does not store it.
+    fn load(&mut self, id: TileId) -> Result<Option<&LoadedTile>, TileError> {
+        let key = (id.level, id.index);
+        if !self.tiles.contains_key(&key) {
+            let loaded = match self.source.tile_nodes(&id)? {
+                Some(nodes) => Some(LoadedTile::Nodes(nodes)),
+                None => {
+                    let data = self.source.hash_tile(id.level, id.index, id.width)?;
+                    if let Some(data) = &data {
+                        check_tile_length(&id, data)?;
+                    }
+                    data.map(LoadedTile::Hashes)
+                }
+            };
+            self.tiles.insert(key, loaded);
+        }
+        Ok(self.tiles.get(&key).and_then(Option::as_ref))
+    }
+
+    /// Returns the root of the perfect subtree of `height` at `index` from the
+    /// nodes of its tile, or `None` when the source keeps no nodes for that
+    /// tile or the subtree is not inside the tree. The caller then hashes
+    /// from stored hashes, which records absent tiles and reports errors.
+    fn subtree_from_nodes(&mut self, height: u32, index: u64) -> Result<Option<Hash>, TileError> {
+        let level = u8::try_from(height / TILE_HEIGHT).map_err(|_| self.out_of_range(index))?;
+        let below = height % TILE_HEIGHT;
+        let per_tile = TILE_WIDTH >> below;
+        let tile_index = index / per_tile;
+        let Some(id) = TileId::for_tree(level, tile_index, self.size) else {
+            return Ok(None);
+        };
+        match self.load(id)? {
+            Some(LoadedTile::Nodes(nodes)) => Ok(nodes.node(below, index % per_tile).copied()),
+            Some(LoadedTile::Hashes(_)) | None => Ok(None),
+        }
     }
 
     /// Returns the root of the perfect subtree of `height` at `index`.
     fn subtree_hash(&mut self, height: u32, index: u64) -> Result<Hash, TileError> {
+        if height.is_multiple_of(TILE_HEIGHT) {
+            let level = u8::try_from(height / TILE_HEIGHT).map_err(|_| self.out_of_range(index))?;
+            return self.stored_hash(level, index);
+        }
+        if let Some(hash) = self.subtree_from_nodes(height, index)? {
+            return Ok(hash);
+        }
+        self.hash_subtree(height, index)
+    }
+
+    /// Computes the root of the perfect subtree of `height` at `index` from
+    /// the stored hashes below it.
+    fn hash_subtree(&mut self, height: u32, index: u64) -> Result<Hash, TileError> {
         if height.is_multiple_of(TILE_HEIGHT) {
             let level = u8::try_from(height / TILE_HEIGHT).map_err(|_| self.out_of_range(index))?;
             return self.stored_hash(level, index);
@@ -225,8 +285,8 @@ impl<'a> TileReader<'a> {
             .checked_mul(2)
             .ok_or_else(|| self.out_of_range(index))?;
         let child_height = height.saturating_sub(1);
-        let left = self.subtree_hash(child_height, left_index)?;
-        let right = self.subtree_hash(child_height, left_index | 1)?;
+        let left = self.hash_subtree(child_height, left_index)?;
+        let right = self.hash_subtree(child_height, left_index | 1)?;
         Ok(node_hash(&left, &right))
     }
 

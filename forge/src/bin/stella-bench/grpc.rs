@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stella_attestor::AttestorConfig;
-use stella_bundle::{Limits, LogTilesInput, TilesInput, TrustSetInput};
+use stella_bundle::{
+    FileEntry, Limits, LogRef, MANIFEST_PATH, Manifest, ManifestFields, NEW_ARCHIVE, TrustSetInput,
+    write_archive,
+};
 use stella_log_forge::{ForgedLog, MemoryTiles, Seed};
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
@@ -22,26 +25,21 @@ pub struct GrpcFigures {
     pub rocksdb_reads_per_second: f64,
 }
 
-/// Packs the forged log, imports it into a fresh attestor and times one
-/// `VerifyInclusion` request per entry of `indexes`, one after another.
-pub fn measure(
-    log: &ForgedLog,
-    tiles: &MemoryTiles,
-    seed: &Seed,
-    indexes: &[u64],
-    trusted_root: &Path,
-) -> Result<GrpcFigures, String> {
-    let mut files: BTreeMap<String, Vec<u8>> = tiles.tiles.clone();
-    files.extend(tiles.entry_bundles.clone());
-    let imported_files = files.len();
-    let archive = stella_bundle::pack_tiles(&TilesInput {
-        logs: vec![LogTilesInput {
-            checkpoint: log.note.clone(),
-            tiles: files,
-        }],
-        tlog_proofs: Vec::new(),
-    })
-    .map_err(|error| format!("packing the tile bundle failed: {error}"))?;
+/// The forged log packed for import, and a trust set that trusts its key.
+pub struct Archives {
+    /// The tile bundle (`.tgz`) with every hash tile and entry bundle.
+    pub tiles: Vec<u8>,
+    /// The trust root set (`.tgz`).
+    pub trust: Vec<u8>,
+    /// Number of hash tiles and entry bundles in the tile bundle.
+    pub files: usize,
+}
+
+/// Packs every tile of the forged log into a tile bundle, and `trusted_root` with the log's
+/// note key into a trust set that expires in 30 days.
+pub fn pack_archives(log: &ForgedLog, tiles: &MemoryTiles, trusted_root: &Path) -> Result<Archives, String> {
+    let file_count = tiles.tiles.len() + tiles.entry_bundles.len();
+    let archive = pack_tile_bundle(log, tiles)?;
     let trusted_root_json = std::fs::read(trusted_root)
         .map_err(|error| format!("reading {} failed: {error}", trusted_root.display()))?;
     let now = SystemTime::now()
@@ -56,7 +54,54 @@ pub fn measure(
         expires_at: i64::try_from(now + 30 * 24 * 3600).unwrap_or(i64::MAX),
     })
     .map_err(|error| format!("packing the trust set failed: {error}"))?;
+    Ok(Archives {
+        tiles: archive,
+        trust,
+        files: file_count,
+    })
+}
 
+/// Writes the tile bundle in the layout of `stella_bundle::pack_tiles`: the checkpoint and the
+/// tiles under `logs/0/`, and a manifest listing them.
+///
+/// `pack_tiles` checks its result against the default limits, whose 256 MiB archive cap is below
+/// the bundle of a 10-million-entry log, so this builds the bundle from the crate's public manifest
+/// and archive functions instead. The attestor checks the bundle on import either way.
+fn pack_tile_bundle(log: &ForgedLog, tiles: &MemoryTiles) -> Result<Vec<u8>, String> {
+    const DIR: &str = "logs/0";
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    files.insert(format!("{DIR}/checkpoint"), log.note.clone());
+    for (path, content) in tiles.tiles.iter().chain(&tiles.entry_bundles) {
+        files.insert(format!("{DIR}/{path}"), content.clone());
+    }
+    let entries = files
+        .iter()
+        .map(|(path, content)| FileEntry::for_content(path, content))
+        .collect();
+    let logs = vec![LogRef {
+        origin: log.checkpoint.origin.clone(),
+        dir: DIR.to_owned(),
+    }];
+    let manifest = Manifest::new(entries, ManifestFields::RekorTiles { logs });
+    let manifest_json = manifest
+        .to_canonical_json(NEW_ARCHIVE)
+        .map_err(|error| format!("writing the tile bundle's manifest failed: {error}"))?;
+    files.insert(MANIFEST_PATH.to_owned(), manifest_json);
+    write_archive(&files).map_err(|error| format!("packing the tile bundle failed: {error}"))
+}
+
+/// Imports the packed log into a fresh attestor and times one `VerifyInclusion` request per
+/// entry of `indexes`, one after another.
+pub fn measure(
+    log: &ForgedLog,
+    tiles: &MemoryTiles,
+    archives: &Archives,
+    seed: &Seed,
+    indexes: &[u64],
+) -> Result<GrpcFigures, String> {
+    let imported_files = archives.files;
+    let archive = archives.tiles.clone();
+    let trust = archives.trust.clone();
     let rocksdb_reads_per_second = rocksdb_reads(tiles)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,9 +121,14 @@ pub fn measure(
             .local_addr()
             .map_err(|error| format!("local address: {error}"))?;
         let (stop, stopped) = oneshot::channel::<()>();
+        // The default archive limit (256 MiB) is below the bundle of a 10-million-entry log.
+        let limits = Limits {
+            max_archive_bytes: Limits::default().max_archive_bytes.max(archive_bytes as u64),
+            ..Limits::default()
+        };
         let config = AttestorConfig {
             data_dir: data_dir.path().to_path_buf(),
-            limits: Limits::default(),
+            limits,
         };
         let server = tokio::spawn(stella_attestor::run(listener, config, async {
             let _ = stopped.await;

@@ -7,8 +7,13 @@
 //! With `--trusted-root`, it also runs the attestor in process on a loopback
 //! port (see `grpc.rs`): import of the log's tile bundle over gRPC, latency of
 //! sequential `VerifyInclusion` calls and raw RocksDB reads for comparison.
+//! With `--attestor-process` as well, it imports the same bundle into the
+//! `stella-attestor` binary run as its own process (see `process.rs`) and
+//! reports that process's peak memory.
 
+mod cached;
 mod grpc;
+mod process;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,6 +51,12 @@ struct Args {
     /// Sequential `VerifyInclusion` calls timed over gRPC.
     #[arg(long, default_value_t = 2_000)]
     calls: usize,
+    /// Also import the tile bundle with `stella rekor tiles import` into the
+    /// `stella-attestor` binary run as a separate process, and report that
+    /// process's peak RSS. Needs `--trusted-root` and the binaries built next
+    /// to `stella-bench`.
+    #[arg(long, requires = "trusted_root")]
+    attestor_process: bool,
 }
 
 /// Estimate of the SHA-256 calls per proof in a 2^20-entry log: the sibling
@@ -179,12 +190,29 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let verified_per_second = indexes.len() as f64 / start.elapsed().as_secs_f64();
 
-    let grpc_figures = match &args.trusted_root {
-        Some(path) => {
+    // The same proofs through a warm node cache that holds every hash tile.
+    let cached = cached::measure(source, tiles.tiles.len(), &config.origin, size, &indexes, &leaves, &root)?;
+
+    let archives = match &args.trusted_root {
+        Some(path) => Some(grpc::pack_archives(&log, &tiles, path)?),
+        None => None,
+    };
+    let grpc_figures = match &archives {
+        Some(archives) => {
             let calls: Vec<u64> = indexes.iter().copied().take(args.calls).collect();
-            Some(grpc::measure(&log, &tiles, &config.seed, &calls, path)?)
+            Some(grpc::measure(&log, &tiles, archives, &config.seed, &calls)?)
         }
         None => None,
+    };
+    let process_figures = match &archives {
+        Some(archives) if args.attestor_process => {
+            // Room above the archive for the transport's framing.
+            let max_bundle_bytes = (archives.tiles.len() as u64)
+                .saturating_add(1 << 20)
+                .max(stella_bundle::DEFAULT_MAX_ARCHIVE_BYTES);
+            Some(process::measure(&archives.trust, &archives.tiles, max_bundle_bytes))
+        }
+        _ => None,
     };
 
     let peak_rss = peak_rss_kib();
@@ -219,6 +247,15 @@ fn run(args: &Args) -> Result<(), String> {
         verified_per_second / (sha_nodes / PROOF_HASHES_ESTIMATE)
     );
     println!(
+        "| inclusion_proof_from_tiles, warm node cache of {} tiles ({} misses while timed) | {:.0} proofs/s | |",
+        cached.capacity, cached.timed_misses, cached.proofs_per_second
+    );
+    println!(
+        "| the same + verify_inclusion | {:.0} proofs/s | {:.3} of the 20 hashes verify_inclusion needs |",
+        cached.verified_per_second,
+        cached.verified_per_second / (sha_nodes / 20.0)
+    );
+    println!(
         "| verify_tile_set, time against the hash-bound estimate | {:.3} s | {:.3} |",
         auth_hashes / sha_nodes,
         auth_hashes / sha_nodes / best.as_secs_f64()
@@ -249,9 +286,29 @@ fn run(args: &Args) -> Result<(), String> {
             per_second / figures.rocksdb_reads_per_second
         );
     }
+    if let (Some(Err(message)), Some(archives)) = (&process_figures, &archives) {
+        println!(
+            "| `stella rekor tiles import` into a separate stella-attestor, {:.1} MiB archive | failed: {message} | |",
+            archives.tiles.len() as f64 / 1048576.0
+        );
+    }
+    if let (Some(Ok(figures)), Some(archives)) = (process_figures, &archives) {
+        let seconds = figures.import_time.as_secs_f64();
+        println!(
+            "| `stella rekor tiles import` into a separate stella-attestor, {:.1} MiB archive | {seconds:.2} s: {:.1} MiB/s of archive, {:.0} tiles/s | |",
+            archives.tiles.len() as f64 / 1048576.0,
+            mib_per_second(archives.tiles.len(), figures.import_time),
+            archives.files as f64 / seconds
+        );
+        println!(
+            "| peak RSS (VmHWM) of that stella-attestor: after start-up and trust import / after the tile import | {:.0} MiB / {:.0} MiB | |",
+            figures.idle_rss_kib as f64 / 1024.0,
+            figures.peak_rss_kib as f64 / 1024.0
+        );
+    }
     match peak_rss {
-        Some(kib) => println!("| peak RSS (VmHWM) | {:.0} MiB | |", kib as f64 / 1024.0),
-        None => println!("| peak RSS (VmHWM) | unavailable | |"),
+        Some(kib) => println!("| peak RSS (VmHWM) of stella-bench | {:.0} MiB | |", kib as f64 / 1024.0),
+        None => println!("| peak RSS (VmHWM) of stella-bench | unavailable | |"),
     }
     Ok(())
 }

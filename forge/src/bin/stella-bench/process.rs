@@ -1,0 +1,189 @@
+//! The attestor alone: the `stella-attestor` binary as its own process, fed through
+//! `stella rekor tiles import` as an operator would, with its peak resident set size read from
+//! `/proc/<pid>/status` once the import has returned.
+//!
+//! Both binaries are taken from the directory of the running `stella-bench`, so build them with
+//! the same profile first (`cargo build --workspace --bins`).
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Maximum time from spawning the attestor until it serves requests.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Figures of one import into a separate attestor process.
+pub struct ProcessFigures {
+    /// Wall time of `stella rekor tiles import`, from spawn to exit.
+    pub import_time: Duration,
+    /// `VmHWM` of the attestor after the import, in KiB.
+    pub peak_rss_kib: u64,
+    /// `VmHWM` of the attestor after start-up and the trust set import, before the tile import,
+    /// in KiB.
+    pub idle_rss_kib: u64,
+}
+
+/// Kills the attestor when dropped, so an early return never leaves it running.
+struct Attestor {
+    child: Child,
+}
+
+impl Drop for Attestor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `stella-attestor` on a free loopback port with a fresh data directory, imports the trust
+/// set and then the tile bundle with the `stella` binary, and reads the attestor's `VmHWM`.
+///
+/// `max_bundle_bytes` is passed to the attestor as `--max-bundle-bytes`.
+pub fn measure(trust_archive: &[u8], tiles_archive: &[u8], max_bundle_bytes: u64) -> Result<ProcessFigures, String> {
+    let bin_dir = binary_dir()?;
+    let attestor_bin = bin_dir.join("stella-attestor");
+    let stella_bin = bin_dir.join("stella");
+    for binary in [&attestor_bin, &stella_bin] {
+        if !binary.is_file() {
+            return Err(format!(
+                "{} not found; build the binaries first with `cargo build --workspace --bins` (same profile as stella-bench)",
+                binary.display()
+            ));
+        }
+    }
+
+    let work = tempfile::tempdir().map_err(|error| format!("temporary directory: {error}"))?;
+    let trust_file = work.path().join("trust.tgz");
+    let tiles_file = work.path().join("tiles.tgz");
+    std::fs::write(&trust_file, trust_archive)
+        .map_err(|error| format!("writing {} failed: {error}", trust_file.display()))?;
+    std::fs::write(&tiles_file, tiles_archive)
+        .map_err(|error| format!("writing {} failed: {error}", tiles_file.display()))?;
+    let data_dir = work.path().join("attestor-data");
+    let log_path = work.path().join("attestor.log");
+
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|error| format!("creating {} failed: {error}", log_path.display()))?;
+    let log_for_stderr = log
+        .try_clone()
+        .map_err(|error| format!("duplicating the log handle failed: {error}"))?;
+    let child = Command::new(&attestor_bin)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--max-bundle-bytes")
+        .arg(max_bundle_bytes.to_string())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_for_stderr))
+        .spawn()
+        .map_err(|error| format!("starting {} failed: {error}", attestor_bin.display()))?;
+    let mut attestor = Attestor { child };
+    let pid = attestor.child.id();
+
+    wait_until_serving(&stella_bin, &url, &mut attestor, &log_path)?;
+    let trust = run_stella(&stella_bin, &url, &["trust", "import", "--bundle"], &trust_file)?;
+    check_success("stella trust import", &trust, &log_path)?;
+    let idle_rss_kib = vm_hwm_kib(pid)?;
+
+    let start = Instant::now();
+    let import = run_stella(&stella_bin, &url, &["rekor", "tiles", "import", "--bundle"], &tiles_file)?;
+    let import_time = start.elapsed();
+    check_success("stella rekor tiles import", &import, &log_path)?;
+    let peak_rss_kib = vm_hwm_kib(pid)?;
+
+    Ok(ProcessFigures {
+        import_time,
+        peak_rss_kib,
+        idle_rss_kib,
+    })
+}
+
+/// Returns the directory of the running executable, where cargo also puts the other binaries.
+fn binary_dir() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|error| format!("cannot find the running executable: {error}"))?;
+    exe.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("{} has no parent directory", exe.display()))
+}
+
+/// Returns a loopback port that was free a moment ago.
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|error| format!("binding a loopback port failed: {error}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("reading the bound port failed: {error}"))?;
+    Ok(address.port())
+}
+
+/// Polls `stella rekor checkpoints` until the attestor answers.
+fn wait_until_serving(stella_bin: &Path, url: &str, attestor: &mut Attestor, log_path: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = attestor.child.try_wait() {
+            return Err(format!(
+                "stella-attestor exited during start-up with {status}; its log is {}",
+                log_path.display()
+            ));
+        }
+        let output = Command::new(stella_bin)
+            .args(["--output", "json", "rekor", "checkpoints"])
+            .env("STELLA_ATTESTOR_URL", url)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| format!("running {} failed: {error}", stella_bin.display()))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "stella-attestor did not answer within {START_TIMEOUT:?}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run_stella(stella_bin: &Path, url: &str, args: &[&str], file: &Path) -> Result<Output, String> {
+    Command::new(stella_bin)
+        .args(["--output", "json"])
+        .args(args)
+        .arg(file)
+        .env("STELLA_ATTESTOR_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("running {} failed: {error}", stella_bin.display()))
+}
+
+fn check_success(command: &str, output: &Output, log_path: &Path) -> Result<(), String> {
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "`{command}` failed with {}: {}{}; the attestor's log is {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout).trim(),
+        String::from_utf8_lossy(&output.stderr).trim(),
+        log_path.display()
+    ))
+}
+
+/// Reads the peak resident set size (`VmHWM`) of process `pid` in KiB (Linux only).
+fn vm_hwm_kib(pid: u32) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|error| format!("reading {path} failed: {error}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .ok_or_else(|| format!("{path} has no VmHWM line"))
+}
