@@ -30,6 +30,12 @@ use tonic::Code;
 
 use crate::error::{ClientError, Service, error_chain};
 
+/// HTTP/2 flow-control window of each stream, in bytes: 4 MiB.
+const HTTP2_STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+
+/// HTTP/2 flow-control window of each connection, in bytes: 8 MiB.
+const HTTP2_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
 /// Default time allowed to open the TCP connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for one call. Imports of large tile bundles are the slowest calls.
@@ -99,7 +105,11 @@ async fn open_channel(
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|error| invalid(error_chain(&error)))?
         .connect_timeout(options.connect_timeout)
-        .timeout(options.request_timeout);
+        .timeout(options.request_timeout)
+        // Larger HTTP/2 windows than the 64 KiB default, so large responses and streams are not
+        // held back by flow control on fast links.
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
     endpoint
         .connect()
         .await
