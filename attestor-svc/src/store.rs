@@ -32,6 +32,7 @@ use sha2::{Digest as _, Sha256};
 
 mod inconsistencies;
 mod staging;
+mod undo;
 pub use inconsistencies::EvidenceOutcome;
 pub use staging::{StagedPaths, Staging};
 
@@ -63,7 +64,7 @@ const CF_INCONSISTENCIES: &str = "inconsistencies";
 /// Tiles of the tile import in progress ([`staging`]); empty between imports.
 const CF_STAGING: &str = "staging";
 
-const COLUMN_FAMILIES: [&str; 10] = [
+const COLUMN_FAMILIES: [&str; 11] = [
     CF_TRUST_SETS,
     CF_CHECKPOINTS,
     CF_TILES,
@@ -74,6 +75,7 @@ const COLUMN_FAMILIES: [&str; 10] = [
     CF_IMPORTS,
     CF_INCONSISTENCIES,
     CF_STAGING,
+    undo::CF_INGEST_UNDO,
 ];
 
 /// Key suffixes inside the `trust_sets` column family.
@@ -287,6 +289,7 @@ impl Store {
             import_lock: Mutex::new(()),
         };
         store.clear_staging()?;
+        store.roll_back_interrupted_ingests()?;
         Ok(store)
     }
 
@@ -372,6 +375,8 @@ impl Store {
             self.simple_key(&batch.record.digest),
             to_json(&batch.record)?,
         );
+        // A tile import's undo log ends with the batch that completes the import.
+        self.clear_ingest_undo(&mut write, &batch.record.digest)?;
 
         self.db.write(write).map_err(rocks("write batch"))?;
         Ok(CommitOutcome::Imported)

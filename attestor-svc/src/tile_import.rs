@@ -25,17 +25,14 @@
 //! # Before or after, never a mix
 //!
 //! rust-rocksdb 0.25 ingests SST files into one column family per call, so the tiles land
-//! before the batch and a crash can fall between the two. Every reader still sees the state
-//! before the import or after it:
-//!
-//! - inclusion proofs and split-view checks reach tiles only through a stored checkpoint, and
-//!   checkpoints arrive with the batch. A tile without its checkpoint belongs to a tree that
-//!   passed every check against the stored checkpoints before the ingest, so for every stored
-//!   checkpoint it gives the same hashes as the tiles already stored;
-//! - the import record is in the batch, so a retry after the crash imports the bundle again and
-//!   ingests the same bytes under the same keys;
-//! - tiles are immutable: the conflict check runs against the live column family before the
-//!   ingest, so a later bundle with other bytes under such a path is rejected as before.
+//! before the batch and a crash can fall between the two. An undo log closes that gap
+//! (`store/undo.rs`): the keys the SST file adds (all absent before, which the import lock keeps
+//! true) are recorded with a marker synced to disk before the ingestion, and the batch deletes
+//! the record. A marker found at start-up means the batch was never written, and the listed
+//! tiles are deleted before the attestor serves anything. If the batch fails while the attestor
+//! runs, the import takes its tiles back at once. Between the ingestion and the batch no reader
+//! can reach the new tiles either: proofs and split-view checks read tiles only through a stored
+//! checkpoint, and the checkpoints arrive with the batch.
 //!
 //! # Memory
 //!
@@ -54,7 +51,7 @@ use std::io::BufRead;
 use stella_bundle::{BundleError, Flow, Limits, TilesHeader, TilesItem, TlogProofFile, read_tiles_streaming};
 use stella_verify::reason::{HasReasonCode, ReasonCode};
 use stella_verify::tiles::verify_tile_set_from;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::attestor::Attestor;
 use crate::error::{ServiceError, escape_for_log};
@@ -229,14 +226,21 @@ impl Attestor {
         let (record, batch) = self.verify_staged(file_name, &header, &staging, staged, now)?;
 
         info!(phase = "committing", file = %logged_name, "import phase");
-        let written = staging.commit_tiles(self.spool.path()).map_err(|error| match error {
+        let written = staging.commit_tiles(self.spool.path(), &record.digest).map_err(|error| match error {
             StoreError::Conflict { what, key } => ServiceError::invalid(
                 ReasonCode::RekorTileInvalid,
                 format!("{file_name}: {what} {key} differs from the authenticated copy already stored"),
             ),
             other => ServiceError::from(other),
         })?;
-        self.store.commit(batch)?;
+        if let Err(error) = self.store.commit(batch) {
+            // The tiles are ingested but the batch failed: take them back now rather than at
+            // the next start-up. The import lock is held, so no other import sees them.
+            if let Err(undo_error) = self.store.roll_back_interrupted_ingests() {
+                warn!(error = %undo_error, "cannot take back the tiles of a failed import; the next start-up will");
+            }
+            return Err(error.into());
+        }
         info!(phase = "done", file = %logged_name, digest = %record.digest, tiles_written = written, already_imported = false, "import phase");
         tiles_import_from_record(&record, false)
     }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rocksdb::{DBRawIterator, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter, WriteOptions};
 use tracing::warn;
 
+use super::undo::UndoLog;
 use super::{CF_STAGING, CF_TILES, Store, StoreError, rocks};
 
 /// Nonce of the next staging area. Nonces only need to differ between the imports of one
@@ -190,12 +191,16 @@ impl<'a> Staging<'a> {
     /// Every staged tile is compared with the stored one before anything is ingested, so a
     /// conflict writes nothing.
     ///
+    /// The keys the SST file adds are first recorded in the undo log of `digest` (see
+    /// `store/undo.rs`), which the import batch ends. If the attestor stops after the ingestion
+    /// and before that batch, the next start-up deletes those tiles again.
+    ///
     /// # Errors
     ///
     /// [`StoreError::Conflict`] when a staged path is already stored with other bytes (tiles are
     /// immutable once authenticated). [`StoreError::Rocks`] when RocksDB fails to read, to write
     /// the SST file or to ingest it; the `tiles` column family is then unchanged.
-    pub fn commit_tiles(&self, work_dir: &Path) -> Result<u64, StoreError> {
+    pub fn commit_tiles(&self, work_dir: &Path, digest: &str) -> Result<u64, StoreError> {
         let staging_cf = self.store.cf(CF_STAGING)?;
         let tiles_cf = self.store.cf(CF_TILES)?;
         let sst = tempfile::Builder::new()
@@ -219,6 +224,7 @@ impl<'a> Staging<'a> {
         let mut iterator = self.store.db.raw_iterator_cf_opt(staging_cf, options);
         iterator.seek(prefix);
         let mut written = 0_u64;
+        let mut undo = UndoLog::new(self.store, digest);
         while iterator.valid() {
             let (Some(key), Some(value)) = (iterator.key(), iterator.value()) else {
                 break;
@@ -233,6 +239,7 @@ impl<'a> Staging<'a> {
                 }
                 Some(_) => {}
                 None => {
+                    undo.add(live_key)?;
                     writer.put(live_key, value).map_err(rocks("write SST file"))?;
                     written = written.saturating_add(1);
                 }
@@ -246,6 +253,7 @@ impl<'a> Staging<'a> {
             return Ok(0);
         }
         writer.finish().map_err(rocks("finish SST file"))?;
+        undo.seal(digest)?;
         let mut ingest = IngestExternalFileOptions::default();
         ingest.set_move_files(true);
         self.store
@@ -325,7 +333,7 @@ impl Iterator for StagedPaths<'_> {
 
 /// Returns the smallest key above every key that starts with `prefix`, or an empty key (no upper
 /// bound is possible) when `prefix` is all 0xff bytes.
-fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
+pub(super) fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
@@ -340,6 +348,7 @@ fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{ImportBatch, ImportRecord, ImportSummary};
 
     fn open_temp() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("create temp dir");
@@ -407,7 +416,7 @@ mod tests {
         staging.put("log.example", "tile/0/000", b"zero").expect("put");
         staging.put("log.example", "tile/entries/000", b"bundle").expect("put");
 
-        assert_eq!(staging.commit_tiles(dir.path()).expect("commit"), 2);
+        assert_eq!(staging.commit_tiles(dir.path(), DIGEST).expect("commit"), 2);
         assert_eq!(
             store.tile("log.example", "tile/0/000").expect("get"),
             Some(b"zero".to_vec())
@@ -419,7 +428,7 @@ mod tests {
 
         let again = store.begin_staging();
         again.put("log.example", "tile/0/000", b"zero").expect("put");
-        assert_eq!(again.commit_tiles(dir.path()).expect("identical tile"), 0);
+        assert_eq!(again.commit_tiles(dir.path(), DIGEST).expect("identical tile"), 0);
     }
 
     #[test]
@@ -427,18 +436,77 @@ mod tests {
         let (dir, store) = open_temp();
         let first = store.begin_staging();
         first.put("log.example", "tile/0/001", b"original").expect("put");
-        first.commit_tiles(dir.path()).expect("first commit");
+        first.commit_tiles(dir.path(), DIGEST).expect("first commit");
 
         let second = store.begin_staging();
         second.put("log.example", "tile/0/000", b"new").expect("put");
         second.put("log.example", "tile/0/001", b"forged").expect("put");
-        let error = second.commit_tiles(dir.path()).expect_err("conflict");
+        let error = second.commit_tiles(dir.path(), OTHER_DIGEST).expect_err("conflict");
         assert!(
             matches!(&error, StoreError::Conflict { what: "tile", key } if key == "log.example/tile/0/001"),
             "unexpected error {error:?}"
         );
         assert_eq!(store.tile("log.example", "tile/0/000").expect("get"), None);
         assert_eq!(store.tile_key_count().expect("count"), 1);
+    }
+
+    /// Digests of two imports, in the form the import log uses.
+    const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const OTHER_DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn ingest_without_batch_is_taken_back_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("db");
+        {
+            let store = Store::open(&db_path).expect("open");
+            let first = store.begin_staging();
+            first.put("log.example", "tile/0/000", b"kept").expect("put");
+            first.commit_tiles(dir.path(), DIGEST).expect("commit tiles");
+            store
+                .commit(ImportBatch::new(import_record(DIGEST)))
+                .expect("commit batch");
+
+            // The second import stops between its ingestion and its batch.
+            let second = store.begin_staging();
+            second.put("log.example", "tile/0/000", b"kept").expect("put");
+            second.put("log.example", "tile/0/001", b"orphan").expect("put");
+            second.put("log.example", "tile/entries/001", b"orphan").expect("put");
+            assert_eq!(second.commit_tiles(dir.path(), OTHER_DIGEST).expect("commit tiles"), 2);
+            assert_eq!(store.tile_key_count().expect("count"), 3);
+        }
+        let store = Store::open(&db_path).expect("reopen");
+        assert_eq!(store.tile_key_count().expect("count"), 1);
+        assert_eq!(store.tile("log.example", "tile/0/000").expect("get"), Some(b"kept".to_vec()));
+        assert_eq!(store.tile("log.example", "tile/0/001").expect("get"), None);
+        drop(store);
+
+        // A completed import keeps its tiles across a restart.
+        let store = Store::open(&db_path).expect("reopen");
+        let third = store.begin_staging();
+        third.put("log.example", "tile/0/001", b"orphan").expect("put");
+        third.commit_tiles(dir.path(), OTHER_DIGEST).expect("commit tiles");
+        store
+            .commit(ImportBatch::new(import_record(OTHER_DIGEST)))
+            .expect("commit batch");
+        drop(third);
+        drop(store);
+        let store = Store::open(&db_path).expect("reopen");
+        assert_eq!(store.tile_key_count().expect("count"), 2);
+    }
+
+    fn import_record(digest: &str) -> ImportRecord {
+        ImportRecord {
+            digest: digest.to_owned(),
+            file_name: "tiles.tgz".to_owned(),
+            imported_at: 0,
+            summary: ImportSummary::Tiles {
+                checkpoints: Vec::new(),
+                tiles: 0,
+                entry_bundles: 0,
+                proofs: 0,
+            },
+        }
     }
 
     #[test]
