@@ -88,7 +88,8 @@ impl Attestor {
             )));
         };
         let label = format!("stored trust root set {}", current.digest);
-        let opened = open_trust_set(&label, &archive, &self.limits)
+        let limits = stored_archive_limits(&self.limits, &archive);
+        let opened = open_trust_set(&label, &archive, &limits)
             .map_err(|error| ServiceError::Internal(format!("cannot reopen {label}: {error}")))?;
         let trust = Arc::new(opened.into_trust_set());
         if trust.digest != current.digest {
@@ -115,6 +116,25 @@ impl Attestor {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         slot.clone()
+    }
+}
+
+/// Returns the limits that reopen `archive`, a trust set archive this attestor stored after
+/// accepting it. The attestor may have restarted with a smaller `--max-bundle-bytes` since, so
+/// each limit is the larger of `configured` and the bundle crate's default, and the archive's
+/// own size always passes. The defaults still bound what a corrupted store could decompress.
+///
+/// NOTE: a set accepted only because its file size, total size or entry count exceeded the
+/// defaults under larger configured limits fails to reopen once those limits shrink. Only the
+/// library API can set those limits (`Attestor::new` takes any `Limits`), not the binary.
+fn stored_archive_limits(configured: &Limits, archive: &[u8]) -> Limits {
+    let defaults = Limits::default();
+    let archive_bytes = u64::try_from(archive.len()).unwrap_or(u64::MAX);
+    Limits {
+        max_archive_bytes: configured.max_archive_bytes.max(defaults.max_archive_bytes).max(archive_bytes),
+        max_total_bytes: configured.max_total_bytes.max(defaults.max_total_bytes),
+        max_file_bytes: configured.max_file_bytes.max(defaults.max_file_bytes),
+        max_entries: configured.max_entries.max(defaults.max_entries),
     }
 }
 

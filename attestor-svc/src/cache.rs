@@ -39,7 +39,6 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
 
 use stella_verify::checkpoint::{OriginRule, VerifiedCheckpoint, verify_checkpoint_with_rule};
 use stella_verify::evidence::{CachedInclusion, InclusionLookupError, InclusionSource, ProofSource};
@@ -171,43 +170,6 @@ impl TileSource for OriginTiles<'_> {
                 Err(unreadable)
             }
         }
-    }
-}
-
-/// Tiles of a bundle being imported, over the stored tiles of the same origin. Used to
-/// prove consistency between a new checkpoint and the stored ones.
-pub struct OverlayTiles<'a> {
-    fresh: &'a BTreeMap<String, Vec<u8>>,
-    stored: OriginTiles<'a>,
-}
-
-impl<'a> OverlayTiles<'a> {
-    /// Serves `fresh` first, then the stored tiles of `origin`.
-    pub fn new(
-        store: &'a Store,
-        origin: &'a str,
-        fresh: &'a BTreeMap<String, Vec<u8>>,
-        errors: &'a StoreErrorSlot,
-    ) -> Self {
-        OverlayTiles {
-            fresh,
-            stored: OriginTiles::new(store, origin, errors),
-        }
-    }
-}
-
-impl TileSource for OverlayTiles<'_> {
-    fn hash_tile(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, TileError> {
-        let (full_path, prefix) = tile_paths(level, index);
-        let partials = self
-            .fresh
-            .range(prefix.clone()..)
-            .take_while(|(path, _)| path.starts_with(&prefix))
-            .map(|(path, data)| (path.as_str(), data));
-        if let Some(found) = pick_tile(self.fresh.get(&full_path), partials, &prefix, width) {
-            return Ok(Some(found.clone()));
-        }
-        self.stored.hash_tile(level, index, width)
     }
 }
 
@@ -392,7 +354,7 @@ impl<'a> Cache<'a> {
                     };
                     return (Some(found), gap);
                 }
-                Err(TileError::Missing { paths }) => {
+                Err(TileError::Missing { paths, .. }) => {
                     gap.get_or_insert(paths);
                 }
                 Err(_) => {
@@ -457,6 +419,8 @@ impl InclusionSource for Cache<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn tiles(entries: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {

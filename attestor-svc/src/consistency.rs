@@ -138,7 +138,8 @@ impl Attestor {
         };
         let proof = match built {
             Ok(proof) => proof,
-            Err(TileError::Missing { paths }) => {
+            // Proof builders list every absent tile, so `paths` is never cut here.
+            Err(TileError::Missing { paths, .. }) => {
                 result.missing_tiles = paths.iter().map(|path| format!("{origin}/{path}")).collect();
                 result.reason_codes = sorted_codes([ReasonCode::RekorTileMissing]);
                 result.detail = format!(

@@ -143,7 +143,7 @@ impl Attestor {
                         message,
                     ));
                 }
-                Err(TileError::Missing { paths }) => {
+                Err(TileError::Missing { paths, .. }) => {
                     return Err(ServiceError::invalid(
                         ReasonCode::RekorTileMissing,
                         format!(
@@ -271,7 +271,7 @@ impl Attestor {
                     message,
                 ))
             }
-            Err(TileError::Missing { paths }) => Err(ServiceError::invalid(
+            Err(TileError::Missing { paths, .. }) => Err(ServiceError::invalid(
                 ReasonCode::RekorTileMissing,
                 format!(
                     "{}: {}: origin {origin:?}: cannot compare the checkpoint of tree size {} with the stored tiles \

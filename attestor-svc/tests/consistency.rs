@@ -6,118 +6,35 @@
 //! `build_tiles` covers tiles of three levels. A store written directly, with a tile that the
 //! proof needs left out, covers the missing-tile result.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use stella_attestor::AttestorConfig;
 use stella_attestor::store::{ImportBatch, ImportRecord, ImportSummary, Store};
-use stella_bundle::{Limits, LogTilesInput, TilesInput, TrustSetInput};
-use stella_proto::REASON_CODE_METADATA_KEY;
+use stella_bundle::{LogTilesInput, TilesInput};
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_verify::checkpoint::Checkpoint;
 use stella_verify::merkle::{self, Hash};
 use stella_verify::note::NoteSigner;
 use stella_verify::tiles::{build_tiles, root_from_tiles};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::transport::Channel;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
-const TESSERA_ORIGIN: &str = "example.com/log/testdata";
-const TESSERA_VKEY: &str = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+use common::{Server, TESSERA_ORIGIN, TESSERA_VKEY, pack_trust_set, production_root, read, reason_of, vectors};
+
 /// The Tessera log's entries, in log order, as its test data spells them.
 const TESSERA_ENTRIES: [&str; 15] = [
     "one", "two", "three", "four", "five", "six", "seven", "eit", "nain", "ten", "ileven", "twelf", "threeten",
     "fourten", "fivten",
 ];
 
-/// Returns the vectors folder, or `None` (with a message) when it is absent. With `CI` set to a
-/// true value, an absent folder fails the test instead of skipping it.
-fn vectors() -> Option<PathBuf> {
-    let path = PathBuf::from(VECTORS);
-    if path.is_dir() {
-        return Some(path);
-    }
-    let ci = std::env::var("CI")
-        .is_ok_and(|value| !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false")));
-    assert!(!ci, "test vectors not found at {VECTORS} while CI is set");
-    eprintln!("skipping: test vectors not found at {VECTORS}");
-    None
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
-}
-
-/// An attestor serving on a loopback port until stopped.
-struct Server {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let config = AttestorConfig {
-            data_dir: data_dir.to_path_buf(),
-            limits: Limits::default(),
-        };
-        let task = tokio::spawn(stella_attestor::run(listener, config, async {
-            let _ = stopped.await;
-        }));
-        Server {
-            address,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn client(&self) -> AttestorClient<Channel> {
-        // The server may still be starting; retry the connection for up to 5 s.
-        for _ in 0..50 {
-            if let Ok(client) = AttestorClient::connect(format!("http://{}", self.address)).await {
-                return client;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("cannot connect to the attestor at {}", self.address);
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let joined = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("attestor stops within 10 s")
-            .expect("attestor task joins");
-        joined.expect("attestor exits cleanly");
-    }
-}
-
-fn far_future() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 24 * 3600
-}
-
 /// Packs a trust set of the production Sigstore root plus the given note keys.
 fn trust_set(vectors: &Path, note_keys: &[String]) -> Vec<u8> {
-    stella_bundle::pack_trust_set(&TrustSetInput {
-        trusted_root_json: read(&vectors.join("sigstore-trust-roots/production.trusted_root.json")),
-        note_keys: note_keys.to_vec(),
-        kms_keys: BTreeMap::new(),
-        version: 1,
-        expires_at: far_future(),
-    })
-    .expect("pack trust set")
+    pack_trust_set(&production_root(vectors), note_keys, 1)
 }
 
 async fn import_trust(client: &mut AttestorClient<Channel>, archive: Vec<u8>) {
@@ -190,15 +107,6 @@ fn decode_proof(proof: &[String]) -> Vec<Hash> {
 fn decode_root(text: &str) -> Hash {
     let bytes = BASE64.decode(text).expect("root is base64");
     Hash::try_from(bytes.as_slice()).expect("root has 32 bytes")
-}
-
-fn reason_of(status: &tonic::Status) -> String {
-    status
-        .metadata()
-        .get(REASON_CODE_METADATA_KEY)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("<none>")
-        .to_owned()
 }
 
 /// Checks a response that must be consistent: both checkpoints, the proof against the roots,

@@ -5,17 +5,16 @@
 //! (`vectors/tessera-log`). Logs that need a known signing key are built here with
 //! `build_tiles` and an Ed25519 note signer.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
-use stella_attestor::AttestorConfig;
 use stella_bundle::{EvidenceInput, Limits, LogTilesInput, Subject, TilesInput, TrustSetInput};
-use stella_proto::REASON_CODE_METADATA_KEY;
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_verify::checkpoint::Checkpoint;
@@ -23,154 +22,20 @@ use stella_verify::merkle;
 use stella_verify::note::NoteSigner;
 use stella_verify::tiles::{build_tiles, parse_entry_bundle, root_from_tiles};
 use stella_verify::tlog_proof::TlogProof;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::transport::Channel;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
-const TESSERA_ORIGIN: &str = "example.com/log/testdata";
-const TESSERA_VKEY: &str = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+use common::{
+    Server, TESSERA_ORIGIN, TESSERA_VKEY, import_request, pack_trust_set, production_root, read, reason_of,
+    tessera_tiles, tessera_trust_set, vectors,
+};
+
 const TESSERA_ROOT_15: &str = "rKbDipCvhuX1GZ7g5BBe8sA6BbJ7ja/1nk427v383cs=";
 /// The log's entries, spelt as Tessera's test data spells them.
 const ENTRY_WORDS: [&str; 15] = [
     "one", "two", "three", "four", "five", "six", "seven", "eit", "nain", "ten", "ileven", "twelf", "threeten",
     "fourten", "fivten",
 ];
-
-/// Returns true when the environment variable `CI` is set to a value other than empty, `0` or
-/// `false`. CI services set `CI=true`.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| {
-        !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
-    })
-}
-
-/// Returns the vectors folder, or `None` (with a message) when it is absent. In CI, an absent
-/// folder fails the test instead, so a run without vectors cannot pass.
-fn vectors() -> Option<PathBuf> {
-    let path = PathBuf::from(VECTORS);
-    if path.is_dir() {
-        Some(path)
-    } else {
-        assert!(
-            !in_ci(),
-            "test vectors not found at {VECTORS}, and CI is set, so the test fails instead of skipping"
-        );
-        eprintln!("skipping: test vectors not found at {VECTORS}");
-        None
-    }
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
-}
-
-/// A running attestor and what stops it.
-struct Running {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn start(data_dir: &Path) -> Running {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let config = AttestorConfig {
-            data_dir: data_dir.to_path_buf(),
-            limits: Limits::default(),
-        };
-        let task = tokio::spawn(stella_attestor::run(listener, config, async {
-            let _ = stopped.await;
-        }));
-        Running {
-            address,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn client(&self) -> AttestorClient<Channel> {
-        AttestorClient::connect(format!("http://{}", self.address))
-            .await
-            .expect("connect to attestor")
-            .max_decoding_message_size(64 * 1024 * 1024)
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("attestor stops within 10 s")
-            .expect("attestor task joins");
-        result.expect("attestor exits cleanly");
-    }
-}
-
-fn far_future() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 24 * 3600
-}
-
-fn trust_set_archive(trusted_root: &Path, note_keys: &[String], version: u64) -> Vec<u8> {
-    stella_bundle::pack_trust_set(&TrustSetInput {
-        trusted_root_json: read(trusted_root),
-        note_keys: note_keys.to_vec(),
-        kms_keys: BTreeMap::new(),
-        version,
-        expires_at: far_future(),
-    })
-    .expect("pack trust set")
-}
-
-fn tessera_trust_set(vectors: &Path) -> Vec<u8> {
-    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
-    trust_set_archive(&root, &[TESSERA_VKEY.to_owned()], 1)
-}
-
-/// Packs the Tessera log at `size` (1..=15): its checkpoint, partial level-0 tile and
-/// partial entry bundle.
-fn tessera_tiles(vectors: &Path, size: u64) -> Vec<u8> {
-    let log = vectors.join("tessera-log");
-    let mut tiles = BTreeMap::new();
-    tiles.insert(
-        format!("tile/0/000.p/{size}"),
-        read(&log.join(format!("tile/0/000.p/{size}"))),
-    );
-    tiles.insert(
-        format!("tile/entries/000.p/{size}"),
-        read(&log.join(format!("tile/entries/000.p/{size}"))),
-    );
-    stella_bundle::pack_tiles(&TilesInput {
-        logs: vec![LogTilesInput {
-            checkpoint: read(&log.join(format!("checkpoint.{size}"))),
-            tiles,
-        }],
-        tlog_proofs: Vec::new(),
-    })
-    .expect("pack tiles")
-}
-
-fn import_request(file_name: &str, archive: Vec<u8>) -> pb::ImportBundleRequest {
-    pb::ImportBundleRequest {
-        file_name: file_name.to_owned(),
-        archive,
-    }
-}
-
-fn reason_of(status: &tonic::Status) -> String {
-    status
-        .metadata()
-        .get(REASON_CODE_METADATA_KEY)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("<none>")
-        .to_owned()
-}
 
 async fn inclusion(
     client: &mut AttestorClient<Channel>,
@@ -194,7 +59,7 @@ async fn inclusion(
 async fn inclusion_all_tessera_entries() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     let trust = client
@@ -258,7 +123,7 @@ async fn inclusion_all_tessera_entries() {
 async fn import_is_idempotent_and_persistent() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     let trust_archive = tessera_trust_set(&vectors);
@@ -292,7 +157,7 @@ async fn import_is_idempotent_and_persistent() {
     server.stop().await;
 
     // A new server over the same directory still proves inclusion.
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let response = inclusion(&mut client, TESSERA_ORIGIN, 14, b"fivten").await;
     assert!(response.included, "{}", response.detail);
@@ -303,7 +168,7 @@ async fn import_is_idempotent_and_persistent() {
 async fn tiles_need_trust_set() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     let status = client
@@ -324,13 +189,13 @@ async fn tiles_need_trust_set() {
 async fn untrusted_checkpoint_rejected_whole() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     // The production trusted root alone does not hold the Tessera log key.
-    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+    let root = production_root(&vectors);
     client
-        .import_trust_roots(import_request("trust.tgz", trust_set_archive(&root, &[], 1)))
+        .import_trust_roots(import_request("trust.tgz", pack_trust_set(&root, &[], 1)))
         .await
         .expect("import trust");
 
@@ -355,7 +220,7 @@ async fn untrusted_checkpoint_rejected_whole() {
 
     // Nothing of the rejected bundle was stored: once the log's key is trusted, its tiles are still missing.
     client
-        .import_trust_roots(import_request("trust-v2.tgz", trust_set_archive(&root, &[TESSERA_VKEY.to_owned()], 2)))
+        .import_trust_roots(import_request("trust-v2.tgz", pack_trust_set(&root, &[TESSERA_VKEY.to_owned()], 2)))
         .await
         .expect("import trust with the log key");
     let response = inclusion(&mut client, TESSERA_ORIGIN, 0, b"one").await;
@@ -368,7 +233,7 @@ async fn untrusted_checkpoint_rejected_whole() {
 async fn tampered_tile_rejected() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     client
         .import_trust_roots(import_request("trust.tgz", tessera_trust_set(&vectors)))
@@ -413,7 +278,7 @@ async fn tampered_tile_rejected() {
 async fn growing_log_passes_consistency() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     client
         .import_trust_roots(import_request("trust.tgz", tessera_trust_set(&vectors)))
@@ -462,15 +327,15 @@ fn signed_log(signer: &NoteSigner, origin: &str, entries: &[&str]) -> Vec<u8> {
 async fn split_view_rejected() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     let origin = "split.example/log";
     let signer = NoteSigner::ed25519(origin, &[7_u8; 32]);
-    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+    let root = production_root(&vectors);
     let vkey = signer.verifier().to_vkey();
     client
-        .import_trust_roots(import_request("trust.tgz", trust_set_archive(&root, &[vkey], 1)))
+        .import_trust_roots(import_request("trust.tgz", pack_trust_set(&root, &[vkey], 1)))
         .await
         .expect("import trust");
 
@@ -527,7 +392,7 @@ async fn split_view_rejected() {
 async fn tlog_proof_proves_inclusion() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     client
         .import_trust_roots(import_request("trust.tgz", tessera_trust_set(&vectors)))
@@ -606,7 +471,7 @@ async fn evidence_verified_from_cache_only() {
     let case = vectors.join("sigstore-conformance/bundle-verify/rekor2-dsse-happy-path");
     let bundle_json = read(&case.join("bundle.sigstore.json"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     let unknown = client
@@ -621,7 +486,7 @@ async fn evidence_verified_from_cache_only() {
     client
         .import_trust_roots(import_request(
             "trust.tgz",
-            trust_set_archive(&case.join("trusted_root.json"), &[], 1),
+            pack_trust_set(&case.join("trusted_root.json"), &[], 1),
         ))
         .await
         .expect("import trust");
@@ -698,19 +563,19 @@ async fn evidence_verified_from_cache_only() {
 async fn trust_set_rollback_rejected() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
-    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+    let root = production_root(&vectors);
 
     client
         .import_trust_roots(import_request(
             "v2.tgz",
-            trust_set_archive(&root, &[TESSERA_VKEY.to_owned()], 2),
+            pack_trust_set(&root, &[TESSERA_VKEY.to_owned()], 2),
         ))
         .await
         .expect("import version 2");
     let status = client
-        .import_trust_roots(import_request("v1.tgz", trust_set_archive(&root, &[], 1)))
+        .import_trust_roots(import_request("v1.tgz", pack_trust_set(&root, &[], 1)))
         .await
         .expect_err("older version");
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -726,7 +591,7 @@ async fn trust_set_rollback_rejected() {
 #[tokio::test]
 async fn health_reports_serving() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let channel = Channel::from_shared(format!("http://{}", server.address))
         .expect("uri")
         .connect()
@@ -764,10 +629,10 @@ impl OwnLog {
 
     /// Imports a trust set that trusts this log's key.
     async fn trust(&self, client: &mut AttestorClient<Channel>, vectors: &Path) {
-        let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+        let root = production_root(&vectors);
         let vkey = self.signer.verifier().to_vkey();
         client
-            .import_trust_roots(import_request("trust.tgz", trust_set_archive(&root, &[vkey], 1)))
+            .import_trust_roots(import_request("trust.tgz", pack_trust_set(&root, &[vkey], 1)))
             .await
             .expect("import trust");
     }
@@ -848,7 +713,7 @@ fn root_text(entries: &[Vec<u8>]) -> String {
 async fn forked_proof_within_tiles_rejected() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -903,7 +768,7 @@ async fn forked_proof_within_tiles_rejected() {
 async fn forked_proof_beyond_tiles_rejected() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -958,7 +823,7 @@ async fn forked_proof_beyond_tiles_rejected() {
 async fn tiles_checked_against_stored_proofs() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -996,7 +861,7 @@ async fn tiles_checked_against_stored_proofs() {
     // compared with them and import. Tiles of size 12 give another root for size 11, and tiles
     // of size 13 meet the other fork at its own size.
     let dir = tempfile::tempdir().expect("temp dir");
-    let other = Running::start(dir.path()).await;
+    let other = Server::start(dir.path()).await;
     let mut client = other.client().await;
     log.trust(&mut client, &vectors).await;
     client
@@ -1045,7 +910,7 @@ async fn tiles_checked_against_stored_proofs() {
 async fn proofs_without_tiles_compare_sizes() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -1110,7 +975,7 @@ async fn corrupted_proof_never_hides_good() {
         ("corrupted first", [&corrupted, &good]),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Running::start(dir.path()).await;
+        let server = Server::start(dir.path()).await;
         let mut client = server.client().await;
         log.trust(&mut client, &vectors).await;
 
@@ -1168,14 +1033,14 @@ async fn corrupted_proof_keeps_evidence_verified() {
     .expect("pack evidence");
 
     // One trust set for both servers: the report names its digest.
-    let trust = trust_set_archive(&case.join("trusted_root.json"), &[], 1);
+    let trust = pack_trust_set(&case.join("trusted_root.json"), &[], 1);
     let mut verified_digests = Vec::new();
     for (name, order) in [
         ("good first", [&good, &corrupted]),
         ("corrupted first", [&corrupted, &good]),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Running::start(dir.path()).await;
+        let server = Server::start(dir.path()).await;
         let mut client = server.client().await;
         client
             .import_trust_roots(import_request("trust.tgz", trust.clone()))
@@ -1238,11 +1103,11 @@ async fn corrupted_proof_keeps_evidence_verified() {
 async fn replaced_trust_set_not_reimported() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
-    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
-    let first = trust_set_archive(&root, &[], 1);
-    let second = trust_set_archive(&root, &[TESSERA_VKEY.to_owned()], 2);
+    let root = production_root(&vectors);
+    let first = pack_trust_set(&root, &[], 1);
+    let second = pack_trust_set(&root, &[TESSERA_VKEY.to_owned()], 2);
 
     let imported_first = client
         .import_trust_roots(import_request("v1.tgz", first.clone()))
@@ -1294,7 +1159,7 @@ async fn replaced_trust_set_not_reimported() {
 async fn concurrent_forks_one_wins() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -1385,7 +1250,7 @@ async fn forked_checkpoint_kept_as_evidence() {
     let case = vectors.join("sigstore-conformance/bundle-verify/rekor2-happy-path");
     let bundle_json = read(&case.join("bundle.sigstore.json"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     // One trust set for the Sigstore entry's log and the log built here.
@@ -1394,7 +1259,7 @@ async fn forked_checkpoint_kept_as_evidence() {
     client
         .import_trust_roots(import_request(
             "trust.tgz",
-            trust_set_archive(&case.join("trusted_root.json"), &[vkey], 1),
+            pack_trust_set(&case.join("trusted_root.json"), &[vkey], 1),
         ))
         .await
         .expect("import trust");
@@ -1565,7 +1430,7 @@ async fn forked_checkpoint_kept_as_evidence() {
 
     // The evidence survives a restart.
     server.stop().await;
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let reopened = list_checkpoints(&mut client, Some(log.origin)).await;
     assert_eq!(reopened, logs);
@@ -1577,7 +1442,7 @@ async fn forked_checkpoint_kept_as_evidence() {
 async fn frozen_shard_checkpoint_imports() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("frozen.example/shard-2025");
     log.trust(&mut client, &vectors).await;
@@ -1629,7 +1494,7 @@ async fn frozen_shard_checkpoint_imports() {
 
     // A fresh attestor that imports only the frozen checkpoint also proves every entry from it.
     let other_dir = tempfile::tempdir().expect("temp dir");
-    let other = Running::start(other_dir.path()).await;
+    let other = Server::start(other_dir.path()).await;
     let mut other_client = other.client().await;
     log.trust(&mut other_client, &vectors).await;
     let archive = stella_bundle::pack_tiles(&TilesInput {
@@ -1692,21 +1557,21 @@ fn add_tlog(root: &mut serde_json::Value, signer: &NoteSigner, origin: &str, sta
 async fn two_logs_one_bundle() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     // Two logs of the trusted root with overlapping validity windows, each with its own key.
     let (origin_a, origin_b) = ("log-a.stella.example", "log-b.stella.example");
     let signer_a = NoteSigner::ed25519(origin_a, &[21_u8; 32]);
     let signer_b = NoteSigner::ed25519(origin_b, &[22_u8; 32]);
-    let production = vectors.join("sigstore-trust-roots/production.trusted_root.json");
+    let production = production_root(&vectors);
     let mut root: serde_json::Value = serde_json::from_slice(&read(&production)).expect("trusted root JSON");
     add_tlog(&mut root, &signer_a, origin_a, "2025-01-01T00:00:00Z", None);
     add_tlog(&mut root, &signer_b, origin_b, "2025-06-01T00:00:00Z", Some("2030-01-01T00:00:00Z"));
     let root_file = dir.path().join("two-logs.trusted_root.json");
     std::fs::write(&root_file, serde_json::to_vec(&root).expect("JSON")).expect("write trusted root");
     client
-        .import_trust_roots(import_request("trust.tgz", trust_set_archive(&root_file, &[], 1)))
+        .import_trust_roots(import_request("trust.tgz", pack_trust_set(&root_file, &[], 1)))
         .await
         .expect("import trust with two logs");
 
@@ -1820,8 +1685,8 @@ async fn inclusion_stream(
 }
 
 /// An attestor with the Tessera trust set and its 15-entry tiles imported.
-async fn tessera_attestor(vectors: &Path, data_dir: &Path) -> (Running, AttestorClient<Channel>) {
-    let server = Running::start(data_dir).await;
+async fn tessera_attestor(vectors: &Path, data_dir: &Path) -> (Server, AttestorClient<Channel>) {
+    let server = Server::start(data_dir).await;
     let mut client = server.client().await;
     client
         .import_trust_roots(import_request("trust.tgz", tessera_trust_set(vectors)))
@@ -1923,7 +1788,7 @@ async fn inclusion_stream_empty_call_ends() {
 #[tokio::test]
 async fn inclusion_stream_needs_trust_set() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
 
     let requests = vec![stream_request(TESSERA_ORIGIN, 0, b"one", 0)];
@@ -1971,7 +1836,7 @@ async fn inclusion_stream_request_limit() {
 async fn tiles_override_forked_proof() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -2011,7 +1876,7 @@ async fn tiles_override_forked_proof() {
 async fn split_view_blocks_inclusion() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let log = OwnLog::new("fork.example/log");
     log.trust(&mut client, &vectors).await;
@@ -2048,11 +1913,11 @@ async fn split_view_blocks_inclusion() {
 async fn expired_current_set_reimport_fails() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Running::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
     let mut client = server.client().await;
     let expires_at = time::OffsetDateTime::now_utc().unix_timestamp() + 2;
     let archive = stella_bundle::pack_trust_set(&TrustSetInput {
-        trusted_root_json: read(&vectors.join("sigstore-trust-roots/production.trusted_root.json")),
+        trusted_root_json: read(&production_root(&vectors)),
         note_keys: vec![TESSERA_VKEY.to_owned()],
         kms_keys: BTreeMap::new(),
         version: 1,

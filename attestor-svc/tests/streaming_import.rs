@@ -6,53 +6,34 @@
 //! The attestor is served in process from an [`Attestor`] that the test keeps, so it can inspect
 //! the store (staging keys, tile keys, import records) while the server runs.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use stella_attestor::AttestorConfig;
 use stella_attestor::attestor::Attestor;
-use stella_attestor::service::AttestorService;
 use stella_attestor::spool::{INCOMING_DIR, SpoolDir};
 use stella_attestor::store::Store;
 use stella_attestor::tile_import::streamed_limits;
-use stella_bundle::{Limits, LogTilesInput, TilesInput, TrustSetInput};
+use stella_bundle::{Limits, LogTilesInput, TilesInput};
 use stella_log_forge::{ForgeConfig, KeyAlgorithm, MemoryTiles, Seed, forge_log};
-use stella_proto::REASON_CODE_METADATA_KEY;
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
-use stella_proto::attestor::v1::attestor_server::AttestorServer;
-use stella_proto::attestor::v1::import_chunk::Part;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
+use common::{
+    STREAM_CHUNK_BYTES, Server, data_message, pack_trust_set, production_root, reason_of, start_message,
+    stream_import, vectors,
+};
+
 const ORIGIN: &str = "stream.example/log";
 /// Enough entries for level-0, level-1 and level-2 tiles.
 const ENTRIES: u64 = 100_000;
-const CHUNK: usize = 64 * 1024;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false")))
-}
-
-/// Returns the vectors folder, or `None` (with a message) when it is absent. In CI, an absent
-/// folder fails the test instead, so a run without vectors cannot pass.
-fn vectors() -> Option<PathBuf> {
-    let path = PathBuf::from(VECTORS);
-    if path.is_dir() {
-        Some(path)
-    } else {
-        assert!(!in_ci(), "test vectors not found at {VECTORS}, and CI is set");
-        eprintln!("skipping: test vectors not found at {VECTORS}");
-        None
-    }
-}
 
 /// The forged log, its tiles and its trust set, built once for all tests.
 struct Forged {
@@ -97,109 +78,7 @@ fn pack(alter: impl FnOnce(&mut BTreeMap<String, Vec<u8>>)) -> Vec<u8> {
 }
 
 fn trust_set(vectors: &Path) -> Vec<u8> {
-    let root = vectors.join("sigstore-trust-roots/production.trusted_root.json");
-    stella_bundle::pack_trust_set(&TrustSetInput {
-        trusted_root_json: std::fs::read(&root).expect("read trusted root"),
-        note_keys: vec![forged().vkey.clone()],
-        kms_keys: BTreeMap::new(),
-        version: 1,
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 24 * 3600,
-    })
-    .expect("pack trust set")
-}
-
-/// An attestor served in process, with its state reachable through `attestor`.
-struct Served {
-    address: SocketAddr,
-    attestor: Arc<Attestor>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), tonic::transport::Error>>,
-}
-
-impl Served {
-    async fn start(data_dir: &Path, max_stream_bytes: u64) -> Served {
-        let store = Store::open(data_dir).expect("open store");
-        let spool = SpoolDir::open(data_dir).expect("open spool");
-        let attestor = Arc::new(Attestor::new(
-            store,
-            Limits::default(),
-            streamed_limits(max_stream_bytes),
-            spool,
-        ));
-        let service = AttestorServer::new(AttestorService::new(Arc::clone(&attestor)))
-            .max_decoding_message_size(512 * 1024 * 1024);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stopped.await;
-                }),
-        );
-        Served {
-            address,
-            attestor,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn client(&self) -> AttestorClient<Channel> {
-        AttestorClient::connect(format!("http://{}", self.address))
-            .await
-            .expect("connect to attestor")
-            .max_decoding_message_size(64 * 1024 * 1024)
-            .max_encoding_message_size(512 * 1024 * 1024)
-    }
-
-    fn store(&self) -> &Store {
-        self.attestor.store()
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("attestor stops within 10 s")
-            .expect("attestor task joins")
-            .expect("attestor exits cleanly");
-    }
-}
-
-fn start_message(file_name: &str, total_bytes: u64) -> pb::ImportChunk {
-    pb::ImportChunk {
-        part: Some(Part::Start(pb::ImportStart {
-            file_name: file_name.to_owned(),
-            total_bytes,
-        })),
-    }
-}
-
-fn data_message(data: &[u8]) -> pb::ImportChunk {
-    pb::ImportChunk {
-        part: Some(Part::Data(data.to_vec())),
-    }
-}
-
-/// Streams `archive` in chunks of [`CHUNK`] bytes, declaring its size.
-async fn stream_import(
-    client: &mut AttestorClient<Channel>,
-    file_name: &str,
-    archive: &[u8],
-) -> Result<pb::ImportTilesResponse, tonic::Status> {
-    let total = u64::try_from(archive.len()).expect("size");
-    let mut messages = vec![start_message(file_name, total)];
-    messages.extend(archive.chunks(CHUNK).map(data_message));
-    client
-        .import_tiles_stream(tokio_stream::iter(messages))
-        .await
-        .map(tonic::Response::into_inner)
+    pack_trust_set(&production_root(vectors), &[forged().vkey.clone()], 1)
 }
 
 async fn import_trust(client: &mut AttestorClient<Channel>, vectors: &Path) {
@@ -224,15 +103,6 @@ async fn inclusion(client: &mut AttestorClient<Channel>, index: u64) -> pb::Veri
         .await
         .expect("VerifyInclusion succeeds")
         .into_inner()
-}
-
-fn reason_of(status: &tonic::Status) -> String {
-    status
-        .metadata()
-        .get(REASON_CODE_METADATA_KEY)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("<none>")
-        .to_owned()
 }
 
 fn spool_files(data_dir: &Path) -> Vec<PathBuf> {
@@ -292,8 +162,8 @@ async fn stream_matches_unary_import() {
     let archive = pack(|_| {});
     let unary_dir = tempfile::tempdir().expect("temp dir");
     let stream_dir = tempfile::tempdir().expect("temp dir");
-    let unary = Served::start(unary_dir.path(), 1 << 34).await;
-    let streamed = Served::start(stream_dir.path(), 1 << 34).await;
+    let unary = Server::start_in_process(unary_dir.path(), 1 << 34).await;
+    let streamed = Server::start_in_process(stream_dir.path(), 1 << 34).await;
     let mut unary_client = unary.client().await;
     let mut stream_client = streamed.client().await;
     import_trust(&mut unary_client, &vectors).await;
@@ -355,7 +225,7 @@ async fn stream_reimport_is_noop() {
     let Some(vectors) = vectors() else { return };
     let archive = pack(|_| {});
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Served::start(dir.path(), 1 << 34).await;
+    let server = Server::start_in_process(dir.path(), 1 << 34).await;
     let mut client = server.client().await;
     import_trust(&mut client, &vectors).await;
 
@@ -420,7 +290,7 @@ async fn stream_over_limit_rejected() {
 
     // No declared size: rejected once the bytes received pass the limit.
     let mut messages = vec![start_message("undeclared.tgz", 0)];
-    messages.extend(archive.chunks(CHUNK).map(data_message));
+    messages.extend(archive.chunks(STREAM_CHUNK_BYTES).map(data_message));
     let status = client
         .import_tiles_stream(tokio_stream::iter(messages))
         .await
@@ -451,13 +321,13 @@ async fn truncated_stream_leaves_nothing() {
     let archive = pack(|_| {});
     let digest = bundle_digest(&archive);
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Served::start(dir.path(), 1 << 34).await;
+    let server = Server::start_in_process(dir.path(), 1 << 34).await;
     let mut client = server.client().await;
     import_trust(&mut client, &vectors).await;
 
     let half = archive.get(..archive.len() / 2).expect("half");
     let mut messages = vec![start_message("short.tgz", u64::try_from(archive.len()).expect("size"))];
-    messages.extend(half.chunks(CHUNK).map(data_message));
+    messages.extend(half.chunks(STREAM_CHUNK_BYTES).map(data_message));
     let status = client
         .import_tiles_stream(tokio_stream::iter(messages))
         .await
@@ -477,7 +347,7 @@ async fn dropped_stream_leaves_nothing() {
     let archive = pack(|_| {});
     let digest = bundle_digest(&archive);
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Served::start(dir.path(), 1 << 34).await;
+    let server = Server::start_in_process(dir.path(), 1 << 34).await;
     let mut client = server.client().await;
     import_trust(&mut client, &vectors).await;
 
@@ -493,7 +363,7 @@ async fn dropped_stream_leaves_nothing() {
         .send(start_message("dropped.tgz", total))
         .await
         .expect("send start");
-    for chunk in archive.chunks(CHUNK).take(8) {
+    for chunk in archive.chunks(STREAM_CHUNK_BYTES).take(8) {
         sender.send(data_message(chunk)).await.expect("send chunk");
     }
     // Wait until the server has spooled something, then drop the call mid-upload.
@@ -534,7 +404,7 @@ async fn tampered_tile_stores_nothing() {
     });
     let digest = bundle_digest(&archive);
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Served::start(dir.path(), 1 << 34).await;
+    let server = Server::start_in_process(dir.path(), 1 << 34).await;
     let mut client = server.client().await;
     import_trust(&mut client, &vectors).await;
 
@@ -556,7 +426,7 @@ async fn tampered_tile_stores_nothing() {
 async fn altered_bundle_after_import_rejected() {
     let Some(vectors) = vectors() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Served::start(dir.path(), 1 << 34).await;
+    let server = Server::start_in_process(dir.path(), 1 << 34).await;
     let mut client = server.client().await;
     import_trust(&mut client, &vectors).await;
     stream_import(&mut client, "log.tgz", &pack(|_| {}))

@@ -44,6 +44,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Bytes of archive data in each message of a streamed import.
 pub const IMPORT_CHUNK_BYTES: usize = 1024 * 1024;
+/// Slowest upload rate that the deadline of a streamed import allows for, in bytes per second:
+/// 256 KiB/s, about 2 Mbit/s. The deadline is the request timeout plus the file size at this
+/// rate, so a large bundle over a slow link does not hit a deadline sized for one small call.
+pub const STREAM_IMPORT_MIN_BYTES_PER_SECOND: u64 = 256 * 1024;
 /// Chunks read ahead of the upload; together with one chunk in flight this bounds the memory
 /// of a streamed import on the client side.
 const IMPORT_CHUNKS_AHEAD: usize = 2;
@@ -69,7 +73,8 @@ pub enum StreamImportError {
 pub struct ConnectOptions {
     /// Time allowed to open the connection.
     pub connect_timeout: Duration,
-    /// Time allowed for each call, also sent to the server as `grpc-timeout`.
+    /// Time allowed for each call, also sent to the server as `grpc-timeout`. A streamed tile
+    /// import gets more time in proportion to its size ([`stream_import_timeout`]).
     pub request_timeout: Duration,
     /// Maximum size of one decoded response message, in bytes.
     pub max_response_bytes: usize,
@@ -105,7 +110,6 @@ async fn open_channel(
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|error| invalid(error_chain(&error)))?
         .connect_timeout(options.connect_timeout)
-        .timeout(options.request_timeout)
         // Larger HTTP/2 windows than the 64 KiB default, so large responses and streams are not
         // held back by flow control on fast links.
         .initial_stream_window_size(HTTP2_STREAM_WINDOW)
@@ -120,11 +124,25 @@ async fn open_channel(
         })
 }
 
-/// Builds a request that carries the request timeout to the server.
+/// Builds a request that carries the request timeout to the server. The channel has no timeout
+/// of its own: tonic enforces the request's `grpc-timeout` on the client side as well, so each
+/// call's deadline is the one set here.
 fn request<T>(message: T, options: &ConnectOptions) -> tonic::Request<T> {
+    request_with_deadline(message, options.request_timeout)
+}
+
+/// Builds a request with the deadline `timeout`, sent to the server as `grpc-timeout`.
+fn request_with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.set_timeout(options.request_timeout);
+    request.set_timeout(timeout);
     request
+}
+
+/// Returns the deadline of a streamed import of `size` bytes: the request timeout plus the time
+/// the upload takes at [`STREAM_IMPORT_MIN_BYTES_PER_SECOND`].
+pub fn stream_import_timeout(request_timeout: Duration, size: u64) -> Duration {
+    let upload = Duration::from_secs(size.div_ceil(STREAM_IMPORT_MIN_BYTES_PER_SECOND));
+    request_timeout.saturating_add(upload)
 }
 
 /// A connection to the attestor service.
@@ -160,7 +178,8 @@ impl AttestorConnection {
         &self.url
     }
 
-    /// Returns the generated client, for calls this wrapper does not cover.
+    /// Returns the generated client, for calls this wrapper does not cover. The channel sets no
+    /// deadline, so such a call needs its own `tonic::Request::set_timeout`.
     pub fn client(&mut self) -> &mut AttestorClient<Channel> {
         &mut self.client
     }
@@ -235,7 +254,8 @@ impl AttestorConnection {
     /// archive size in bytes, which the attestor checks against its limit before any data is
     /// sent and against the bytes received at the end. `file_name` appears only in messages.
     ///
-    /// The request timeout covers the whole upload and import.
+    /// The deadline covers the whole upload and import and grows with the file:
+    /// [`stream_import_timeout`] of the request timeout and `size`.
     ///
     /// # Errors
     ///
@@ -261,7 +281,10 @@ impl AttestorConnection {
         let chunks = tokio_stream::wrappers::ReceiverStream::new(receiver);
         let result = self
             .client
-            .import_tiles_stream(request(chunks, &self.options))
+            .import_tiles_stream(request_with_deadline(
+                chunks,
+                stream_import_timeout(self.options.request_timeout, size),
+            ))
             .await;
         // A rejection ends the call while chunks are still being read; the reader then stops at
         // its next send.
@@ -497,7 +520,8 @@ impl GateConnection {
         &self.url
     }
 
-    /// Returns the generated client, for calls this wrapper does not cover.
+    /// Returns the generated client, for calls this wrapper does not cover. The channel sets no
+    /// deadline, so such a call needs its own `tonic::Request::set_timeout`.
     pub fn client(&mut self) -> &mut GateClient<Channel> {
         &mut self.client
     }
@@ -578,5 +602,32 @@ impl GateConnection {
         result
             .map(tonic::Response::into_inner)
             .map_err(|status| self.fail(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_deadline_grows_with_size() {
+        let base = Duration::from_secs(120);
+        assert_eq!(stream_import_timeout(base, 0), base);
+        assert_eq!(stream_import_timeout(base, 1), base + Duration::from_secs(1));
+        assert_eq!(
+            stream_import_timeout(base, STREAM_IMPORT_MIN_BYTES_PER_SECOND),
+            base + Duration::from_secs(1)
+        );
+        // 1 GiB at 256 KiB/s takes 4,096 s.
+        assert_eq!(
+            stream_import_timeout(base, 1 << 30),
+            base + Duration::from_secs(4096)
+        );
+    }
+
+    #[test]
+    fn stream_deadline_saturates() {
+        let deadline = stream_import_timeout(Duration::MAX, u64::MAX);
+        assert_eq!(deadline, Duration::MAX);
     }
 }

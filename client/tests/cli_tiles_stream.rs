@@ -1,6 +1,6 @@
 //! `stella rekor tiles import` streams the bundle file to a real attestor (RocksDB in a temporary
-//! directory, served in process on a loopback port): bundles of several chunks, re-imports, and
-//! the attestor's size limit for streamed bundles.
+//! directory, served in process on a loopback port): bundles of several chunks, re-imports,
+//! the deadline that grows with the file, and the attestor's size limit for streamed bundles.
 
 mod common;
 
@@ -171,6 +171,36 @@ fn import_streams_several_chunks() {
         Some(&serde_json::Value::Bool(true))
     );
     assert_eq!(second.get("bundle_digest"), first.get("bundle_digest"));
+}
+
+#[test]
+fn import_deadline_scales_with_size() {
+    let Some(trusted_root) = vectors("sigstore-trust-roots/production.trusted_root.json") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("temporary directory");
+    let files = tempfile::tempdir().expect("temporary directory");
+    let (trust, tiles) = write_bundles(files.path(), &trusted_root);
+    let attestor = Attestor::start(data.path(), 1 << 30);
+    let run = attestor.stella(&["trust", "import", "--bundle", arg(&trust)]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+
+    // A 1 ms request timeout is far too short for this import, but the streamed import of this
+    // bundle (over 3 MiB) also gets 1 s per 256 KiB of file, more than 12 s in all.
+    let run = attestor.stella(&[
+        "--request-timeout-ms",
+        "1",
+        "rekor",
+        "tiles",
+        "import",
+        "--bundle",
+        arg(&tiles),
+    ]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(
+        run.json().get("already_imported"),
+        Some(&serde_json::Value::Bool(false))
+    );
 }
 
 #[test]

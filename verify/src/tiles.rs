@@ -65,8 +65,14 @@ const FULL_WIDTH: u16 = 256;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TileError {
     /// Tiles needed for the computation are absent.
-    #[error("missing tiles: {}", .paths.join(", "))]
-    Missing { paths: Vec<String> },
+    #[error("missing tiles: {}{}", .paths.join(", "), unlisted_note(*.truncated))]
+    Missing {
+        /// Paths of the absent tiles, in (level, index) order.
+        paths: Vec<String>,
+        /// Whether more tiles are absent than `paths` lists; only
+        /// [`verify_tile_set_from`] cuts its list, at [`MAX_LISTED_MISSING`] paths.
+        truncated: bool,
+    },
     /// A tile source failed to read a tile.
     #[error("tile {path} could not be read: {reason}")]
     Unreadable { path: String, reason: String },
@@ -115,6 +121,16 @@ pub enum TileError {
     /// Consistency between these sizes is undefined: the old size is 0 or above the new size.
     #[error("invalid consistency sizes: old size {size1}, new size {size2} (need 0 < old <= new)")]
     InvalidSizes { size1: u64, size2: u64 },
+}
+
+/// Returns the tail of the [`TileError::Missing`] message: empty when every
+/// absent tile is listed.
+fn unlisted_note(truncated: bool) -> String {
+    if truncated {
+        format!(" and more tiles (only the first {MAX_LISTED_MISSING} are listed)")
+    } else {
+        String::new()
+    }
 }
 
 impl HasReasonCode for TileError {
@@ -539,11 +555,26 @@ mod tests {
     fn missing_error_lists_paths() {
         let err = TileError::Missing {
             paths: vec!["tile/0/000.p/5".into(), "tile/1/000.p/2".into()],
+            truncated: false,
         };
         assert_eq!(
             err.to_string(),
             "missing tiles: tile/0/000.p/5, tile/1/000.p/2"
         );
         assert_eq!(err.reason_code(), ReasonCode::RekorTileMissing);
+    }
+
+    #[test]
+    fn missing_error_states_cut_list() {
+        let err = TileError::Missing {
+            paths: vec!["tile/0/000".into()],
+            truncated: true,
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "missing tiles: tile/0/000 and more tiles (only the first {MAX_LISTED_MISSING} are listed)"
+            )
+        );
     }
 }

@@ -339,7 +339,8 @@ fn tile_set_missing_right_edge_tile() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/000.p/15".into()]
+            paths: vec!["tile/0/000.p/15".into()],
+            truncated: false
         }
     );
     assert_eq!(err.reason_code(), ReasonCode::RekorTileMissing);

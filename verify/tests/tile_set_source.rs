@@ -176,7 +176,8 @@ fn missing_parent_tile_alike() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/1/000.p/1".into()]
+            paths: vec!["tile/1/000.p/1".into()],
+            truncated: false
         }
     );
 }
@@ -190,7 +191,8 @@ fn missing_level0_tile_alike() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/000".into()]
+            paths: vec!["tile/0/000".into()],
+            truncated: false
         }
     );
 }
@@ -333,17 +335,18 @@ fn missing_list_capped() {
     // 1,001 full bundles and one partial, with no hash tile at all.
     let log = built(256 * 1001 + 1);
     let err = verify_both(&log.checkpoint, &BTreeMap::new(), &log.bundles).expect_err("missing");
-    let TileError::Missing { paths } = err else {
+    let TileError::Missing { paths, truncated } = &err else {
         panic!("expected Missing, got {err:?}");
     };
-    assert_eq!(paths.len(), MAX_LISTED_MISSING + 1);
+    assert_eq!(paths.len(), MAX_LISTED_MISSING);
     assert_eq!(paths[0], "tile/0/000");
     assert_eq!(paths[MAX_LISTED_MISSING - 1], "tile/0/999");
     assert!(
-        paths[MAX_LISTED_MISSING].contains("not listed"),
-        "{}",
-        paths[MAX_LISTED_MISSING]
+        paths.iter().all(|path| path.starts_with("tile/")),
+        "every listed element is a tile path"
     );
+    assert!(truncated, "the cut is flagged");
+    assert!(err.to_string().ends_with("and more tiles (only the first 1000 are listed)"), "{err}");
 }
 
 #[test]

@@ -274,7 +274,8 @@ fn missing_tiles_named_exactly() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/273.p/112".into(), "tile/1/001.p/17".into()]
+            paths: vec!["tile/0/273.p/112".into(), "tile/1/001.p/17".into()],
+            truncated: false
         }
     );
     assert_eq!(err.reason_code(), ReasonCode::RekorTileMissing);
@@ -290,14 +291,16 @@ fn missing_tiles_named_exactly() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/000".into()]
+            paths: vec!["tile/0/000".into()],
+            truncated: false
         }
     );
     let err = leaf_hash_from_tiles(5, 70_000, &without_leaf_tile).expect_err("missing leaf tile");
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/000".into()]
+            paths: vec!["tile/0/000".into()],
+            truncated: false
         }
     );
     let err =
@@ -305,7 +308,8 @@ fn missing_tiles_named_exactly() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/000".into()]
+            paths: vec!["tile/0/000".into()],
+            truncated: false
         }
     );
     assert!(
@@ -318,7 +322,8 @@ fn missing_tiles_named_exactly() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/002.p/224".into(), "tile/1/000.p/2".into()]
+            paths: vec!["tile/0/002.p/224".into(), "tile/1/000.p/2".into()],
+            truncated: false
         }
     );
 }
@@ -495,7 +500,8 @@ fn tile_set_multi_level_tampering_rejected() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/1/000".into()]
+            paths: vec!["tile/1/000".into()],
+            truncated: false
         }
     );
 

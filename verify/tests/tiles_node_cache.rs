@@ -176,7 +176,8 @@ fn missing_tiles_match_uncached() {
     assert_eq!(
         err,
         TileError::Missing {
-            paths: vec!["tile/0/000".to_owned(), "tile/1/000".to_owned()]
+            paths: vec!["tile/0/000".to_owned(), "tile/1/000".to_owned()],
+            truncated: false
         }
     );
     for (index, size, old_size) in sample(300, LOG_SIZE, 0x0bad_cafe) {

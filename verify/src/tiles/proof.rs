@@ -169,6 +169,7 @@ impl<'a> TileReader<'a> {
         } else {
             Err(TileError::Missing {
                 paths: self.missing.iter().map(TileId::path).collect(),
+                truncated: false,
             })
         }
     }

@@ -192,8 +192,8 @@ pub fn verify_tile_set(
 /// [`TileError::EntryCount`], [`TileError::RootMismatch`],
 /// [`TileError::HashMismatch`], or [`TileError::Missing`] naming the tiles
 /// the set lacks to authenticate what it contains. That list stops at the
-/// [`MAX_LISTED_MISSING`] first tiles in (level, index) order, and a last
-/// element that is not a path states that the list was cut. [`TileError::Unreadable`] when `set`
+/// [`MAX_LISTED_MISSING`] first tiles in (level, index) order, and the error's
+/// `truncated` flag states that the list was cut. [`TileError::Unreadable`] when `set`
 /// fails, lists paths out of order, or lacks a path it lists; errors of `set`
 /// are returned unchanged.
 pub fn verify_tile_set_from(
@@ -504,13 +504,10 @@ impl MissingTiles {
         if self.listed.is_empty() {
             return Ok(());
         }
-        let mut paths: Vec<String> = self.listed.iter().map(TileId::path).collect();
-        if self.truncated {
-            paths.push(format!(
-                "(more missing tiles not listed: the list stops at {MAX_LISTED_MISSING})"
-            ));
-        }
-        Err(TileError::Missing { paths })
+        Err(TileError::Missing {
+            paths: self.listed.iter().map(TileId::path).collect(),
+            truncated: self.truncated,
+        })
     }
 }
 
