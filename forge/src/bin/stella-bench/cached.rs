@@ -15,6 +15,8 @@ pub struct CachedFigures {
     pub verified_per_second: f64,
     /// Cache lookups that missed during the timed passes; 0 when the cache was warm.
     pub timed_misses: u64,
+    /// Mean number of hashes per proof, each one node hash in `verify_inclusion`.
+    pub mean_proof_hashes: f64,
 }
 
 /// Fills a node cache large enough for every tile with one pass over `indexes`, then times a pass of
@@ -41,11 +43,13 @@ pub fn measure(
     }
     let proofs_per_second = indexes.len() as f64 / start.elapsed().as_secs_f64();
 
+    let mut proof_hashes = 0_usize;
     let start = Instant::now();
     for (&index, leaf) in indexes.iter().zip(leaves) {
         let proof = inclusion_proof_from_tiles(index, size, &cached).map_err(|e| e.to_string())?;
         verify_inclusion(index, size, leaf, &proof, root)
             .map_err(|error| format!("cached proof of entry {index} does not verify: {error}"))?;
+        proof_hashes = proof_hashes.saturating_add(proof.len());
     }
     let verified_per_second = indexes.len() as f64 / start.elapsed().as_secs_f64();
 
@@ -54,5 +58,6 @@ pub fn measure(
         proofs_per_second,
         verified_per_second,
         timed_misses: cache.stats().misses.saturating_sub(warm_misses),
+        mean_proof_hashes: proof_hashes as f64 / indexes.len().max(1) as f64,
     })
 }

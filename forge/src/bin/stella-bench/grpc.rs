@@ -1,6 +1,6 @@
 //! The attestor in process on a loopback port with RocksDB in a temporary
-//! directory: import of a forged log's tile bundle over gRPC, latency of
-//! sequential `VerifyInclusion` calls, and raw RocksDB reads for comparison.
+//! directory: import of a forged log's tile bundle over gRPC, inclusion
+//! verification over gRPC (`verification.rs`), and raw RocksDB reads for comparison.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,12 +16,14 @@ use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use tokio::sync::oneshot;
 
+use crate::verification::{self, VerificationFigures};
+
 /// Figures of the gRPC and RocksDB measurements.
 pub struct GrpcFigures {
     pub archive_bytes: usize,
     pub import_time: Duration,
     pub imported_files: usize,
-    pub latencies: Vec<Duration>,
+    pub verification: VerificationFigures,
     pub rocksdb_reads_per_second: f64,
 }
 
@@ -90,14 +92,15 @@ fn pack_tile_bundle(log: &ForgedLog, tiles: &MemoryTiles) -> Result<Vec<u8>, Str
     write_archive(&files).map_err(|error| format!("packing the tile bundle failed: {error}"))
 }
 
-/// Imports the packed log into a fresh attestor and times one `VerifyInclusion` request per
-/// entry of `indexes`, one after another.
+/// Imports the packed log into a fresh attestor with unary `ImportTiles`, then verifies the
+/// entries of `call_indexes` with sequential calls and those of `stream_indexes` in one stream.
 pub fn measure(
     log: &ForgedLog,
     tiles: &MemoryTiles,
     archives: &Archives,
     seed: &Seed,
-    indexes: &[u64],
+    call_indexes: &[u64],
+    stream_indexes: &[u64],
 ) -> Result<GrpcFigures, String> {
     let imported_files = archives.files;
     let archive = archives.tiles.clone();
@@ -110,7 +113,6 @@ pub fn measure(
         .map_err(|error| format!("tokio runtime failed: {error}"))?;
     let data_dir = tempfile::tempdir().map_err(|error| format!("temporary directory: {error}"))?;
     let origin = log.checkpoint.origin.clone();
-    let size = log.checkpoint.size;
     let archive_bytes = archive.len();
 
     runtime.block_on(async {
@@ -155,28 +157,8 @@ pub fn measure(
             .map_err(|status| format!("tile import failed: {status}"))?;
         let import_time = start.elapsed();
 
-        let mut latencies = Vec::with_capacity(indexes.len());
-        for &index in indexes {
-            let request = pb::VerifyInclusionRequest {
-                origin: origin.clone(),
-                index,
-                entry: seed.entry(index).to_vec(),
-                sequence: 0,
-            };
-            let start = Instant::now();
-            let response = client
-                .verify_inclusion(request)
-                .await
-                .map_err(|status| format!("VerifyInclusion of entry {index} failed: {status}"))?
-                .into_inner();
-            latencies.push(start.elapsed());
-            if !response.included {
-                return Err(format!(
-                    "entry {index} of {size} not included: {:?} {}",
-                    response.reason_codes, response.detail
-                ));
-            }
-        }
+        let verification =
+            verification::measure(&mut client, &origin, seed, call_indexes, stream_indexes).await?;
 
         let _ = stop.send(());
         server
@@ -187,7 +169,7 @@ pub fn measure(
             archive_bytes,
             import_time,
             imported_files,
-            latencies,
+            verification,
             rocksdb_reads_per_second,
         })
     })
@@ -226,13 +208,4 @@ fn rocksdb_reads(tiles: &MemoryTiles) -> Result<f64, String> {
         }
     }
     Ok(f64::from(reads) / start.elapsed().as_secs_f64())
-}
-
-/// Returns the `percent` percentile of sorted latencies (nearest rank).
-pub fn percentile(sorted: &[Duration], percent: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (sorted.len() * percent).div_ceil(100).max(1);
-    sorted[rank - 1]
 }

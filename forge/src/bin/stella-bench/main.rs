@@ -5,15 +5,17 @@
 //! single-core figure.
 //!
 //! With `--trusted-root`, it also runs the attestor in process on a loopback
-//! port (see `grpc.rs`): import of the log's tile bundle over gRPC, latency of
-//! sequential `VerifyInclusion` calls and raw RocksDB reads for comparison.
-//! With `--attestor-process` as well, it imports the same bundle into the
-//! `stella-attestor` binary run as its own process (see `process.rs`) and
-//! reports that process's peak memory.
+//! port (see `grpc.rs`): import of the log's tile bundle over gRPC, inclusion
+//! verification over gRPC (see `verification.rs`) and raw RocksDB reads for
+//! comparison. With `--attestor-process` as well, it imports the same bundle
+//! into the `stella-attestor` binary run as its own process (see `process.rs`),
+//! reports that process's import phases and peak memory, and measures
+//! verification over gRPC against it.
 
 mod cached;
 mod grpc;
 mod process;
+mod verification;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use sha2::{Digest as _, Sha256};
-use stella_log_forge::{ForgeConfig, KeyAlgorithm, MemoryTiles, Seed, forge_log};
+use stella_log_forge::{ENTRY_SIZE, ForgeConfig, KeyAlgorithm, MemoryTiles, Seed, forge_log};
 use stella_verify::checkpoint::verify_checkpoint;
 use stella_verify::merkle::{Hash, leaf_hash, verify_inclusion};
 use stella_verify::tiles::{inclusion_proof_from_tiles, verify_tile_set};
@@ -48,13 +50,14 @@ struct Args {
     /// the gRPC and RocksDB measurements are skipped.
     #[arg(long)]
     trusted_root: Option<PathBuf>,
-    /// Sequential `VerifyInclusion` calls timed over gRPC.
+    /// Sequential `VerifyInclusion` calls timed over gRPC, in each of two passes (cold and warm
+    /// node cache). The `VerifyInclusionStream` call sends all `--proofs` entries.
     #[arg(long, default_value_t = 2_000)]
     calls: usize,
     /// Also import the tile bundle with `stella rekor tiles import` into the
     /// `stella-attestor` binary run as a separate process, and report that
-    /// process's peak RSS. Needs `--trusted-root` and the binaries built next
-    /// to `stella-bench`.
+    /// process's import phases, peak RSS and verification over gRPC. Needs
+    /// `--trusted-root` and the binaries built next to `stella-bench`.
     #[arg(long, requires = "trusted_root")]
     attestor_process: bool,
 }
@@ -62,7 +65,8 @@ struct Args {
 /// Estimate of the SHA-256 calls per proof in a 2^20-entry log: the sibling
 /// subtrees inside the level-0 and level-1 tiles take 247 node hashes each
 /// (127 + 63 + ... + 0), the 16-hash level-2 tile takes 11, and
-/// `verify_inclusion` takes 20. NOTE: other `--entries` values change these counts.
+/// `verify_inclusion` takes 20. Other `--entries` values change these counts, so the ratio to
+/// this estimate is printed for 2^20 entries only.
 const PROOF_HASHES_ESTIMATE: f64 = 247.0 + 247.0 + 11.0 + 20.0;
 
 /// A small xorshift generator, so that proof indexes are reproducible.
@@ -157,9 +161,21 @@ fn run(args: &Args) -> Result<(), String> {
     let auth_mib = mib_per_second(tile_bytes, best);
     let auth_all_mib = mib_per_second(tile_bytes + bundle_bytes, best);
     let auth_tiles = tile_count as f64 / best.as_secs_f64();
-    // Estimate of the SHA-256 calls the authentication cannot avoid: one leaf
-    // hash per entry and 255 node hashes to rebuild each hash tile's root.
+    // What full authentication must hash, at most. That is one leaf hash per
+    // entry (a 0x00 prefix and the entry) and 255 node hashes (a 0x01 prefix and
+    // two child hashes) to rebuild each full hash tile's root. An import also
+    // digests every file's bytes for the bundle manifest. Partial tiles need
+    // fewer node hashes.
     let auth_hashes = args.entries as f64 + tiles.tiles.len() as f64 * 255.0;
+    let tree_bytes = args.entries as f64 * (1 + ENTRY_SIZE) as f64 + tiles.tiles.len() as f64 * 255.0 * 65.0;
+    let hashed_bytes = tree_bytes + (tile_bytes + bundle_bytes) as f64;
+    // Floors of the authentication time. `verify_tile_set` computes the tree
+    // hashes only, and an import also digests every file: tree hashes at the
+    // measured per-hash rate, or every hashed byte at the bulk rate.
+    let digest_seconds = (tile_bytes + bundle_bytes) as f64 / 1048576.0 / sha_bulk;
+    let tree_floor = auth_hashes / sha_nodes;
+    let floor_per_hash = tree_floor + digest_seconds;
+    let floor_bulk = hashed_bytes / 1048576.0 / sha_bulk;
 
     // Leaf hashes to check proofs against, computed outside the timed loops.
     let source: &BTreeMap<String, Vec<u8>> = &tiles.tiles;
@@ -197,11 +213,9 @@ fn run(args: &Args) -> Result<(), String> {
         Some(path) => Some(grpc::pack_archives(&log, &tiles, path)?),
         None => None,
     };
+    let calls: Vec<u64> = indexes.iter().copied().take(args.calls).collect();
     let grpc_figures = match &archives {
-        Some(archives) => {
-            let calls: Vec<u64> = indexes.iter().copied().take(args.calls).collect();
-            Some(grpc::measure(&log, &tiles, archives, &config.seed, &calls)?)
-        }
+        Some(archives) => Some(grpc::measure(&log, &tiles, archives, &config.seed, &calls, &indexes)?),
         None => None,
     };
     let process_figures = match &archives {
@@ -210,7 +224,13 @@ fn run(args: &Args) -> Result<(), String> {
             let max_bundle_bytes = (archives.tiles.len() as u64)
                 .saturating_add(1 << 20)
                 .max(stella_bundle::DEFAULT_MAX_ARCHIVE_BYTES);
-            Some(process::measure(&archives.trust, &archives.tiles, max_bundle_bytes))
+            let input = process::VerificationInput {
+                origin: &config.origin,
+                seed: &config.seed,
+                call_indexes: &calls,
+                stream_indexes: &indexes,
+            };
+            Some(process::measure(&archives.trust, &archives.tiles, max_bundle_bytes, &input))
         }
         _ => None,
     };
@@ -242,49 +262,49 @@ fn run(args: &Args) -> Result<(), String> {
         auth_all_mib / sha_bulk
     );
     println!("| inclusion_proof_from_tiles, warm | {proofs_per_second:.0} proofs/s | |");
-    println!(
-        "| inclusion_proof_from_tiles + verify_inclusion, warm | {verified_per_second:.0} proofs/s | {:.3} of the hash-bound estimate |",
-        verified_per_second / (sha_nodes / PROOF_HASHES_ESTIMATE)
-    );
+    // The estimate counts the hashes of a 2^20-entry log only.
+    let estimate_ratio = if args.entries == 1 << 20 {
+        format!("{:.3} of the hash-bound estimate", verified_per_second / (sha_nodes / PROOF_HASHES_ESTIMATE))
+    } else {
+        String::new()
+    };
+    println!("| inclusion_proof_from_tiles + verify_inclusion, warm | {verified_per_second:.0} proofs/s | {estimate_ratio} |");
     println!(
         "| inclusion_proof_from_tiles, warm node cache of {} tiles ({} misses while timed) | {:.0} proofs/s | |",
         cached.capacity, cached.timed_misses, cached.proofs_per_second
     );
     println!(
-        "| the same + verify_inclusion | {:.0} proofs/s | {:.3} of the 20 hashes verify_inclusion needs |",
+        "| the same + verify_inclusion | {:.0} proofs/s | {:.3} of the rate of the {:.1} node hashes per proof that verify_inclusion needs |",
         cached.verified_per_second,
-        cached.verified_per_second / (sha_nodes / 20.0)
+        cached.verified_per_second / (sha_nodes / cached.mean_proof_hashes),
+        cached.mean_proof_hashes
     );
     println!(
-        "| verify_tile_set, time against the hash-bound estimate | {:.3} s | {:.3} |",
-        auth_hashes / sha_nodes,
-        auth_hashes / sha_nodes / best.as_secs_f64()
+        "| verify_tile_set against its floor: {auth_hashes:.0} tree hashes at the node rate | floor {tree_floor:.3} s | {:.3} of the pass time |",
+        tree_floor / best.as_secs_f64()
     );
-    if let Some(figures) = grpc_figures {
-        let seconds = figures.import_time.as_secs_f64();
-        println!(
-            "| ImportTiles over gRPC, {:.1} MiB archive | {:.1} MiB/s of archive, {:.1} MiB/s of hash tiles, {:.0} tiles/s ({seconds:.2} s) | {:.3} of bulk SHA-256 (hash tiles) |",
-            figures.archive_bytes as f64 / 1048576.0,
-            mib_per_second(figures.archive_bytes, figures.import_time),
-            mib_per_second(tile_bytes, figures.import_time),
-            figures.imported_files as f64 / seconds,
-            mib_per_second(tile_bytes, figures.import_time) / sha_bulk
-        );
-        println!(
-            "| raw RocksDB point reads of 8 KiB tiles, one thread | {:.0} reads/s | limit |",
-            figures.rocksdb_reads_per_second
-        );
-        let mut sorted = figures.latencies.clone();
-        sorted.sort_unstable();
-        let total: Duration = sorted.iter().sum();
-        let per_second = sorted.len() as f64 / total.as_secs_f64();
-        println!(
-            "| VerifyInclusion over gRPC, {} sequential calls | p50 {:.3} ms, p99 {:.3} ms, {per_second:.0} calls/s | {:.4} of RocksDB reads/s |",
-            sorted.len(),
-            grpc::percentile(&sorted, 50).as_secs_f64() * 1000.0,
-            grpc::percentile(&sorted, 99).as_secs_f64() * 1000.0,
-            per_second / figures.rocksdb_reads_per_second
-        );
+    println!(
+        "| import floor: the tree hashes at the node rate + file digests ({:.1} MiB) at the bulk rate | {floor_per_hash:.3} s | |",
+        (tile_bytes + bundle_bytes) as f64 / 1048576.0
+    );
+    println!(
+        "| import floor: every hashed byte ({:.1} MiB of tree-hash inputs, {:.1} MiB of file digests) at the bulk rate | {floor_bulk:.3} s | |",
+        tree_bytes / 1048576.0,
+        (tile_bytes + bundle_bytes) as f64 / 1048576.0
+    );
+    println!(
+        "| highest possible import rate of hash-tile bytes, every hashed byte at the bulk rate | {:.1} MiB/s | {:.3} of bulk SHA-256 |",
+        tile_bytes as f64 / 1048576.0 / floor_bulk,
+        tile_bytes as f64 / hashed_bytes
+    );
+    let limits = Limits {
+        sha_bulk,
+        tile_bytes,
+        floor_per_hash,
+        floor_bulk,
+    };
+    if let Some(figures) = &grpc_figures {
+        print_grpc(figures, &limits);
     }
     if let (Some(Err(message)), Some(archives)) = (&process_figures, &archives) {
         println!(
@@ -292,25 +312,121 @@ fn run(args: &Args) -> Result<(), String> {
             archives.tiles.len() as f64 / 1048576.0
         );
     }
-    if let (Some(Ok(figures)), Some(archives)) = (process_figures, &archives) {
-        let seconds = figures.import_time.as_secs_f64();
-        println!(
-            "| `stella rekor tiles import` into a separate stella-attestor, {:.1} MiB archive | {seconds:.2} s: {:.1} MiB/s of archive, {:.0} tiles/s | |",
-            archives.tiles.len() as f64 / 1048576.0,
-            mib_per_second(archives.tiles.len(), figures.import_time),
-            archives.files as f64 / seconds
-        );
-        println!(
-            "| peak RSS (VmHWM) of that stella-attestor: after start-up and trust import / after the tile import | {:.0} MiB / {:.0} MiB | |",
-            figures.idle_rss_kib as f64 / 1024.0,
-            figures.peak_rss_kib as f64 / 1024.0
-        );
+    if let (Some(Ok(figures)), Some(archives)) = (&process_figures, &archives) {
+        let reads = grpc_figures.as_ref().map(|grpc| grpc.rocksdb_reads_per_second);
+        print_process(figures, archives, &limits, reads);
     }
     match peak_rss {
         Some(kib) => println!("| peak RSS (VmHWM) of stella-bench | {:.0} MiB | |", kib as f64 / 1024.0),
         None => println!("| peak RSS (VmHWM) of stella-bench | unavailable | |"),
     }
     Ok(())
+}
+
+/// Machine limits and floors measured earlier in the run, for the ratios of the import rows.
+struct Limits {
+    /// Bulk SHA-256 in MiB/s.
+    sha_bulk: f64,
+    /// Bytes of hash tiles in the log.
+    tile_bytes: usize,
+    /// Authentication floor in seconds with tree hashes at the measured per-hash rate.
+    floor_per_hash: f64,
+    /// Authentication floor in seconds with every hashed byte at the bulk rate.
+    floor_bulk: f64,
+}
+
+/// Prints the rows of an import that took `time`: rates and their ratios to the limits.
+fn print_import_rates(what: &str, archive_bytes: usize, files: usize, time: Duration, limits: &Limits) {
+    let seconds = time.as_secs_f64();
+    let tile_rate = mib_per_second(limits.tile_bytes, time);
+    println!(
+        "| {what}, {:.1} MiB archive | {seconds:.2} s: {:.1} MiB/s of archive, {tile_rate:.1} MiB/s of hash tiles, {:.0} tiles/s | {:.4} of bulk SHA-256 (hash tiles); {:.3} of the per-hash floor, {:.3} of the bulk floor |",
+        archive_bytes as f64 / 1048576.0,
+        mib_per_second(archive_bytes, time),
+        files as f64 / seconds,
+        tile_rate / limits.sha_bulk,
+        limits.floor_per_hash / seconds,
+        limits.floor_bulk / seconds
+    );
+}
+
+/// Prints the verification rows measured against one attestor.
+fn print_verification(what: &str, figures: &verification::VerificationFigures, rocksdb_reads: Option<f64>) {
+    let ratio = |rate: f64| match rocksdb_reads {
+        Some(reads) => format!("{:.4} of RocksDB reads/s", rate / reads),
+        None => String::new(),
+    };
+    let cold = &figures.cold_latencies;
+    let warm = &figures.warm_latencies;
+    println!(
+        "| VerifyInclusion over gRPC ({what}), {} sequential calls, cold node cache | {} | {} |",
+        cold.len(),
+        verification::describe_latencies(cold),
+        ratio(verification::calls_per_second(cold))
+    );
+    println!(
+        "| VerifyInclusion over gRPC ({what}), the same {} calls again, warm node cache | {} | {} |",
+        warm.len(),
+        verification::describe_latencies(warm),
+        ratio(verification::calls_per_second(warm))
+    );
+    let stream_rate = figures.stream_requests as f64 / figures.stream_time.as_secs_f64();
+    println!(
+        "| VerifyInclusionStream over gRPC ({what}), {} requests in one call | {stream_rate:.0} verifications/s ({:.2} s) | {} |",
+        figures.stream_requests,
+        figures.stream_time.as_secs_f64(),
+        ratio(stream_rate)
+    );
+}
+
+/// Prints the rows of the attestor in process.
+fn print_grpc(figures: &grpc::GrpcFigures, limits: &Limits) {
+    print_import_rates(
+        "unary ImportTiles to the attestor in process",
+        figures.archive_bytes,
+        figures.imported_files,
+        figures.import_time,
+        limits,
+    );
+    println!(
+        "| raw RocksDB point reads of 8 KiB tiles, one thread | {:.0} reads/s | limit |",
+        figures.rocksdb_reads_per_second
+    );
+    print_verification("attestor in process", &figures.verification, Some(figures.rocksdb_reads_per_second));
+}
+
+/// Prints the rows of the separate attestor process.
+fn print_process(
+    figures: &process::ProcessFigures,
+    archives: &grpc::Archives,
+    limits: &Limits,
+    rocksdb_reads: Option<f64>,
+) {
+    print_import_rates(
+        "`stella rekor tiles import` (ImportTilesStream) into a separate stella-attestor",
+        archives.tiles.len(),
+        archives.files,
+        figures.import_time,
+        limits,
+    );
+    let phases: Vec<String> = figures
+        .phases
+        .iter()
+        .map(|(name, time)| format!("{name} {:.2} s", time.as_secs_f64()))
+        .collect();
+    println!("| import phases (attestor log timestamps) | {} | |", phases.join(", "));
+    println!(
+        "| VmHWM of that stella-attestor: after start-up and trust import / after the tile import / after the verification rows | {:.0} MiB / {:.0} MiB / {:.0} MiB | |",
+        figures.idle_rss_kib as f64 / 1024.0,
+        figures.peak_rss_kib as f64 / 1024.0,
+        figures.final_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "| manifest held during the import, at about 150 bytes per file (estimate) | {} files, {:.1} MiB | |",
+        archives.files,
+        archives.files as f64 * 150.0 / 1048576.0
+    );
+    print_verification("separate attestor process", &figures.verification, rocksdb_reads);
 }
 
 /// Reads the peak resident set size in KiB from `/proc/self/status` (Linux only).

@@ -1,6 +1,8 @@
 //! The attestor alone: the `stella-attestor` binary as its own process, fed through
 //! `stella rekor tiles import` as an operator would, with its peak resident set size read from
-//! `/proc/<pid>/status` once the import has returned.
+//! `/proc/<pid>/status` once the import has returned. The attestor's `import phase` log lines
+//! give the time of each import phase, and inclusion verification over gRPC is measured against
+//! the same process afterwards (`verification.rs`).
 //!
 //! Both binaries are taken from the directory of the running `stella-bench`, so build them with
 //! the same profile first (`cargo build --workspace --bins`).
@@ -9,7 +11,12 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stella_log_forge::Seed;
+use stella_proto::attestor::v1::attestor_client::AttestorClient;
+
+use crate::verification::{self, VerificationFigures};
 
 /// Maximum time from spawning the attestor until it serves requests.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,6 +30,24 @@ pub struct ProcessFigures {
     /// `VmHWM` of the attestor after start-up and the trust set import, before the tile import,
     /// in KiB.
     pub idle_rss_kib: u64,
+    /// Time spent in each step of the import, in order: `client` (from spawning `stella` to the
+    /// attestor's `receiving` line), then each phase from its `import phase` line to the next,
+    /// then `client exit` (from `done` to the exit of `stella`).
+    pub phases: Vec<(String, Duration)>,
+    /// `VmHWM` of the attestor after the verification measurements, in KiB.
+    pub final_rss_kib: u64,
+    /// Inclusion verification over gRPC against this attestor, after the import.
+    pub verification: VerificationFigures,
+}
+
+/// The entries to verify against the attestor after the import.
+pub struct VerificationInput<'a> {
+    pub origin: &'a str,
+    pub seed: &'a Seed,
+    /// Entries verified with sequential `VerifyInclusion` calls.
+    pub call_indexes: &'a [u64],
+    /// Entries verified in one `VerifyInclusionStream` call.
+    pub stream_indexes: &'a [u64],
 }
 
 /// Kills the attestor when dropped, so an early return never leaves it running.
@@ -38,10 +63,16 @@ impl Drop for Attestor {
 }
 
 /// Starts `stella-attestor` on a free loopback port with a fresh data directory, imports the trust
-/// set and then the tile bundle with the `stella` binary, and reads the attestor's `VmHWM`.
+/// set and then the tile bundle with the `stella` binary, and reads the attestor's `VmHWM` and
+/// import phases. Then it measures inclusion verification of `input` against the same process.
 ///
 /// `max_bundle_bytes` is passed to the attestor as `--max-bundle-bytes`.
-pub fn measure(trust_archive: &[u8], tiles_archive: &[u8], max_bundle_bytes: u64) -> Result<ProcessFigures, String> {
+pub fn measure(
+    trust_archive: &[u8],
+    tiles_archive: &[u8],
+    max_bundle_bytes: u64,
+    input: &VerificationInput<'_>,
+) -> Result<ProcessFigures, String> {
     let bin_dir = binary_dir()?;
     let attestor_bin = bin_dir.join("stella-attestor");
     let stella_bin = bin_dir.join("stella");
@@ -78,7 +109,7 @@ pub fn measure(trust_archive: &[u8], tiles_archive: &[u8], max_bundle_bytes: u64
         .arg(&data_dir)
         .arg("--max-bundle-bytes")
         .arg(max_bundle_bytes.to_string())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_for_stderr))
@@ -92,17 +123,99 @@ pub fn measure(trust_archive: &[u8], tiles_archive: &[u8], max_bundle_bytes: u64
     check_success("stella trust import", &trust, &log_path)?;
     let idle_rss_kib = vm_hwm_kib(pid)?;
 
+    let start_wall = seconds_of_day(SystemTime::now())?;
     let start = Instant::now();
     let import = run_stella(&stella_bin, &url, &["rekor", "tiles", "import", "--bundle"], &tiles_file)?;
     let import_time = start.elapsed();
+    let end_wall = seconds_of_day(SystemTime::now())?;
     check_success("stella rekor tiles import", &import, &log_path)?;
     let peak_rss_kib = vm_hwm_kib(pid)?;
+
+    let log_text = std::fs::read_to_string(&log_path)
+        .map_err(|error| format!("reading {} failed: {error}", log_path.display()))?;
+    let phases = import_phases(&log_text, start_wall, end_wall)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("tokio runtime failed: {error}"))?;
+    let verification = runtime.block_on(async {
+        let mut client = AttestorClient::connect(url.clone())
+            .await
+            .map_err(|error| format!("connecting to the attestor at {url} failed: {error}"))?;
+        verification::measure(&mut client, input.origin, input.seed, input.call_indexes, input.stream_indexes).await
+    })?;
+    let final_rss_kib = vm_hwm_kib(pid)?;
 
     Ok(ProcessFigures {
         import_time,
         peak_rss_kib,
         idle_rss_kib,
+        phases,
+        final_rss_kib,
+        verification,
     })
+}
+
+/// Returns the UTC time of day of `time` in seconds, the clock of the attestor's log timestamps.
+fn seconds_of_day(time: SystemTime) -> Result<f64, String> {
+    let since_epoch = time
+        .duration_since(UNIX_EPOCH)
+        .map_err(|error| format!("system clock before 1970: {error}"))?;
+    Ok((since_epoch.as_secs() % 86_400) as f64 + f64::from(since_epoch.subsec_nanos()) / 1e9)
+}
+
+/// Parses the time of day from a log timestamp such as `2026-12-05T00:21:03.123456Z`.
+fn timestamp_seconds(token: &str) -> Option<f64> {
+    let (_, time) = token.split_once('T')?;
+    let time = time.trim_end_matches('Z');
+    let mut fields = time.split(':');
+    let hours: f64 = fields.next()?.parse().ok()?;
+    let minutes: f64 = fields.next()?.parse().ok()?;
+    let seconds: f64 = fields.next()?.parse().ok()?;
+    Some(hours * 3600.0 + minutes * 60.0 + seconds)
+}
+
+/// Breaks the import down by the attestor's `import phase` lines, which carry `phase=<name>`
+/// after a UTC timestamp. `start` and `end` are the times of day at which `stella` was spawned
+/// and had exited.
+fn import_phases(log: &str, start: f64, end: f64) -> Result<Vec<(String, Duration)>, String> {
+    let mut marks: Vec<(String, f64)> = vec![("client".to_owned(), start)];
+    for line in log.lines() {
+        let Some(position) = line.find("import phase") else {
+            continue;
+        };
+        let Some(time) = line.split_whitespace().next().and_then(timestamp_seconds) else {
+            continue;
+        };
+        let Some((_, after)) = line.get(position..).and_then(|rest| rest.split_once("phase=")) else {
+            continue;
+        };
+        let name: String = after
+            .trim_start_matches('"')
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        marks.push((name, time));
+    }
+    if marks.len() < 2 {
+        return Err("the attestor logged no `import phase` line during the import".to_owned());
+    }
+    marks.push(("end".to_owned(), end));
+
+    let mut phases = Vec::with_capacity(marks.len());
+    for pair in marks.windows(2) {
+        if let [(name, from), (next, to)] = pair {
+            // Midnight between two marks: the later mark is on the next day.
+            let mut seconds = to - from;
+            if seconds < -43_200.0 {
+                seconds += 86_400.0;
+            }
+            let label = if next == "end" { "client exit".to_owned() } else { name.clone() };
+            phases.push((label, Duration::from_secs_f64(seconds.max(0.0))));
+        }
+    }
+    Ok(phases)
 }
 
 /// Returns the directory of the running executable, where cargo also puts the other binaries.
