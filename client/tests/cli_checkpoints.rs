@@ -3,159 +3,32 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Run, arg, stella, vectors};
-use stella_bundle::{Limits, LogTilesInput, TilesInput, TrustSetInput};
-use stella_verify::checkpoint::Checkpoint;
-use stella_verify::merkle;
-use stella_verify::note::NoteSigner;
-use stella_verify::tiles::build_tiles;
+use common::attestor::Attestor;
+use common::bundles::{SignedLog, numbered_entries, root_of};
+use common::{arg, production_root};
 
 const ORIGIN: &str = "fork.example/log";
 
-/// An attestor running on its own tokio runtime, so that the test thread can run `stella`.
-struct Attestor {
-    url: String,
-    runtime: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    /// The server task; its error as text, so that this test needs no `anyhow`.
-    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
-}
-
-impl Attestor {
-    fn start(data_dir: &Path) -> Attestor {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = stella_attestor::AttestorConfig {
-            data_dir: data_dir.to_path_buf(),
-            limits: Limits::default(),
-        };
-        let server = stella_attestor::run(listener, config, async {
-            let _ = stopped.await;
-        });
-        let task = runtime.spawn(async move { server.await.map_err(|error| format!("{error:#}")) });
-        Attestor {
-            url: format!("http://{address}"),
-            runtime,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    /// Runs `stella --attestor URL` with `args`.
-    fn stella(&self, args: &[&str]) -> Run {
-        let mut full = vec!["--attestor", self.url.as_str()];
-        full.extend_from_slice(args);
-        stella(&full)
-    }
-}
-
-impl Drop for Attestor {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let stopped = self
-                .runtime
-                .block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
-            if !std::thread::panicking() {
-                let result = stopped
-                    .expect("attestor stops within 10 s")
-                    .expect("attestor task joins");
-                result.expect("attestor exits cleanly");
-            }
-        }
-    }
-}
-
-fn signer() -> NoteSigner {
-    NoteSigner::ed25519(ORIGIN, &[11_u8; 32])
-}
-
+/// The entries `entry 0` to `entry {size - 1}`, with `forged entry` in place of entry
+/// `forged_at`.
 fn entries(size: usize, forged_at: Option<usize>) -> Vec<Vec<u8>> {
-    (0..size)
-        .map(|i| {
-            if Some(i) == forged_at {
-                b"forged entry".to_vec()
-            } else {
-                format!("entry {i}").into_bytes()
-            }
-        })
-        .collect()
-}
-
-fn root_of(entries: &[Vec<u8>]) -> [u8; 32] {
-    let leaves: Vec<_> = entries
-        .iter()
-        .map(|entry| merkle::leaf_hash(entry))
-        .collect();
-    merkle::root_from_leaves(&leaves)
-}
-
-/// Signs the checkpoint of the tree of `entries` with the log's key.
-fn note(entries: &[Vec<u8>]) -> Vec<u8> {
-    let checkpoint = Checkpoint {
-        origin: ORIGIN.to_owned(),
-        size: u64::try_from(entries.len()).expect("size"),
-        root_hash: root_of(entries),
-        extensions: Vec::new(),
-    };
-    signer()
-        .sign(&checkpoint.to_text())
-        .expect("sign checkpoint")
-}
-
-/// Writes the tile bundle of the tree of `entries` to `path`.
-fn write_tiles(path: &Path, entries: &[Vec<u8>]) {
-    let archive = stella_bundle::pack_tiles(&TilesInput {
-        logs: vec![LogTilesInput {
-            checkpoint: note(entries),
-            tiles: build_tiles(entries).expect("build tiles"),
-        }],
-        tlog_proofs: Vec::new(),
-    })
-    .expect("pack tiles");
-    std::fs::write(path, archive).expect("write tile bundle");
-}
-
-/// Writes a trust root set that trusts the log's key to `path`.
-fn write_trust_set(path: &Path, trusted_root: &Path) {
-    let archive = stella_bundle::pack_trust_set(&TrustSetInput {
-        trusted_root_json: std::fs::read(trusted_root).expect("read trusted root"),
-        note_keys: vec![signer().verifier().to_vkey()],
-        kms_keys: std::collections::BTreeMap::new(),
-        version: 1,
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 24 * 3600,
-    })
-    .expect("pack trust set");
-    std::fs::write(path, archive).expect("write trust set");
+    let mut entries = numbered_entries(size);
+    if let Some(entry) = forged_at.and_then(|index| entries.get_mut(index)) {
+        *entry = b"forged entry".to_vec();
+    }
+    entries
 }
 
 #[test]
 fn checkpoints_lists_fork_evidence() {
-    let Some(trusted_root) = vectors("sigstore-trust-roots/production.trusted_root.json") else {
+    let Some(trusted_root) = production_root() else {
         return;
     };
+    let test_log = SignedLog::new(ORIGIN, 11);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let attestor = Attestor::start(&dir.path().join("attestor"));
-
-    let trust = dir.path().join("trust.tgz");
-    write_trust_set(&trust, &trusted_root);
-    let run = attestor.stella(&["trust", "import", "--bundle", arg(&trust)]);
-    assert_eq!(run.code, 0, "trust import: {}", run.stderr);
+    let attestor = Attestor::start_trusting(dir.path(), &trusted_root, &[test_log.vkey()]);
 
     let empty = attestor.stella(&["rekor", "checkpoints"]);
     assert_eq!(empty.code, 0, "{}", empty.stderr);
@@ -163,7 +36,7 @@ fn checkpoints_lists_fork_evidence() {
 
     let honest = entries(20, None);
     let honest_tiles = dir.path().join("honest.tgz");
-    write_tiles(&honest_tiles, &honest);
+    test_log.write_tiles(&honest_tiles, &honest);
     let run = attestor.stella(&["rekor", "tiles", "import", "--bundle", arg(&honest_tiles)]);
     assert_eq!(run.code, 0, "honest import: {}", run.stderr);
     let honest_root = BASE64.encode(root_of(&honest));
@@ -194,7 +67,7 @@ fn checkpoints_lists_fork_evidence() {
     // The log signs a second tree of the same size.
     let forked = entries(20, Some(13));
     let fork_tiles = dir.path().join("fork.tgz");
-    write_tiles(&fork_tiles, &forked);
+    test_log.write_tiles(&fork_tiles, &forked);
     let rejected = attestor.stella(&["rekor", "tiles", "import", "--bundle", arg(&fork_tiles)]);
     assert_eq!(rejected.code, 1, "{}", rejected.stderr);
     assert!(
@@ -243,12 +116,12 @@ fn checkpoints_lists_fork_evidence() {
             .collect()
     };
     assert!(
-        text.stdout.contains(&quoted(&note(&forked))),
+        text.stdout.contains(&quoted(&test_log.note(&forked))),
         "{}",
         text.stdout
     );
     assert!(
-        text.stdout.contains(&quoted(&note(&honest))),
+        text.stdout.contains(&quoted(&test_log.note(&honest))),
         "{}",
         text.stdout
     );
@@ -293,8 +166,8 @@ fn checkpoints_lists_fork_evidence() {
     assert_eq!(record["origin"], ORIGIN);
     assert_eq!(record["tile_root_hash"], serde_json::Value::Null);
     assert_eq!(record["proof"], serde_json::json!([]));
-    let fork_note = String::from_utf8(note(&forked)).expect("UTF-8 note");
-    let honest_note = String::from_utf8(note(&honest)).expect("UTF-8 note");
+    let fork_note = String::from_utf8(test_log.note(&forked)).expect("UTF-8 note");
+    let honest_note = String::from_utf8(test_log.note(&honest)).expect("UTF-8 note");
     assert_eq!(record["rejected"]["note"], fork_note.as_str());
     assert_eq!(record["rejected"]["bundle_path"], "logs/0/checkpoint");
     assert_eq!(record["conflicting"]["note"], honest_note.as_str());

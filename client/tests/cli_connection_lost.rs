@@ -3,35 +3,20 @@
 
 mod common;
 
-use common::{dropping_server, stella};
-
-const DIGEST: &str = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
+use common::{dropping_server, rekor_verify_json, stella, string_at};
 
 #[test]
 fn dropped_attestor_call_exits_four() {
     let url = dropping_server();
-    let run = stella(&[
-        "--output",
-        "json",
-        "--attestor",
-        &url,
-        "rekor",
-        "verify",
-        "--offline",
-        "--evidence-bundle-id",
-        DIGEST,
-    ]);
+    let run = rekor_verify_json(&url);
     assert_eq!(run.code, 4, "stderr: {}", run.stderr);
     let object = run.json();
     assert_eq!(
-        object.get("reason_code").and_then(|v| v.as_str()),
-        Some("ERR_ATTESTOR_UNAVAILABLE"),
+        string_at(&object, "reason_code"),
+        "ERR_ATTESTOR_UNAVAILABLE",
         "{object:?}"
     );
-    let message = object
-        .get("error")
-        .and_then(|v| v.as_str())
-        .expect("error message");
+    let message = string_at(&object, "error");
     assert!(
         message.contains(&format!("the connection to the attestor at {url} was lost")),
         "message: {message}"

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use common::{arg, closed_port_url, stella, vectors};
+use common::{Run, arg, closed_port_url, stella, string_at, vectors};
 
 /// Packs the DSSE happy-path bundle into `dir/evidence.tgz` with the built binary.
 fn packed_evidence(dir: &Path) -> Option<PathBuf> {
@@ -23,6 +23,25 @@ fn packed_evidence(dir: &Path) -> Option<PathBuf> {
     ]);
     assert_eq!(run.code, 0, "pack failed: {}", run.stderr);
     Some(out)
+}
+
+/// Runs `stella evidence verify --offline` on `bundle` against the attestor at `attestor_url`,
+/// with JSON output when `json` is set.
+fn verify_offline(attestor_url: &str, bundle: &Path, json: bool) -> Run {
+    let mut args = Vec::new();
+    if json {
+        args.extend(["--output", "json"]);
+    }
+    args.extend([
+        "--attestor",
+        attestor_url,
+        "evidence",
+        "verify",
+        "--bundle",
+        arg(bundle),
+        "--offline",
+    ]);
+    stella(&args)
 }
 
 /// Reads a .tgz into (path, bytes) pairs.
@@ -77,15 +96,7 @@ fn repack_round_trip_verifies() {
     std::fs::write(&copy, repack(&files)).expect("write archive");
 
     let closed = closed_port_url();
-    let run = stella(&[
-        "--attestor",
-        &closed,
-        "evidence",
-        "verify",
-        "--bundle",
-        arg(&copy),
-        "--offline",
-    ]);
+    let run = verify_offline(&closed, &copy, false);
     assert_eq!(
         run.code, 4,
         "an intact archive must pass the local check and reach the network: {}",
@@ -114,15 +125,7 @@ fn corrupted_archive_rejected_offline() {
 
     // The attestor URL points at a closed port: reaching the network would exit 4, not 1.
     let closed = closed_port_url();
-    let run = stella(&[
-        "--attestor",
-        &closed,
-        "evidence",
-        "verify",
-        "--bundle",
-        arg(&corrupted),
-        "--offline",
-    ]);
+    let run = verify_offline(&closed, &corrupted, false);
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert!(
         run.stderr.contains("ERR_FILE_DIGEST_MISMATCH"),
@@ -140,27 +143,14 @@ fn corrupted_archive_rejected_offline() {
         run.stderr
     );
 
-    let run = stella(&[
-        "--output",
-        "json",
-        "--attestor",
-        &closed,
-        "evidence",
-        "verify",
-        "--bundle",
-        arg(&corrupted),
-        "--offline",
-    ]);
+    let run = verify_offline(&closed, &corrupted, true);
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     let object = run.json();
     assert_eq!(
-        object.get("reason_code").and_then(|v| v.as_str()),
-        Some("ERR_FILE_DIGEST_MISMATCH")
+        string_at(&object, "reason_code"),
+        "ERR_FILE_DIGEST_MISMATCH"
     );
-    let message = object
-        .get("error")
-        .and_then(|v| v.as_str())
-        .expect("error message");
+    let message = string_at(&object, "error");
     assert!(message.contains(inner), "message: {message}");
 }
 
@@ -175,23 +165,10 @@ fn truncated_archive_rejected_offline() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write archive");
 
     let closed = closed_port_url();
-    let run = stella(&[
-        "--output",
-        "json",
-        "--attestor",
-        &closed,
-        "evidence",
-        "verify",
-        "--bundle",
-        arg(&truncated),
-        "--offline",
-    ]);
+    let run = verify_offline(&closed, &truncated, true);
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     let object = run.json();
-    assert_eq!(
-        object.get("reason_code").and_then(|v| v.as_str()),
-        Some("ERR_BUNDLE_MALFORMED")
-    );
+    assert_eq!(string_at(&object, "reason_code"), "ERR_BUNDLE_MALFORMED");
     assert!(
         run.stderr.contains("truncated.tgz"),
         "stderr: {}",

@@ -6,16 +6,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Run, arg, stella, vectors};
-use stella_bundle::{Limits, LogTilesInput, TilesInput, TrustSetInput};
+use common::attestor::Attestor;
+use common::bundles::write_tile_bundle;
+use common::{Run, TESSERA_ORIGIN, TESSERA_VKEY, arg, production_root, stella, vectors};
 
-const TESSERA_ORIGIN: &str = "example.com/log/testdata";
-const TESSERA_VKEY: &str =
-    "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
 const TESSERA_ROOT_15: &str = "rKbDipCvhuX1GZ7g5BBe8sA6BbJ7ja/1nk427v383cs=";
 /// The log's entries, spelt as Tessera's test data spells them.
 const ENTRY_WORDS: [&str; 15] = [
@@ -23,86 +20,9 @@ const ENTRY_WORDS: [&str; 15] = [
     "threeten", "fourten", "fivten",
 ];
 
-/// An attestor running on its own tokio runtime, so that the test thread can run `stella`.
-struct Attestor {
-    url: String,
-    runtime: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    /// The server task; its error as text, so that this test needs no `anyhow`.
-    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
-}
-
-impl Attestor {
-    fn start(data_dir: &Path) -> Attestor {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = stella_attestor::AttestorConfig {
-            data_dir: data_dir.to_path_buf(),
-            limits: Limits::default(),
-        };
-        let server = stella_attestor::run(listener, config, async {
-            let _ = stopped.await;
-        });
-        let task = runtime.spawn(async move { server.await.map_err(|error| format!("{error:#}")) });
-        Attestor {
-            url: format!("http://{address}"),
-            runtime,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    /// Runs `stella --attestor URL` with `args`.
-    fn stella(&self, args: &[&str]) -> Run {
-        let mut full = vec!["--attestor", self.url.as_str()];
-        full.extend_from_slice(args);
-        stella(&full)
-    }
-}
-
-impl Drop for Attestor {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let stopped = self
-                .runtime
-                .block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
-            if !std::thread::panicking() {
-                let result = stopped
-                    .expect("attestor stops within 10 s")
-                    .expect("attestor task joins");
-                result.expect("attestor exits cleanly");
-            }
-        }
-    }
-}
-
 /// Starts an attestor and imports the Tessera trust set and its tiles at size 15 with `stella`.
 fn tessera_attestor(dir: &Path, trusted_root: &Path, log: &Path) -> Attestor {
-    let attestor = Attestor::start(&dir.join("attestor"));
-
-    let trust = stella_bundle::pack_trust_set(&TrustSetInput {
-        trusted_root_json: std::fs::read(trusted_root).expect("read trusted root"),
-        note_keys: vec![TESSERA_VKEY.to_owned()],
-        kms_keys: BTreeMap::new(),
-        version: 1,
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 24 * 3600,
-    })
-    .expect("pack trust set");
-    let trust_path = dir.join("trust.tgz");
-    std::fs::write(&trust_path, trust).expect("write trust set");
-    let run = attestor.stella(&["trust", "import", "--bundle", arg(&trust_path)]);
-    assert_eq!(run.code, 0, "trust import: {}", run.stderr);
+    let attestor = Attestor::start_trusting(dir, trusted_root, &[TESSERA_VKEY.to_owned()]);
 
     let read = |relative: &str| std::fs::read(log.join(relative)).expect("read Tessera file");
     let mut tiles = BTreeMap::new();
@@ -111,19 +31,29 @@ fn tessera_attestor(dir: &Path, trusted_root: &Path, log: &Path) -> Attestor {
         "tile/entries/000.p/15".to_owned(),
         read("tile/entries/000.p/15"),
     );
-    let archive = stella_bundle::pack_tiles(&TilesInput {
-        logs: vec![LogTilesInput {
-            checkpoint: read("checkpoint.15"),
-            tiles,
-        }],
-        tlog_proofs: Vec::new(),
-    })
-    .expect("pack tiles");
     let tiles_path = dir.join("tessera-15.tgz");
-    std::fs::write(&tiles_path, archive).expect("write tile bundle");
+    write_tile_bundle(&tiles_path, read("checkpoint.15"), tiles);
     let run = attestor.stella(&["rekor", "tiles", "import", "--bundle", arg(&tiles_path)]);
     assert_eq!(run.code, 0, "tiles import: {}", run.stderr);
     attestor
+}
+
+/// Runs `stella rekor inclusion-batch` on the Tessera log against `attestor`, with JSON output
+/// when `json` is set.
+fn inclusion_batch(attestor: &Attestor, entries: &Path, json: bool) -> Run {
+    let mut args = Vec::new();
+    if json {
+        args.extend(["--output", "json"]);
+    }
+    args.extend([
+        "rekor",
+        "inclusion-batch",
+        "--origin",
+        TESSERA_ORIGIN,
+        "--entries-file",
+        arg(entries),
+    ]);
+    attestor.stella(&args)
 }
 
 fn entry_line(index: u64, entry: &[u8]) -> String {
@@ -143,10 +73,7 @@ fn all_entries_file(path: &Path) {
 
 #[test]
 fn batch_all_entries_included() {
-    let (Some(trusted_root), Some(log)) = (
-        vectors("sigstore-trust-roots/production.trusted_root.json"),
-        vectors("tessera-log"),
-    ) else {
+    let (Some(trusted_root), Some(log)) = (production_root(), vectors("tessera-log")) else {
         return;
     };
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -154,14 +81,7 @@ fn batch_all_entries_included() {
     let entries = dir.path().join("entries.jsonl");
     all_entries_file(&entries);
 
-    let run = attestor.stella(&[
-        "rekor",
-        "inclusion-batch",
-        "--origin",
-        TESSERA_ORIGIN,
-        "--entries-file",
-        arg(&entries),
-    ]);
+    let run = inclusion_batch(&attestor, &entries, false);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 16, "{}", run.stdout);
@@ -177,16 +97,7 @@ fn batch_all_entries_included() {
         Some(format!("15 of 15 entries of {TESSERA_ORIGIN} included").as_str())
     );
 
-    let json = attestor.stella(&[
-        "--output",
-        "json",
-        "rekor",
-        "inclusion-batch",
-        "--origin",
-        TESSERA_ORIGIN,
-        "--entries-file",
-        arg(&entries),
-    ]);
+    let json = inclusion_batch(&attestor, &entries, true);
     assert_eq!(json.code, 0, "{}", json.stderr);
     let object = json.json();
     assert_eq!(object["total"], 15);
@@ -202,10 +113,7 @@ fn batch_all_entries_included() {
 
 #[test]
 fn batch_wrong_entry_exits_one() {
-    let (Some(trusted_root), Some(log)) = (
-        vectors("sigstore-trust-roots/production.trusted_root.json"),
-        vectors("tessera-log"),
-    ) else {
+    let (Some(trusted_root), Some(log)) = (production_root(), vectors("tessera-log")) else {
         return;
     };
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -222,16 +130,7 @@ fn batch_wrong_entry_exits_one() {
     .concat();
     std::fs::write(&entries, text).expect("write entries file");
 
-    let run = attestor.stella(&[
-        "--output",
-        "json",
-        "rekor",
-        "inclusion-batch",
-        "--origin",
-        TESSERA_ORIGIN,
-        "--entries-file",
-        arg(&entries),
-    ]);
+    let run = inclusion_batch(&attestor, &entries, true);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let object = run.json();
     assert_eq!(object["total"], 5);
@@ -258,14 +157,7 @@ fn batch_wrong_entry_exits_one() {
         );
     }
 
-    let text = attestor.stella(&[
-        "rekor",
-        "inclusion-batch",
-        "--origin",
-        TESSERA_ORIGIN,
-        "--entries-file",
-        arg(&entries),
-    ]);
+    let text = inclusion_batch(&attestor, &entries, false);
     assert_eq!(text.code, 1, "{}", text.stderr);
     assert!(
         text.stdout
@@ -288,16 +180,7 @@ fn batch_without_trust_set_fails() {
     let entries = dir.path().join("entries.jsonl");
     std::fs::write(&entries, entry_line(0, b"one")).expect("write entries file");
 
-    let run = attestor.stella(&[
-        "--output",
-        "json",
-        "rekor",
-        "inclusion-batch",
-        "--origin",
-        TESSERA_ORIGIN,
-        "--entries-file",
-        arg(&entries),
-    ]);
+    let run = inclusion_batch(&attestor, &entries, true);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.json()["reason_code"], "ERR_TRUST_ROOT_MISSING");
 }

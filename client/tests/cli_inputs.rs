@@ -3,23 +3,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{arg, closed_port_url, stella, stella_within, vectors};
+use common::{arg, closed_port_url, make_fifo, production_root, stella, stella_within, string_at};
 
 /// A FIFO or device must fail at once; this bound only keeps a regression from hanging CI.
 const PROMPT: Duration = Duration::from_secs(20);
 /// The archive limit of `stella_bundle`, 256 MiB.
 const ARCHIVE_LIMIT: u64 = 256 * 1024 * 1024;
-
-fn make_fifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {} failed", path.display());
-}
 
 /// Runs an import command of `kind` (`trust`, `tiles` or `evidence`) on `file`, against an
 /// attestor URL where nothing listens: reaching the service would exit 4.
@@ -80,14 +72,11 @@ fn oversized_input_rejected_by_name() {
         assert_eq!(run.code, 1, "row {kind}: stderr: {}", run.stderr);
         let object = run.json();
         assert_eq!(
-            object.get("reason_code").and_then(|v| v.as_str()),
-            Some("ERR_BUNDLE_TOO_LARGE"),
+            string_at(&object, "reason_code"),
+            "ERR_BUNDLE_TOO_LARGE",
             "row {kind}: {object:?}"
         );
-        let message = object
-            .get("error")
-            .and_then(|v| v.as_str())
-            .expect("error message");
+        let message = string_at(&object, "error");
         assert!(message.contains(arg(&big)), "row {kind}: {message}");
         assert!(
             message.contains(&format!("{} bytes", ARCHIVE_LIMIT + 1)),
@@ -126,10 +115,6 @@ fn tiles_dir_with_fifo_named() {
         "stderr: {}",
         run.stderr
     );
-}
-
-fn production_root() -> Option<PathBuf> {
-    vectors("sigstore-trust-roots/production.trusted_root.json")
 }
 
 #[test]
@@ -189,10 +174,7 @@ fn pack_error_names_output_file() {
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
 
     let object = run.json();
-    let message = object
-        .get("error")
-        .and_then(|v| v.as_str())
-        .expect("error message");
+    let message = string_at(&object, "error");
     assert!(!message.contains("(new bundle)"), "{message}");
     assert!(
         message.contains(&format!("{}: kms/", arg(&out))),

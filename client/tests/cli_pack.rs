@@ -4,13 +4,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{arg, stella, vectors};
+use common::{
+    A_TXT_DIGEST, Run, TESSERA_ORIGIN, TESSERA_VKEY, arg, make_fifo, production_root, stella,
+    string_at, vectors,
+};
 use stella_bundle::{Limits, open_evidence, open_tiles, open_trust_set};
 
-const A_TXT_SHA256: &str = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
-const TESSERA_ORIGIN: &str = "example.com/log/testdata";
-const TESSERA_VKEY: &str =
-    "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
 const FIXED_EXPIRY: &str = "2099-01-01T00:00:00Z";
 
 fn conformance(case: &str) -> Option<PathBuf> {
@@ -23,11 +22,12 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
 }
 
-fn string_at<'a>(object: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> &'a str {
-    object
-        .get(key)
-        .and_then(|value| value.as_str())
-        .unwrap_or_else(|| panic!("no string {key:?} in {object:?}"))
+/// Runs `stella --output json rekor tiles pack` with the input options `inputs` and `--out out`.
+fn tiles_pack_json(inputs: &[&str], out: &Path) -> Run {
+    let mut args = vec!["--output", "json", "rekor", "tiles", "pack"];
+    args.extend_from_slice(inputs);
+    args.extend(["--out", arg(out)]);
+    stella(&args)
 }
 
 /// Copies a vectors directory tree, so a test can alter the copy.
@@ -46,7 +46,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn trust_pack_production_root() {
-    let Some(root) = vectors("sigstore-trust-roots/production.trusted_root.json") else {
+    let Some(root) = production_root() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -205,17 +205,7 @@ fn tiles_pack_tessera_directory() {
     let second = dir.path().join("second.tgz");
 
     for out in [&first, &second] {
-        let run = stella(&[
-            "--output",
-            "json",
-            "rekor",
-            "tiles",
-            "pack",
-            "--tiles-dir",
-            arg(&log),
-            "--out",
-            arg(out),
-        ]);
+        let run = tiles_pack_json(&["--tiles-dir", arg(&log)], out);
         assert_eq!(run.code, 0, "stderr: {}", run.stderr);
         let object = run.json();
         let logs = object
@@ -318,17 +308,7 @@ fn tiles_pack_rejects_damaged_directory() {
         copy_tree(&log, &copy);
         damage(&copy);
         let out = dir.path().join("tiles.tgz");
-        let run = stella(&[
-            "--output",
-            "json",
-            "rekor",
-            "tiles",
-            "pack",
-            "--tiles-dir",
-            arg(&copy),
-            "--out",
-            arg(&out),
-        ]);
+        let run = tiles_pack_json(&["--tiles-dir", arg(&copy)], &out);
         assert_eq!(run.code, 1, "row {name}: stderr: {}", run.stderr);
         assert_eq!(
             string_at(&run.json(), "reason_code"),
@@ -392,21 +372,11 @@ fn tiles_pack_sigstore_bundles() {
     let second = dir.path().join("second.tgz");
 
     for out in [&first, &second] {
-        let mut args = vec![
-            "--output",
-            "json",
-            "rekor",
-            "tiles",
-            "pack",
-            "--tiles-dir",
-            arg(&log),
-            "--out",
-            arg(out),
-        ];
+        let mut inputs = vec!["--tiles-dir", arg(&log)];
         for file in &files {
-            args.extend(["--sigstore-bundle", arg(file)]);
+            inputs.extend(["--sigstore-bundle", arg(file)]);
         }
-        let run = stella(&args);
+        let run = tiles_pack_json(&inputs, out);
         assert_eq!(run.code, 0, "stderr: {}", run.stderr);
         let proofs = run
             .json()
@@ -477,17 +447,7 @@ fn tiles_pack_rejects_bad_bundles() {
         };
         let dir = tempfile::tempdir().expect("temporary directory");
         let out = dir.path().join("tiles.tgz");
-        let run = stella(&[
-            "--output",
-            "json",
-            "rekor",
-            "tiles",
-            "pack",
-            "--sigstore-bundle",
-            arg(&file),
-            "--out",
-            arg(&out),
-        ]);
+        let run = tiles_pack_json(&["--sigstore-bundle", arg(&file)], &out);
         assert_eq!(run.code, 1, "row {name}: stderr: {}", run.stderr);
         assert_eq!(
             string_at(&run.json(), "reason_code"),
@@ -517,17 +477,7 @@ fn tiles_pack_rejects_altered_proof() {
     std::fs::write(&altered, serde_json::to_vec(&json).expect("serialize")).expect("write");
 
     let out = dir.path().join("tiles.tgz");
-    let run = stella(&[
-        "--output",
-        "json",
-        "rekor",
-        "tiles",
-        "pack",
-        "--sigstore-bundle",
-        arg(&altered),
-        "--out",
-        arg(&out),
-    ]);
+    let run = tiles_pack_json(&["--sigstore-bundle", arg(&altered)], &out);
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert_eq!(
         string_at(&run.json(), "reason_code"),
@@ -602,7 +552,7 @@ fn evidence_pack_derives_dsse_subjects() {
         let subjects = object.get("subjects").cloned().expect("subjects");
         assert_eq!(
             subjects,
-            serde_json::json!([{"name": "a.txt", "digest": format!("sha256:{A_TXT_SHA256}")}])
+            serde_json::json!([{"name": "a.txt", "digest": A_TXT_DIGEST}])
         );
         ids.push(string_at(&object, "bundle_id").to_owned());
     }
@@ -652,7 +602,7 @@ fn evidence_pack_message_needs_subject() {
     );
     assert!(!out.exists());
 
-    let subject = format!("a.txt=sha256:{A_TXT_SHA256}");
+    let subject = format!("a.txt={A_TXT_DIGEST}");
     let run = stella(&[
         "--output",
         "json",
@@ -721,16 +671,12 @@ fn evidence_pack_rejects_wrong_subject() {
 fn trust_pack_rejects_special_out() {
     use std::os::unix::fs::FileTypeExt;
 
-    let Some(root) = vectors("sigstore-trust-roots/production.trusted_root.json") else {
+    let Some(root) = production_root() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temporary directory");
     let fifo = dir.path().join("fifo.tgz");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo failed");
+    make_fifo(&fifo);
     let target = dir.path().join("target.txt");
     std::fs::write(&target, b"keep").expect("write target");
     let link = dir.path().join("link.tgz");

@@ -6,9 +6,8 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::thread;
 
-use common::{closed_port_url, stella, stella_with_env};
-
-const DIGEST: &str = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
+use common::A_TXT_DIGEST as DIGEST;
+use common::{closed_port_url, rekor_verify_json, stella, stella_with_env, string_at};
 
 #[test]
 fn unreachable_services_exit_four() {
@@ -78,27 +77,14 @@ fn unreachable_services_exit_four() {
 #[test]
 fn unreachable_attestor_json_code() {
     let closed = closed_port_url();
-    let run = stella(&[
-        "--output",
-        "json",
-        "--attestor",
-        &closed,
-        "rekor",
-        "verify",
-        "--offline",
-        "--evidence-bundle-id",
-        DIGEST,
-    ]);
+    let run = rekor_verify_json(&closed);
     assert_eq!(run.code, 4, "stderr: {}", run.stderr);
     let object = run.json();
     assert_eq!(
-        object.get("reason_code").and_then(|v| v.as_str()),
-        Some("ERR_ATTESTOR_UNAVAILABLE")
+        string_at(&object, "reason_code"),
+        "ERR_ATTESTOR_UNAVAILABLE"
     );
-    let message = object
-        .get("error")
-        .and_then(|v| v.as_str())
-        .expect("error message");
+    let message = string_at(&object, "error");
     assert!(message.contains(&closed), "message lacks URL: {message}");
     assert!(
         run.stderr.contains("ERR_ATTESTOR_UNAVAILABLE"),

@@ -1,9 +1,24 @@
 //! Helpers shared by the integration tests: running the built `stella` binary and locating the
-//! shared test vectors.
+//! shared test vectors. The submodules start an in-process attestor (`attestor.rs`) and write
+//! trust sets and tile bundles for import (`bundles.rs`).
 #![allow(dead_code)]
+
+pub mod attestor;
+pub mod bundles;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// Origin of the 15-entry log that Tessera's POSIX driver wrote (`vectors/tessera-log`).
+pub const TESSERA_ORIGIN: &str = "example.com/log/testdata";
+
+/// Note verifier key of the Tessera log.
+pub const TESSERA_VKEY: &str =
+    "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+
+/// Digest of the conformance suite's `a.txt`, the subject of its DSSE bundles.
+pub const A_TXT_DIGEST: &str =
+    "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
 
 /// The outcome of one `stella` run.
 pub struct Run {
@@ -81,6 +96,45 @@ pub fn vectors(relative: &str) -> Option<PathBuf> {
     );
     eprintln!("skipping: test vectors not found at {}", path.display());
     None
+}
+
+/// Returns the production Sigstore trusted root among the vectors, or `None` as [`vectors`] does.
+pub fn production_root() -> Option<PathBuf> {
+    vectors("sigstore-trust-roots/production.trusted_root.json")
+}
+
+/// Returns the string field `key` of `object`, and fails the test when it is absent or not a
+/// string.
+pub fn string_at<'a>(object: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> &'a str {
+    object
+        .get(key)
+        .and_then(|value| value.as_str())
+        .unwrap_or_else(|| panic!("no string {key:?} in {object:?}"))
+}
+
+/// Creates a FIFO (named pipe) at `path` with `mkfifo`.
+pub fn make_fifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {} failed", path.display());
+}
+
+/// Runs `stella --output json --attestor URL rekor verify --offline` for the evidence bundle
+/// [`A_TXT_DIGEST`].
+pub fn rekor_verify_json(attestor_url: &str) -> Run {
+    stella(&[
+        "--output",
+        "json",
+        "--attestor",
+        attestor_url,
+        "rekor",
+        "verify",
+        "--offline",
+        "--evidence-bundle-id",
+        A_TXT_DIGEST,
+    ])
 }
 
 /// Returns a loopback URL on which nothing listens: the port was just bound and released.
