@@ -187,6 +187,16 @@ pub async fn receive(
         if received > max_bytes {
             return Err(too_large(&file_name, received, max_bytes));
         }
+        if start.total_bytes != 0 && received > start.total_bytes {
+            return Err(ServiceError::invalid(
+                ReasonCode::BundleMalformed,
+                format!(
+                    "{file_name}: the upload is longer than the {} bytes that ImportStart declared; \
+                     declare the file's size, or 0 when it is unknown",
+                    start.total_bytes
+                ),
+            ));
+        }
         writer
             .write_all(&data)
             .await

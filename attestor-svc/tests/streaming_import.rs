@@ -1,7 +1,7 @@
 //! ImportTilesStream over real gRPC on a loopback port, with RocksDB in a temporary directory.
 //! Streamed imports of a forged 100,000-entry log (three tile levels) are compared with the unary
 //! import. Other tests cover re-imports, the size limit, interrupted uploads, tampered tiles and
-//! the import phase log lines.
+//! the upload size checks (the import phase log lines are in `import_phases.rs`).
 //!
 //! The attestor is served in process from an [`Attestor`] that the test keeps, so it can inspect
 //! the store (staging keys, tile keys, import records) while the server runs.
@@ -10,14 +10,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use stella_attestor::AttestorConfig;
-use stella_attestor::attestor::Attestor;
-use stella_attestor::spool::{INCOMING_DIR, SpoolDir};
+use stella_attestor::spool::INCOMING_DIR;
 use stella_attestor::store::Store;
-use stella_attestor::tile_import::streamed_limits;
 use stella_bundle::{Limits, LogTilesInput, TilesInput};
 use stella_log_forge::{ForgeConfig, KeyAlgorithm, MemoryTiles, Seed, forge_log};
 use stella_proto::attestor::v1 as pb;
@@ -342,6 +340,35 @@ async fn truncated_stream_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn stream_longer_than_declared_rejected_early() {
+    let Some(vectors) = vectors() else { return };
+    let archive = pack(|_| {});
+    let digest = bundle_digest(&archive);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_in_process(dir.path(), 1 << 34).await;
+    let mut client = server.client().await;
+    import_trust(&mut client, &vectors).await;
+
+    // The upload declares 10 bytes and then sends the whole archive, followed by more data. The
+    // attestor must stop at the first chunk past the declared size, not spool everything.
+    let mut messages = vec![start_message("long.tgz", 10)];
+    messages.extend(archive.chunks(STREAM_CHUNK_BYTES).map(data_message));
+    messages.extend((0..64).map(|_| data_message(&vec![0; STREAM_CHUNK_BYTES])));
+    let status = client
+        .import_tiles_stream(tokio_stream::iter(messages))
+        .await
+        .expect_err("long upload");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(reason_of(&status), "ERR_BUNDLE_MALFORMED", "{}", status.message());
+    assert!(status.message().contains("long.tgz"), "{}", status.message());
+    assert!(status.message().contains("longer than the 10 bytes"), "{}", status.message());
+
+    wait_for_empty_spool(dir.path()).await;
+    assert_nothing_stored(server.store(), Some(&digest));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn dropped_stream_leaves_nothing() {
     let Some(vectors) = vectors() else { return };
     let archive = pack(|_| {});
@@ -451,71 +478,4 @@ async fn altered_bundle_after_import_rejected() {
     assert_eq!(server.store().tile_key_count().expect("count"), tiles_before);
     assert_eq!(server.store().staging_key_count().expect("count"), 0);
     server.stop().await;
-}
-
-/// Log lines written through the `tracing` fmt subscriber, kept for inspection.
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn import_logs_each_phase() {
-    let Some(vectors) = vectors() else { return };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("open store");
-    let spool = SpoolDir::open(dir.path()).expect("open spool");
-    let attestor = Attestor::new(store, Limits::default(), streamed_limits(1 << 34), spool);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    attestor
-        .import_trust_roots("trust.tgz", &trust_set(&vectors), now)
-        .expect("import trust roots");
-    let archive = pack(|_| {});
-
-    let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        attestor
-            .import_tiles("phases.tgz", &archive, now)
-            .expect("first import");
-        attestor
-            .import_tiles("phases.tgz", &archive, now)
-            .expect("second import");
-    });
-
-    let text = String::from_utf8(log.0.lock().expect("log lock").clone()).expect("UTF-8 log");
-    let phases: Vec<&str> = text
-        .lines()
-        .filter(|line| line.contains("import phase"))
-        .map(|line| {
-            assert!(line.contains("file=phases.tgz"), "{line}");
-            line.split("phase=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or("<none>")
-        })
-        .collect();
-    // The second import is a no-op: it logs only `done`.
-    assert_eq!(
-        phases,
-        vec!["staging", "verifying", "committing", "done", "done"],
-        "{text}"
-    );
-    assert!(text.contains("already_imported=true"), "{text}");
 }

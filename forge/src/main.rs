@@ -1,6 +1,7 @@
 //! `stella-log-forge`: writes a C2SP tlog-tiles directory for a log of N
-//! deterministic entries, its signed checkpoint and vkey, and optionally a
-//! tile bundle with tlog-proofs for the first, middle and last entries.
+//! deterministic entries with its signed checkpoint, the vkey beside the
+//! directory, and optionally a tile bundle with tlog-proofs for the first,
+//! middle and last entries.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ struct Args {
     /// Number of entries (the checkpoint's tree size).
     #[arg(long)]
     entries: u64,
-    /// Output directory; receives `checkpoint`, `vkey` and `tile/...`.
+    /// Output directory; receives `checkpoint` and `tile/...`, so that `stella rekor tiles pack
+    /// --tiles-dir` accepts it as it is. The note verifier key goes to `<out>.vkey` beside it.
     #[arg(long)]
     out: PathBuf,
     /// Checkpoint origin, also the key name.
@@ -47,6 +49,14 @@ enum KeyArg {
     Ed25519,
     #[value(name = "ecdsa-p256")]
     EcdsaP256,
+}
+
+/// Path of the vkey file of the log in `out`: `<out>.vkey`, beside the directory and not in it,
+/// because a tiles directory holds only what the tlog-tiles layout names.
+fn vkey_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".vkey");
+    PathBuf::from(name)
 }
 
 fn main() -> ExitCode {
@@ -88,7 +98,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     write_file(&args.out.join("checkpoint"), &log.note).map_err(|err| err.to_string())?;
     let vkey = log.verifier.to_vkey();
-    write_file(&args.out.join("vkey"), format!("{vkey}\n").as_bytes())
+    write_file(&vkey_path(&args.out), format!("{vkey}\n").as_bytes())
         .map_err(|err| err.to_string())?;
 
     if let Some(bundle) = &args.bundle {

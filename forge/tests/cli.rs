@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use stella_bundle::{Limits, open_tiles};
@@ -58,6 +58,14 @@ fn read_tiles(dir: &Path) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8
     (tiles, bundles)
 }
 
+
+/// The forge writes the vkey of the log in `out` to `<out>.vkey`.
+fn vkey_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".vkey");
+    PathBuf::from(name)
+}
+
 #[test]
 fn cli_ecdsa_log_with_bundle() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -73,7 +81,7 @@ fn cli_ecdsa_log_with_bundle() {
         ],
     );
 
-    let vkey = fs::read_to_string(out.join("vkey")).expect("vkey");
+    let vkey = fs::read_to_string(vkey_path(&out)).expect("vkey");
     let verifier = NoteVerifier::from_vkey(vkey.trim_end()).expect("vkey parses");
     assert_eq!(verifier.key_type().type_byte(), 0x02);
     let note = fs::read(out.join("checkpoint")).expect("checkpoint");
@@ -108,7 +116,13 @@ fn cli_same_seed_same_output() {
     let second = dir.path().join("second");
     run_forge(&first, &[]);
     run_forge(&second, &[]);
-    for name in ["checkpoint", "vkey"] {
+    assert_eq!(
+        fs::read(vkey_path(&first)).expect("first"),
+        fs::read(vkey_path(&second)).expect("second"),
+        "vkey"
+    );
+    assert!(!first.join("vkey").exists(), "the vkey must not be inside the tiles directory");
+    for name in ["checkpoint"] {
         assert_eq!(
             fs::read(first.join(name)).expect("first"),
             fs::read(second.join(name)).expect("second"),

@@ -88,7 +88,9 @@ pub fn forge_log(parent: &Path, label: &str, entries: u64, origin: &str, seed_he
     }
     assert!(status.success(), "`{command_line}` failed with {status}:\n{stderr}");
 
-    let vkey = String::from_utf8_lossy(&read_file(&dir.join("vkey")))
+    let mut vkey_file = dir.as_os_str().to_owned();
+    vkey_file.push(".vkey");
+    let vkey = String::from_utf8_lossy(&read_file(Path::new(&vkey_file)))
         .trim()
         .to_owned();
     ForgedLog {
