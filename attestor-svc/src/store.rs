@@ -18,10 +18,10 @@
 //! `staging` column family ([`staging`]) and commits them as an ingested SST file before its
 //! batch. `crate::tile_import` explains why readers still see the state before or after.
 //!
-//! Memory is bounded by fixed RocksDB settings, whatever the database size: each column family
-//! has memtables of [`WRITE_BUFFER_BYTES`] (at most [`MAX_WRITE_BUFFERS`] of them), all memtables
-//! together are capped at [`TOTAL_WRITE_BUFFER_BYTES`], and every column family reads through
-//! one LRU block cache of [`BLOCK_CACHE_BYTES`] that also holds the index and filter blocks.
+//! Memory is bounded by fixed RocksDB settings, whatever the database size. Each column family
+//! has at most [`MAX_WRITE_BUFFERS`] memtables of [`WRITE_BUFFER_BYTES`], and all memtables
+//! together are capped at [`TOTAL_WRITE_BUFFER_BYTES`]. Every column family reads through one LRU
+//! block cache of [`BLOCK_CACHE_BYTES`], which also contains the index and filter blocks.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

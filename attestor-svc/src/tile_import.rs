@@ -143,13 +143,15 @@ impl Attestor {
     ///
     /// # Errors
     ///
-    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`;
-    /// INVALID_ARGUMENT with the bundle's reason code, `ERR_REKOR_CHECKPOINT_INVALID`
-    /// naming the checkpoint file, the tile set's code (`ERR_REKOR_TILE_INVALID`,
-    /// `ERR_REKOR_ROOT_MISMATCH`, `ERR_REKOR_TILE_MISSING`),
-    /// `ERR_REKOR_PROOF_INVALID` for a tlog-proof that cannot belong to its checkpoint, or
-    /// `ERR_REKOR_CHECKPOINT_INCONSISTENT` for a checkpoint that contradicts a verified one of
-    /// its log. That last rejection stores an inconsistency record, and nothing else.
+    /// - FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` or `ERR_TRUST_ROOT_EXPIRED`.
+    /// - INVALID_ARGUMENT with the bundle's reason code, or `ERR_REKOR_CHECKPOINT_INVALID` naming
+    ///   the checkpoint file.
+    /// - INVALID_ARGUMENT with the tile set's code: `ERR_REKOR_TILE_INVALID`,
+    ///   `ERR_REKOR_ROOT_MISMATCH` or `ERR_REKOR_TILE_MISSING`.
+    /// - INVALID_ARGUMENT with `ERR_REKOR_PROOF_INVALID` for a tlog-proof that cannot belong to
+    ///   its checkpoint.
+    /// - `ERR_REKOR_CHECKPOINT_INCONSISTENT` for a checkpoint that contradicts a verified one of
+    ///   its log. This rejection stores an inconsistency record, and nothing else.
     pub fn import_tiles(&self, file_name: &str, archive: &[u8], now: i64) -> Result<TilesImport, ServiceError> {
         let size = u64::try_from(archive.len()).unwrap_or(u64::MAX);
         let limits = self.limits;
@@ -234,10 +236,10 @@ impl Attestor {
             other => ServiceError::from(other),
         })?;
         if let Err(error) = self.store.commit(batch) {
-            // The tiles are ingested but the batch failed: take them back now rather than at
-            // the next start-up. The import lock is held, so no other import sees them.
+            // The tiles are ingested but the batch failed, so delete them now rather than at the
+            // next start-up. The import lock is held, so no other import reads them meanwhile.
             if let Err(undo_error) = self.store.roll_back_interrupted_ingests() {
-                warn!(error = %undo_error, "cannot take back the tiles of a failed import; the next start-up will");
+                warn!(error = %undo_error, "failed to roll back the tiles of a failed import; the next start-up rolls them back");
             }
             return Err(error.into());
         }

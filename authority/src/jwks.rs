@@ -178,8 +178,8 @@ impl Jwks {
     pub fn to_json(&self) -> String {
         let keys: Vec<Value> = self.keys.iter().map(Jwk::to_json).collect();
         let document = json!({ "keys": keys });
-        // Serializing a `Value` fails only for non-string map keys, which a
-        // `Value` cannot contain.
+        // Serializing a `Value` cannot fail: serde_json fails only on non-string map keys, and
+        // the maps of a `Value` have string keys by type.
         let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
         text.push('\n');
         text

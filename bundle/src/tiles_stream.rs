@@ -86,10 +86,11 @@ pub enum TilesItem<'a> {
 /// concern that file alone. The function keeps at most one file's content at a time, plus state
 /// per entry (the manifest and the names it lists) that grows with the number of files.
 ///
-/// The checks that need the whole archive run after the last `on_item` call: the gzip trailer,
-/// the end-of-archive marker, trailing data, that every listed file is present and every log
-/// has a checkpoint, and that the bundle contains a log or a proof. So a caller must not commit
-/// anything it received unless the function returns `Ok`, and must discard all of it on `Err`.
+/// The checks that need the whole archive run after the last `on_item` call. They cover the gzip
+/// trailer, the end-of-archive marker and trailing data. They also check that every listed file
+/// is present, that every log has a checkpoint, and that the bundle contains a log or a proof.
+/// So a caller must not commit anything it received unless the function returns `Ok`, and must
+/// discard all of it on `Err`.
 ///
 /// `limits.max_archive_bytes` is checked as compressed bytes are read, so the reported size of
 /// a too-large archive is the count at which reading stopped. At most `max_archive_bytes` plus

@@ -1,6 +1,7 @@
-//! `stella rekor tiles import` streams the bundle file to a real attestor (RocksDB in a temporary
-//! directory, served in process on a loopback port): bundles of several chunks, re-imports,
-//! the deadline that grows with the file, and the attestor's size limit for streamed bundles.
+//! `stella rekor tiles import` streams the bundle file to a real attestor, served in process on a
+//! loopback port with RocksDB in a temporary directory. The tests cover bundles of several
+//! chunks, re-imports, the deadline that grows with the file, and the attestor's size limit for
+//! streamed bundles.
 
 mod common;
 

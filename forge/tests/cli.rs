@@ -59,7 +59,7 @@ fn read_tiles(dir: &Path) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8
 }
 
 
-/// The forge writes the vkey of the log in `out` to `<out>.vkey`.
+/// Returns the path of the vkey file that the forge writes for the log in `out`: `<out>.vkey`.
 fn vkey_path(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(".vkey");

@@ -68,16 +68,7 @@ impl Store {
     ///
     /// [`StoreError::Rocks`] when RocksDB fails.
     pub fn staging_key_count(&self) -> Result<u64, StoreError> {
-        let cf = self.cf(CF_STAGING)?;
-        let mut iterator = self.db.raw_iterator_cf(cf);
-        iterator.seek_to_first();
-        let mut count = 0_u64;
-        while iterator.valid() {
-            count = count.saturating_add(1);
-            iterator.next();
-        }
-        iterator.status().map_err(rocks("count staging keys"))?;
-        Ok(count)
+        self.count_keys(CF_STAGING, "count staging keys")
     }
 
     /// Returns the number of keys in the `tiles` column family, for tests and diagnostics.
@@ -86,15 +77,19 @@ impl Store {
     ///
     /// [`StoreError::Rocks`] when RocksDB fails.
     pub fn tile_key_count(&self) -> Result<u64, StoreError> {
-        let cf = self.cf(CF_TILES)?;
-        let mut iterator = self.db.raw_iterator_cf(cf);
+        self.count_keys(CF_TILES, "count tile keys")
+    }
+
+    /// Counts the keys of one column family by walking all of them.
+    fn count_keys(&self, cf_name: &'static str, operation: &'static str) -> Result<u64, StoreError> {
+        let mut iterator = self.db.raw_iterator_cf(self.cf(cf_name)?);
         iterator.seek_to_first();
         let mut count = 0_u64;
         while iterator.valid() {
             count = count.saturating_add(1);
             iterator.next();
         }
-        iterator.status().map_err(rocks("count tile keys"))?;
+        iterator.status().map_err(rocks(operation))?;
         Ok(count)
     }
 }
@@ -455,7 +450,7 @@ mod tests {
     const OTHER_DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     #[test]
-    fn ingest_without_batch_is_taken_back_at_start() {
+    fn ingest_without_batch_rolled_back() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_path = dir.path().join("db");
         {

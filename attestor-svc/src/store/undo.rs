@@ -1,4 +1,4 @@
-//! The `ingest_undo` column family: what a tile import must take back if the attestor stops
+//! The `ingest_undo` column family: what a tile import must roll back if the attestor stops
 //! between ingesting its tiles and writing its import batch.
 //!
 //! A tile import commits in two writes: the SST file of its new tiles is ingested into `tiles`,
@@ -125,7 +125,7 @@ impl Store {
         Ok(())
     }
 
-    /// Takes back every tile import that stopped between its ingestion and its batch, then drops
+    /// Rolls back every tile import that stopped between its ingestion and its batch, then drops
     /// all undo entries. Runs at start-up, before any import can start. Returns the number of
     /// tile keys deleted.
     ///
@@ -168,7 +168,7 @@ impl Store {
             drop(entries);
             self.clear_ingest_undo(&mut batch, digest)?;
             self.db.write(batch).map_err(rocks("roll back tiles"))?;
-            warn!(digest = %digest, "took back the tiles of an import that stopped before its commit");
+            warn!(digest = %digest, "rolled back the tiles of an import that stopped before its commit");
         }
 
         // Entries without a marker: their import stopped before it ingested anything.

@@ -206,7 +206,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let verified_per_second = indexes.len() as f64 / start.elapsed().as_secs_f64();
 
-    // The same proofs through a warm node cache that holds every hash tile.
+    // The same proofs through a warm node cache that contains every hash tile.
     let cached = cached::measure(source, tiles.tiles.len(), &config.origin, size, &indexes, &leaves, &root)?;
 
     let archives = match &args.trusted_root {

@@ -236,7 +236,7 @@ fn free_port() -> Result<u16, String> {
     Ok(address.port())
 }
 
-/// Polls `stella rekor checkpoints` until the attestor answers.
+/// Polls `stella rekor checkpoints` until the attestor responds.
 fn wait_until_serving(stella_bin: &Path, url: &str, attestor: &mut Attestor, log_path: &Path) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
