@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs the air-gap promotion runbook end to end on this machine. It installs the system packages
 # the build needs and builds the workspace. It then generates a demo kit (a signed tiled log, a test
-# CA and timestamp authority, DSSE-signed attestations) and packs the three offline bundles. Last, it
-# starts the attestor and the gate on loopback with their own data directories, runs the runbook and
-# prints the decision.
+# CA and timestamp authority, DSSE-signed attestations, TLS certificates for the services) and packs
+# the three offline bundles. It creates an Authority signing key and its JWKS. It starts the
+# attestor and the gate on loopback with their own data directories. Both serve TLS, the attestor
+# requires a client certificate, and the gate presents one to it (mutual TLS). Last, it mints an
+# operator token for the tenant "demo", runs the runbook over https with that token and prints the
+# decision.
 #
 # Environment: DEMO_DIR (default ./demo-out, wiped first if this script made it), ATTESTOR_PORT (default 7401),
 # GATE_PORT (default 7402).
@@ -31,6 +34,32 @@ kit="$demo_dir/kit"
 
 echo "==> Generating the demo kit in $kit"
 "$bin/stella-demo-kit" --out "$kit"
+tls="$kit/tls"
+authority="$demo_dir/authority"
+mkdir -p "$authority"
+token_file="$authority/operator.token"
+
+# Every service command reads the operator token from its file. The auth commands need none.
+stella() { "$bin/stella" --token-file "$token_file" "$@"; }
+run() {
+    echo
+    echo "\$ stella $*"
+    stella "$@"
+}
+
+echo
+echo "==> Authority: a signing key, the JWKS that the services check tokens against, an operator token"
+run auth keygen --out "$authority/authority-key.pem"
+run auth jwks --key "$authority/authority-key.pem" --out "$authority/jwks.json"
+
+# The operator's token for the tenant "demo" goes to a file that only this user can read, and is
+# never printed.
+scopes="trust:import,tiles:import,evidence:import,evidence:verify,reports:read"
+scopes="$scopes,promotion:preview,promotion:evaluate,decisions:read"
+echo
+echo "\$ stella auth token --key $authority/authority-key.pem --tenant demo --scopes $scopes --ttl 1h > $token_file"
+(umask 077 && stella auth token --key "$authority/authority-key.pem" --tenant demo --scopes "$scopes" --ttl 1h \
+    >"$token_file")
 
 pids=()
 cleanup() {
@@ -84,27 +113,31 @@ wait_for_service() {
 require_free_port "$attestor_port" attestor ATTESTOR_PORT
 require_free_port "$gate_port" gate GATE_PORT
 
-echo "==> Starting the attestor on 127.0.0.1:$attestor_port and the gate on 127.0.0.1:$gate_port"
+echo
+echo "==> Starting the attestor on 127.0.0.1:$attestor_port and the gate on 127.0.0.1:$gate_port (TLS;" \
+    "the attestor requires a client certificate)"
 "$bin/stella-attestor" --listen "127.0.0.1:$attestor_port" --data-dir "$demo_dir/attestor-data" \
+    --authority-jwks "$authority/jwks.json" \
+    --tls-cert "$tls/server.pem" --tls-key "$tls/server-key.pem" --tls-client-ca "$tls/ca.pem" \
     >"$demo_dir/attestor.log" 2>&1 &
 attestor_pid=$!
 pids+=("$attestor_pid")
 wait_for_service "$attestor_pid" "$attestor_port" attestor
 "$bin/stella-gate" --listen "127.0.0.1:$gate_port" --data-dir "$demo_dir/gate-data" \
-    --attestor "http://127.0.0.1:$attestor_port" --policy "$kit/policy.yaml" \
+    --attestor "https://127.0.0.1:$attestor_port" --policy "$kit/policy.yaml" \
+    --attestor-tls-ca "$tls/ca.pem" --attestor-tls-cert "$tls/client.pem" \
+    --attestor-tls-key "$tls/client-key.pem" \
+    --authority-jwks "$authority/jwks.json" --tls-cert "$tls/server.pem" --tls-key "$tls/server-key.pem" \
     >"$demo_dir/gate.log" 2>&1 &
 gate_pid=$!
 pids+=("$gate_pid")
 wait_for_service "$gate_pid" "$gate_port" gate
 
-export STELLA_ATTESTOR_URL="http://127.0.0.1:$attestor_port"
-export STELLA_GATE_URL="http://127.0.0.1:$gate_port"
-stella() { "$bin/stella" "$@"; }
-run() {
-    echo
-    echo "\$ stella $*"
-    stella "$@"
-}
+export STELLA_ATTESTOR_URL="https://127.0.0.1:$attestor_port"
+export STELLA_GATE_URL="https://127.0.0.1:$gate_port"
+export STELLA_TLS_CA="$tls/ca.pem"
+export STELLA_TLS_CERT="$tls/client.pem"
+export STELLA_TLS_KEY="$tls/client-key.pem"
 
 echo
 echo "==> Connected zone: packing the three bundles"

@@ -1,12 +1,19 @@
-//! The attestor's request logic, independent of gRPC: shared state, the current trust
-//! root set, and helpers used by the import and verification handlers.
+//! The attestor's request logic, independent of gRPC: the state shared by every tenant
+//! ([`AttestorState`]), the attestor bound to one tenant ([`Attestor`]), the tenant's current
+//! trust root set, and helpers used by the import and verification handlers.
+//!
+//! Every request runs on an [`Attestor`] made for the caller's tenant, whose store view reads and
+//! writes only that tenant's keys. Each tenant has its own trust root set, tiles, checkpoints,
+//! evidence, reports, import log and split-view records.
 //!
 //! Every method here blocks (RocksDB, signature checks), so the gRPC layer calls them on
 //! tokio's blocking pool. Time is passed in by the caller, which reads the clock once per
 //! request.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use stella_authority::Tenant;
 use stella_bundle::{Limits, open_trust_set};
 use stella_verify::reason::ReasonCode;
 use stella_verify::tiles::TileNodeCache;
@@ -16,31 +23,37 @@ use crate::error::ServiceError;
 use crate::spool::SpoolDir;
 use crate::store::Store;
 
-/// Shared state of the attestor.
-pub struct Attestor {
-    pub(crate) store: Store,
+/// State of the attestor shared by every tenant.
+pub struct AttestorState {
+    /// The database. Requests use views of it from [`Store::for_tenant`].
+    store: Store,
     pub(crate) limits: Limits,
     /// Limits of archives that arrive through ImportTilesStream.
     pub(crate) stream_limits: Limits,
     /// Directory of streamed uploads and of the SST files of tile imports.
     pub(crate) spool: SpoolDir,
-    /// The opened current trust set, keyed by its digest, so that requests do not reopen
-    /// the archive each time.
-    trust_cache: Mutex<Option<Arc<TrustSet>>>,
-    /// Interior nodes of recently read hash tiles, keyed by origin, shared by every request.
+    /// The opened current trust set of each tenant that has used one, so that requests do not
+    /// reopen the archive each time. Each entry is checked against the tenant's stored digest
+    /// before use.
+    ///
+    /// NOTE: one entry per tenant, never evicted, so memory grows with the number of tenants
+    /// that verify (one opened trust set each).
+    trust_sets: Mutex<HashMap<String, Arc<TrustSet>>>,
+    /// Interior nodes of recently read hash tiles, shared by every request and keyed by tenant
+    /// and origin ([`crate::cache::node_cache_key`]).
     pub(crate) node_cache: TileNodeCache,
 }
 
-impl Attestor {
+impl AttestorState {
     /// Creates the attestor over an opened store. `limits` bound every archive it receives
     /// whole, `stream_limits` the tile bundles streamed into `spool`.
     pub fn new(store: Store, limits: Limits, stream_limits: Limits, spool: SpoolDir) -> Self {
-        Attestor {
+        AttestorState {
             store,
             limits,
             stream_limits,
             spool,
-            trust_cache: Mutex::new(None),
+            trust_sets: Mutex::new(HashMap::new()),
             node_cache: TileNodeCache::new(crate::cache::NODE_CACHE_TILES),
         }
     }
@@ -55,17 +68,47 @@ impl Attestor {
         &self.stream_limits
     }
 
-    /// Returns the store.
+    /// Returns the store as [`Store::open`] returned it: a view of the tenant
+    /// [`crate::store::DEFAULT_TENANT`]. Its key counters cover every tenant.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The attestor bound to one tenant: the shared state and a store view of that tenant.
+/// Cloning is cheap.
+#[derive(Clone)]
+pub struct Attestor {
+    pub(crate) state: Arc<AttestorState>,
+    /// View of the tenant's keys; every read and write of a request goes through it.
+    pub(crate) store: Store,
+}
+
+impl Attestor {
+    /// Returns the attestor of `tenant`.
+    pub fn for_tenant(state: &Arc<AttestorState>, tenant: &Tenant) -> Self {
+        Attestor {
+            state: Arc::clone(state),
+            store: state.store.for_tenant(tenant),
+        }
+    }
+
+    /// Returns the tenant this attestor serves.
+    pub fn tenant(&self) -> &str {
+        self.store.tenant()
+    }
+
+    /// Returns the tenant's store view.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Returns the current trust root set, opening and checking the stored archive when
+    /// Returns the tenant's current trust root set, opening and checking the stored archive when
     /// the cached copy is stale.
     ///
     /// # Errors
     ///
-    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` when no set was imported; an
+    /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` when the tenant has imported no set; an
     /// internal error when the stored archive no longer opens or its digest changed.
     pub fn current_trust_set(&self) -> Result<Arc<TrustSet>, ServiceError> {
         let Some(current) = self.store.current_trust_set()? else {
@@ -88,7 +131,7 @@ impl Attestor {
             )));
         };
         let label = format!("stored trust root set {}", current.digest);
-        let limits = stored_archive_limits(&self.limits, &archive);
+        let limits = stored_archive_limits(&self.state.limits, &archive);
         let opened = open_trust_set(&label, &archive, &limits)
             .map_err(|error| ServiceError::Internal(format!("cannot reopen {label}: {error}")))?;
         let trust = Arc::new(opened.into_trust_set());
@@ -103,19 +146,21 @@ impl Attestor {
     }
 
     pub(crate) fn set_cached_trust_set(&self, trust: Arc<TrustSet>) {
-        let mut slot = self
-            .trust_cache
+        let mut sets = self
+            .state
+            .trust_sets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = Some(trust);
+        sets.insert(self.tenant().to_owned(), trust);
     }
 
     fn cached_trust_set(&self) -> Option<Arc<TrustSet>> {
-        let slot = self
-            .trust_cache
+        let sets = self
+            .state
+            .trust_sets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.clone()
+        sets.get(self.tenant()).cloned()
     }
 }
 
@@ -126,7 +171,7 @@ impl Attestor {
 ///
 /// NOTE: a set accepted only because its file size, total size or entry count exceeded the
 /// defaults under larger configured limits fails to reopen once those limits shrink. Only the
-/// library API can set those limits (`Attestor::new` takes any `Limits`), not the binary.
+/// library API can set those limits (`AttestorState::new` takes any `Limits`), not the binary.
 fn stored_archive_limits(configured: &Limits, archive: &[u8]) -> Limits {
     let defaults = Limits::default();
     let archive_bytes = u64::try_from(archive.len()).unwrap_or(u64::MAX);

@@ -30,7 +30,8 @@
 //! an internal error ([`StoreErrorSlot::take_error`]) rather than a verification failure.
 //!
 //! Proofs from tiles read the stored tiles through the attestor's shared [`TileNodeCache`]
-//! (at most [`NODE_CACHE_TILES`] tiles, keyed by origin), so a warm request reads neither
+//! (at most [`NODE_CACHE_TILES`] tiles, keyed by tenant and origin: [`node_cache_key`]), so a
+//! warm request reads neither
 //! RocksDB nor hashes inside a hot tile. Stored tiles are never overwritten, and every stored
 //! version of a tile starts with the same hashes, because each import is checked for
 //! consistency with the stored checkpoints before it is written. The cached nodes therefore
@@ -60,6 +61,14 @@ const FULL_WIDTH: u16 = 256;
 /// tile, so about 66 MiB at most. 4,096 tiles hold every level-0 tile of a log of one million
 /// entries, or the hot right edge and recent tiles of a larger one.
 pub const NODE_CACHE_TILES: usize = 4_096;
+
+/// Returns the key of a log's tiles in the shared [`TileNodeCache`]: the tenant, a space, and the
+/// origin. Each tenant stores its own tiles, so one origin may name different trees for two
+/// tenants, and the key keeps them apart. A tenant id never contains a space, so no two
+/// (tenant, origin) pairs share a key.
+pub fn node_cache_key(tenant: &str, origin: &str) -> String {
+    format!("{tenant} {origin}")
+}
 
 /// Holds the first storage error raised inside a library callback.
 #[derive(Debug, Default)]
@@ -202,7 +211,7 @@ impl<'a> Cache<'a> {
     }
 
     /// Creates a cache view like [`Cache::new`] that reads tile nodes through `node_cache`,
-    /// keyed by origin. `node_cache` must serve only this store.
+    /// keyed by the tenant of `store` and the origin. `node_cache` must serve only this database.
     pub fn with_node_cache(store: &'a Store, trust: &TrustSet, node_cache: &'a TileNodeCache) -> Self {
         Cache {
             node_cache: Some(node_cache),
@@ -226,7 +235,10 @@ impl<'a> Cache<'a> {
     pub(crate) fn with_tiles<T>(&self, origin: &str, read: impl FnOnce(&dyn TileSource) -> T) -> T {
         let tiles = OriginTiles::new(self.store, origin, &self.errors);
         match self.node_cache {
-            Some(node_cache) => read(&CachedTiles::new(&tiles, node_cache, origin)),
+            Some(node_cache) => {
+                let key = node_cache_key(self.store.tenant(), origin);
+                read(&CachedTiles::new(&tiles, node_cache, &key))
+            }
             None => read(&tiles),
         }
     }

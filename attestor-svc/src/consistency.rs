@@ -107,7 +107,7 @@ impl Attestor {
             ));
         }
 
-        let cache = Cache::with_node_cache(&self.store, &trust, &self.node_cache);
+        let cache = Cache::with_node_cache(&self.store, &trust, &self.state.node_cache);
         if let Some(detail) = cache.split_view_detail(origin)? {
             return Ok(ConsistencyResult::failed(ReasonCode::RekorCheckpointInconsistent, detail));
         }

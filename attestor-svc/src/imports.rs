@@ -82,7 +82,7 @@ impl Attestor {
         now: i64,
     ) -> Result<TrustSetImport, ServiceError> {
         let _guard = self.store.lock_imports();
-        let opened = open_trust_set(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
+        let opened = open_trust_set(file_name, archive, &self.state.limits).map_err(|e| ServiceError::from_coded(&e))?;
 
         if let Some(record) = self.store.import_record(&opened.digest)? {
             let current = self.store.current_trust_set()?;
@@ -156,7 +156,7 @@ impl Attestor {
     /// INVALID_ARGUMENT with the bundle's reason code when the archive is rejected.
     pub fn register_evidence(&self, file_name: &str, archive: &[u8], now: i64) -> Result<EvidenceImport, ServiceError> {
         let _guard = self.store.lock_imports();
-        let opened = open_evidence(file_name, archive, &self.limits).map_err(|e| ServiceError::from_coded(&e))?;
+        let opened = open_evidence(file_name, archive, &self.state.limits).map_err(|e| ServiceError::from_coded(&e))?;
 
         let sigstore_bundles = u64::try_from(opened.sigstore_bundles.len()).unwrap_or(u64::MAX);
         let record = ImportRecord {

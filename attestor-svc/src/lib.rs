@@ -1,6 +1,9 @@
 //! Attestor service behind `stella-attestor`: imports trust root sets, Rekor tile/proof
 //! bundles and evidence bundles into RocksDB, and verifies evidence and log inclusion
 //! offline from that cache.
+//!
+//! Every call carries an Authority token. The attestor checks it offline against the
+//! Authority's JWKS, takes the caller's tenant from it and serves only that tenant's data.
 
 pub mod attestor;
 pub mod cache;
@@ -21,13 +24,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use stella_access::Authenticator;
 use stella_bundle::Limits;
 use stella_proto::attestor::v1::attestor_server::AttestorServer;
 use tokio::net::TcpListener;
+use tonic::transport::ServerTlsConfig;
 use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
-use crate::attestor::Attestor;
+use crate::attestor::AttestorState;
 use crate::service::AttestorService;
 use crate::spool::SpoolDir;
 use crate::store::Store;
@@ -49,19 +54,27 @@ pub struct AttestorConfig {
     /// Limits applied to every archive. The largest gRPC request accepted is the larger of
     /// `max_archive_bytes` and [`stella_bundle::DEFAULT_MAX_ARCHIVE_BYTES`], plus framing.
     pub limits: Limits,
+    /// Checks the Authority token of every call; its audience should be
+    /// [`stella_access::AUDIENCE_ATTESTOR`].
+    pub authenticator: Authenticator,
+    /// TLS of the listener, with client certificates required when it has a client CA. `None`
+    /// serves plaintext: the binary allows that only on a loopback address
+    /// ([`stella_access::ServerAccessArgs::server_tls`]), and this library leaves the check to
+    /// its caller.
+    pub tls: Option<ServerTlsConfig>,
 }
 
 /// Default largest archive that ImportTilesStream accepts: 16 GiB.
 pub const DEFAULT_MAX_STREAM_BUNDLE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 
 /// Opens the store and serves the attestor and gRPC health on `listener` until
-/// `shutdown` completes. Streamed tile bundles may be up to
-/// [`DEFAULT_MAX_STREAM_BUNDLE_BYTES`].
+/// `shutdown` completes, over TLS when `config.tls` is set. Streamed tile bundles may be up to
+/// [`DEFAULT_MAX_STREAM_BUNDLE_BYTES`]. The health service needs no token.
 ///
 /// # Errors
 ///
-/// Fails before serving when the database cannot be opened, and afterwards when the
-/// server fails.
+/// Fails before serving when the database cannot be opened or the TLS configuration is
+/// rejected, and afterwards when the server fails.
 pub async fn run(
     listener: TcpListener,
     config: AttestorConfig,
@@ -74,8 +87,8 @@ pub async fn run(
 ///
 /// # Errors
 ///
-/// Fails before serving when the database or the spool directory cannot be opened, and
-/// afterwards when the server fails.
+/// Fails before serving when the database or the spool directory cannot be opened or the TLS
+/// configuration is rejected, and afterwards when the server fails.
 pub async fn run_with_stream_limit(
     listener: TcpListener,
     config: AttestorConfig,
@@ -96,17 +109,27 @@ pub async fn run_with_stream_limit(
     let max_message =
         usize::try_from(transport_limit.saturating_add(REQUEST_OVERHEAD_BYTES)).unwrap_or(usize::MAX);
     let stream_limits = tile_import::streamed_limits(max_stream_bundle_bytes);
-    let attestor = Arc::new(Attestor::new(store, config.limits, stream_limits, spool));
+    let state = Arc::new(AttestorState::new(store, config.limits, stream_limits, spool));
 
-    let service = AttestorServer::new(AttestorService::new(attestor))
+    let service = AttestorServer::new(AttestorService::new(state, config.authenticator))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<AttestorServer<AttestorService>>().await;
 
     let address = listener.local_addr()?;
-    info!(%address, max_message_bytes = max_message, "attestor listening");
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    let transport = match config.tls {
+        Some(tls) => {
+            builder = builder
+                .tls_config(tls)
+                .context("the TLS configuration of the attestor is rejected")?;
+            "tls"
+        }
+        None => "plaintext",
+    };
+    info!(%address, transport, max_message_bytes = max_message, "attestor listening");
+    builder
         // HTTP/2 starts with 64 KiB flow-control windows, which caps an upload over loopback near
         // 50 MiB/s. Larger windows let a streamed bundle arrive at disk speed.
         .initial_stream_window_size(HTTP2_STREAM_WINDOW)

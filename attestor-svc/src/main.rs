@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use stella_access::{AUDIENCE_ATTESTOR, AccessError, ServerAccessArgs};
 use stella_attestor::{AttestorConfig, DEFAULT_MAX_STREAM_BUNDLE_BYTES};
 use stella_bundle::{DEFAULT_MAX_ARCHIVE_BYTES, Limits};
 use tracing::error;
@@ -30,6 +31,9 @@ struct Args {
     /// with it; disk space does.
     #[arg(long, default_value_t = DEFAULT_MAX_STREAM_BUNDLE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     max_stream_bundle_bytes: u64,
+    /// Authority tokens (audience stella-attestor) and TLS.
+    #[command(flatten)]
+    access: ServerAccessArgs,
 }
 
 #[tokio::main]
@@ -43,6 +47,16 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    stella_access::install_crypto_provider();
+
+    let authenticator = match args.access.authenticator(AUDIENCE_ATTESTOR) {
+        Ok(authenticator) => authenticator,
+        Err(access_error) => return start_failure(&access_error),
+    };
+    let tls = match args.access.server_tls(args.listen) {
+        Ok(tls) => tls,
+        Err(access_error) => return start_failure(&access_error),
+    };
 
     let limits = Limits {
         max_archive_bytes: args.max_bundle_bytes,
@@ -51,6 +65,8 @@ async fn main() -> ExitCode {
     let config = AttestorConfig {
         data_dir: args.data_dir,
         limits,
+        authenticator,
+        tls,
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -65,6 +81,17 @@ async fn main() -> ExitCode {
             error!(error = error_chain(&run_error), "attestor failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs an unusable token or TLS setting. Contradicting or missing transport options are a
+/// usage error (exit 2), as in the gate. A file that cannot be read or parsed is a start failure
+/// (exit 1).
+fn start_failure(access_error: &AccessError) -> ExitCode {
+    error!(error = %access_error, "cannot start the attestor");
+    match access_error {
+        AccessError::Transport(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -1,5 +1,18 @@
-//! The `stella.attestor.v1.Attestor` gRPC service: decodes requests, reads the clock once,
-//! runs the blocking logic of [`Attestor`] on tokio's blocking pool and maps the result.
+//! The `stella.attestor.v1.Attestor` gRPC service: checks the caller's Authority token, reads
+//! the clock once, runs the blocking logic of [`Attestor`] for the token's tenant on tokio's
+//! blocking pool and maps the result.
+//!
+//! Every call is authorized first, before the handler reads its request or touches any state.
+//! tonic has decoded a unary request by then, but a streaming call is rejected before its first
+//! message is read. The tenant comes only from the verified token. The scope each call needs:
+//!
+//! | call | scope |
+//! |---|---|
+//! | ImportTrustRoots | `trust:import` |
+//! | ImportTiles, ImportTilesStream | `tiles:import` |
+//! | RegisterEvidence | `evidence:import` |
+//! | VerifyEvidence, VerifyInclusion, VerifyInclusionStream, ProveConsistency | `evidence:verify` |
+//! | GetReport, ListCheckpoints | `reports:read` |
 //!
 //! The import RPCs run one at a time, in arrival order. This keeps "check against the
 //! stored state, then commit" sequences from interleaving, and bounds the memory of imports.
@@ -12,11 +25,13 @@ use std::sync::Arc;
 
 use stella_proto::attestor::v1 as pb;
 use stella_proto::attestor::v1::attestor_server::Attestor as AttestorRpc;
+use stella_access::{Authenticator, Scope};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{info, instrument};
+use tracing::field::{Empty, display};
+use tracing::{Span, info, instrument};
 
-use crate::attestor::{Attestor, rfc3339};
+use crate::attestor::{Attestor, AttestorState, rfc3339};
 use crate::consistency;
 use crate::error::{ServiceError, escape_for_log};
 use crate::imports::TilesImport;
@@ -28,22 +43,49 @@ use crate::store::CheckpointSummary;
 /// gRPC front of the attestor.
 #[derive(Clone)]
 pub struct AttestorService {
-    attestor: Arc<Attestor>,
+    state: Arc<AttestorState>,
+    /// Checks the token and scope of every call before its request is read.
+    authenticator: Authenticator,
     /// Held by the import RPC that runs; tokio's mutex queues the others in arrival order.
     import_turn: Arc<Mutex<()>>,
 }
 
 impl AttestorService {
-    /// Serves `attestor` over gRPC.
-    pub fn new(attestor: Arc<Attestor>) -> Self {
+    /// Serves `state` over gRPC to callers whose tokens `authenticator` accepts.
+    pub fn new(state: Arc<AttestorState>, authenticator: Authenticator) -> Self {
         AttestorService {
-            attestor,
+            state,
+            authenticator,
             import_turn: Arc::new(Mutex::new(())),
         }
     }
 
+    /// Checks the caller's token for `rpc`, which needs `scope`, and returns the attestor of the
+    /// token's tenant. The caller's tenant, subject and token id go into the current span, so
+    /// every later log line of the call names them. The token itself is never logged.
+    ///
+    /// # Errors
+    ///
+    /// UNAUTHENTICATED or PERMISSION_DENIED from [`Authenticator::authorize`].
+    fn authorize<T>(&self, request: &Request<T>, rpc: &'static str, scope: Scope) -> Result<Attestor, Status> {
+        let principal = self.authenticator.authorize(request, rpc, scope)?;
+        let span = Span::current();
+        span.record("tenant", display(principal.tenant()));
+        span.record("subject", display(escape_for_log(principal.subject())));
+        span.record("token_id", display(escape_for_log(principal.token_id())));
+        Ok(Attestor::for_tenant(&self.state, principal.tenant()))
+    }
+
+    /// Authorizes an import like [`AttestorService::authorize`] and logs the accepted call, so
+    /// the log shows who imported into which tenant even when the import then fails.
+    fn authorize_import<T>(&self, request: &Request<T>, rpc: &'static str, scope: Scope) -> Result<Attestor, Status> {
+        let attestor = self.authorize(request, rpc, scope)?;
+        info!("import call accepted");
+        Ok(attestor)
+    }
+
     /// Runs an import like [`AttestorService::run`], after the imports that arrived before it.
-    async fn run_import<T, F>(&self, call: F) -> Result<T, Status>
+    async fn run_import<T, F>(&self, attestor: Attestor, call: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Attestor, i64) -> Result<T, ServiceError> + Send + 'static,
@@ -51,26 +93,32 @@ impl AttestorService {
         let turn = Arc::clone(&self.import_turn).lock_owned().await;
         // The guard moves into the blocking task, so a cancelled request keeps the turn until
         // its import has finished.
-        self.run(move |attestor, now| {
+        self.run(attestor, move |attestor, now| {
             let _turn = turn;
             call(attestor, now)
         })
         .await
     }
 
-    /// Runs `call` with the request time on the blocking pool.
-    async fn run<T, F>(&self, call: F) -> Result<T, Status>
+    /// Runs `call` on `attestor` with the request time on the blocking pool.
+    async fn run<T, F>(&self, attestor: Attestor, call: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Attestor, i64) -> Result<T, ServiceError> + Send + 'static,
     {
-        let attestor = Arc::clone(&self.attestor);
         let now = now_unix();
         match tokio::task::spawn_blocking(move || call(&attestor, now)).await {
             Ok(result) => result.map_err(ServiceError::into_status),
             Err(join_error) => Err(ServiceError::Internal(format!("request task failed: {join_error}")).into_status()),
         }
     }
+}
+
+/// Records the file name and size of an archive in the current span, once the call is authorized.
+fn record_archive(file_name: &str, bytes: usize) {
+    let span = Span::current();
+    span.record("file_name", display(escape_for_log(file_name)));
+    span.record("bytes", bytes);
 }
 
 /// Reads the clock: Unix seconds, UTC.
@@ -146,14 +194,16 @@ fn inconsistency(record: InconsistencyRecord) -> pb::Inconsistency {
 
 #[tonic::async_trait]
 impl AttestorRpc for AttestorService {
-    #[instrument(name = "attestor.ImportTrustRoots", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
+    #[instrument(name = "attestor.ImportTrustRoots", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, file_name = Empty, bytes = Empty))]
     async fn import_trust_roots(
         &self,
         request: Request<pb::ImportBundleRequest>,
     ) -> Result<Response<pb::ImportTrustRootsResponse>, Status> {
+        let attestor = self.authorize_import(&request, "ImportTrustRoots", Scope::TrustImport)?;
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
+        record_archive(&file_name, archive.len());
         let imported = self
-            .run_import(move |attestor, now| attestor.import_trust_roots(&file_name, &archive, now))
+            .run_import(attestor, move |attestor, now| attestor.import_trust_roots(&file_name, &archive, now))
             .await?;
         info!(digest = %imported.digest, version = imported.version, already_imported = imported.already_imported, "trust root set imported");
         Ok(Response::new(pb::ImportTrustRootsResponse {
@@ -164,43 +214,49 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.ImportTiles", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
+    #[instrument(name = "attestor.ImportTiles", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, file_name = Empty, bytes = Empty))]
     async fn import_tiles(
         &self,
         request: Request<pb::ImportBundleRequest>,
     ) -> Result<Response<pb::ImportTilesResponse>, Status> {
+        let attestor = self.authorize_import(&request, "ImportTiles", Scope::TilesImport)?;
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
+        record_archive(&file_name, archive.len());
         let imported = self
-            .run_import(move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
+            .run_import(attestor, move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
             .await?;
         Ok(Response::new(tiles_response(imported)))
     }
 
-    #[instrument(name = "attestor.ImportTilesStream", skip_all)]
+    #[instrument(name = "attestor.ImportTilesStream", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty))]
     async fn import_tiles_stream(
         &self,
         request: Request<Streaming<pb::ImportChunk>>,
     ) -> Result<Response<pb::ImportTilesResponse>, Status> {
+        // The token is checked before the first byte of the upload is read or spooled.
+        let attestor = self.authorize_import(&request, "ImportTilesStream", Scope::TilesImport)?;
         // The upload is spooled before the import takes its turn, so uploads do not queue
         // behind a running import. The spool file is deleted when `spooled` is dropped.
-        let max_bytes = self.attestor.stream_limits().max_archive_bytes;
-        let spooled = spool::receive(request.into_inner(), self.attestor.spool(), max_bytes)
+        let max_bytes = self.state.stream_limits().max_archive_bytes;
+        let spooled = spool::receive(request.into_inner(), self.state.spool(), max_bytes)
             .await
             .map_err(ServiceError::into_status)?;
         let imported = self
-            .run_import(move |attestor, now| attestor.import_tiles_spooled(&spooled, now))
+            .run_import(attestor, move |attestor, now| attestor.import_tiles_spooled(&spooled, now))
             .await?;
         Ok(Response::new(tiles_response(imported)))
     }
 
-    #[instrument(name = "attestor.RegisterEvidence", skip_all, fields(file_name = %escape_for_log(&request.get_ref().file_name), bytes = request.get_ref().archive.len()))]
+    #[instrument(name = "attestor.RegisterEvidence", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, file_name = Empty, bytes = Empty))]
     async fn register_evidence(
         &self,
         request: Request<pb::ImportBundleRequest>,
     ) -> Result<Response<pb::RegisterEvidenceResponse>, Status> {
+        let attestor = self.authorize_import(&request, "RegisterEvidence", Scope::EvidenceImport)?;
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
+        record_archive(&file_name, archive.len());
         let registered = self
-            .run_import(move |attestor, now| attestor.register_evidence(&file_name, &archive, now))
+            .run_import(attestor, move |attestor, now| attestor.register_evidence(&file_name, &archive, now))
             .await?;
         info!(bundle_id = %registered.bundle_id, already_registered = registered.already_registered, "evidence bundle registered");
         Ok(Response::new(pb::RegisterEvidenceResponse {
@@ -210,15 +266,17 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(bundle_id = %escape_for_log(&request.get_ref().bundle_id)))]
+    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, bundle_id = Empty))]
     async fn verify_evidence(
         &self,
         request: Request<pb::VerifyEvidenceRequest>,
     ) -> Result<Response<pb::VerifyEvidenceResponse>, Status> {
+        let attestor = self.authorize(&request, "VerifyEvidence", Scope::EvidenceVerify)?;
         let bundle_id = request.into_inner().bundle_id;
+        Span::current().record("bundle_id", display(escape_for_log(&bundle_id)));
         let id = bundle_id.clone();
         let verified = self
-            .run(move |attestor, now| attestor.verify_evidence(&id, now))
+            .run(attestor, move |attestor, now| attestor.verify_evidence(&id, now))
             .await?;
         info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = ?verified.reason_codes, "evidence verified");
         Ok(Response::new(pb::VerifyEvidenceResponse {
@@ -230,28 +288,34 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.GetReport", skip_all, fields(report_digest = %escape_for_log(&request.get_ref().report_digest)))]
+    #[instrument(name = "attestor.GetReport", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, report_digest = Empty))]
     async fn get_report(
         &self,
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::GetReportResponse>, Status> {
+        let attestor = self.authorize(&request, "GetReport", Scope::ReportsRead)?;
         let report_digest = request.into_inner().report_digest;
+        Span::current().record("report_digest", display(escape_for_log(&report_digest)));
         let digest = report_digest.clone();
-        let report_json = self.run(move |attestor, _now| attestor.report(&digest)).await?;
+        let report_json = self.run(attestor, move |attestor, _now| attestor.report(&digest)).await?;
         Ok(Response::new(pb::GetReportResponse {
             report_digest,
             report_json,
         }))
     }
 
-    #[instrument(name = "attestor.VerifyInclusion", skip_all, fields(origin = %escape_for_log(&request.get_ref().origin), index = request.get_ref().index))]
+    #[instrument(name = "attestor.VerifyInclusion", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, origin = Empty, index = Empty))]
     async fn verify_inclusion(
         &self,
         request: Request<pb::VerifyInclusionRequest>,
     ) -> Result<Response<pb::VerifyInclusionResponse>, Status> {
+        let attestor = self.authorize(&request, "VerifyInclusion", Scope::EvidenceVerify)?;
         let pb::VerifyInclusionRequest { origin, index, entry, sequence } = request.into_inner();
+        let span = Span::current();
+        span.record("origin", display(escape_for_log(&origin)));
+        span.record("index", index);
         let result = self
-            .run(move |attestor, now| attestor.verify_inclusion(&origin, index, &entry, now))
+            .run(attestor, move |attestor, now| attestor.verify_inclusion(&origin, index, &entry, now))
             .await?;
         info!(included = result.included, proof_source = %result.proof_source, reason_codes = ?result.reason_codes, "inclusion checked");
         Ok(Response::new(inclusion_stream::response(result, sequence)))
@@ -259,41 +323,55 @@ impl AttestorRpc for AttestorService {
 
     type VerifyInclusionStreamStream = inclusion_stream::ResponseStream;
 
-    #[instrument(name = "attestor.VerifyInclusionStream", skip_all)]
+    #[instrument(name = "attestor.VerifyInclusionStream", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty))]
     async fn verify_inclusion_stream(
         &self,
         request: Request<Streaming<pb::VerifyInclusionRequest>>,
     ) -> Result<Response<Self::VerifyInclusionStreamStream>, Status> {
+        // The token is checked before the first request message is read.
+        let attestor = self.authorize(&request, "VerifyInclusionStream", Scope::EvidenceVerify)?;
         let requests = request.into_inner();
         // One clock read and one trust set for the whole call.
-        let trust = self.run(|attestor, now| attestor.valid_trust_set(now)).await?;
+        let tenant_attestor = attestor.clone();
+        let trust = self
+            .run(attestor, |attestor, now| attestor.valid_trust_set(now))
+            .await?;
         info!(trust_set_version = trust.version, "inclusion stream started");
-        let responses = inclusion_stream::start(Arc::clone(&self.attestor), trust, requests);
+        let responses = inclusion_stream::start(Arc::new(tenant_attestor), trust, requests);
         Ok(Response::new(responses))
     }
 
-    #[instrument(name = "attestor.ListCheckpoints", skip_all, fields(origin = ?request.get_ref().origin))]
+    #[instrument(name = "attestor.ListCheckpoints", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, origin = Empty))]
     async fn list_checkpoints(
         &self,
         request: Request<pb::ListCheckpointsRequest>,
     ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        let attestor = self.authorize(&request, "ListCheckpoints", Scope::ReportsRead)?;
         let origin = request.into_inner().origin;
+        if let Some(origin) = &origin {
+            Span::current().record("origin", display(escape_for_log(origin)));
+        }
         let logs = self
-            .run(move |attestor, _now| attestor.list_checkpoints(origin.as_deref()))
+            .run(attestor, move |attestor, _now| attestor.list_checkpoints(origin.as_deref()))
             .await?;
         Ok(Response::new(pb::ListCheckpointsResponse {
             logs: logs.into_iter().map(listed_log).collect(),
         }))
     }
 
-    #[instrument(name = "attestor.ProveConsistency", skip_all, fields(origin = %escape_for_log(&request.get_ref().origin), old_size = request.get_ref().old_size, new_size = request.get_ref().new_size))]
+    #[instrument(name = "attestor.ProveConsistency", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, origin = Empty, old_size = Empty, new_size = Empty))]
     async fn prove_consistency(
         &self,
         request: Request<pb::ProveConsistencyRequest>,
     ) -> Result<Response<pb::ProveConsistencyResponse>, Status> {
+        let attestor = self.authorize(&request, "ProveConsistency", Scope::EvidenceVerify)?;
         let pb::ProveConsistencyRequest { origin, old_size, new_size } = request.into_inner();
+        let span = Span::current();
+        span.record("origin", display(escape_for_log(&origin)));
+        span.record("old_size", old_size);
+        span.record("new_size", new_size);
         let result = self
-            .run(move |attestor, now| attestor.prove_consistency(&origin, old_size, new_size, now))
+            .run(attestor, move |attestor, now| attestor.prove_consistency(&origin, old_size, new_size, now))
             .await?;
         info!(consistent = result.consistent, proof_hashes = result.proof.len(), reason_codes = ?result.reason_codes, "consistency checked");
         Ok(Response::new(consistency::response(result)))

@@ -2,8 +2,10 @@
 //! their checkpoints, evidence bundles, verification reports, the import log, and the evidence of
 //! inconsistent checkpoints that imports were rejected for.
 //!
-//! Each kind lives in its own column family, and every key starts with the tenant id, so
-//! one database can later serve several tenants. Strings inside keys are length-prefixed
+//! Each kind lives in its own column family, and every key starts with the tenant id. A
+//! [`Store`] is a view of one tenant ([`Store::for_tenant`]): it reads and writes only keys under
+//! that tenant, and its listings never leave them. Data written before tenancy existed is under
+//! the tenant `default`. Strings inside keys are length-prefixed
 //! (`u32` big-endian length, then the bytes) and numbers are `u64` big-endian, so keys
 //! never collide and numeric parts sort in numeric order. The store only persists bytes
 //! that the import layer has already authenticated. It parses nothing, and reads that
@@ -24,14 +26,17 @@
 //! block cache of [`BLOCK_CACHE_BYTES`], which also contains the index and filter blocks.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use stella_authority::Tenant;
 
 mod inconsistencies;
 mod staging;
+#[cfg(test)]
+mod tenancy_tests;
 mod undo;
 pub use inconsistencies::EvidenceOutcome;
 pub use staging::{StagedPaths, Staging};
@@ -45,7 +50,8 @@ pub const TOTAL_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Size of the block cache shared by all column families, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Tenant id used for every key until multi-tenancy is configured.
+/// Tenant of the view that [`Store::open`] returns. Data stored before tenancy existed is
+/// under this tenant.
 pub const DEFAULT_TENANT: &str = "default";
 
 const CF_TRUST_SETS: &str = "trust_sets";
@@ -258,17 +264,24 @@ pub enum CommitOutcome {
     AlreadyImported(ImportRecord),
 }
 
-/// The attestor's RocksDB database.
+/// A view of the attestor's RocksDB database that reads and writes the keys of one tenant. Cloning is cheap: every clone and
+/// every view from [`Store::for_tenant`] shares the database and the import lock.
+///
+/// The `staging` and `ingest_undo` column families are shared by all tenants, but their keys
+/// contain the full tenant-prefixed tile keys, and both are empty between imports.
+#[derive(Clone)]
 pub struct Store {
-    db: DB,
-    tenant: String,
-    /// Serializes imports, so that "check, then commit" sequences do not interleave.
-    import_lock: Mutex<()>,
+    db: Arc<DB>,
+    tenant: Arc<str>,
+    /// Serializes imports of all tenants, so that "check, then commit" sequences do not
+    /// interleave and the undo log of a tile import stays exact.
+    import_lock: Arc<Mutex<()>>,
 }
 
 impl Store {
-    /// Opens (or creates) the database in `path` with all column families, for the
-    /// default tenant, and deletes the staged tiles of imports that did not finish.
+    /// Opens (or creates) the database in `path` with all column families, as a view of the
+    /// tenant [`DEFAULT_TENANT`], deletes the staged tiles of imports that did not finish and
+    /// rolls back tile imports that stopped before their commit.
     ///
     /// # Errors
     ///
@@ -284,22 +297,32 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(&cache)));
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(rocks("open"))?;
         let store = Store {
-            db,
-            tenant: DEFAULT_TENANT.to_owned(),
-            import_lock: Mutex::new(()),
+            db: Arc::new(db),
+            tenant: Arc::from(DEFAULT_TENANT),
+            import_lock: Arc::new(Mutex::new(())),
         };
         store.clear_staging()?;
         store.roll_back_interrupted_ingests()?;
         Ok(store)
     }
 
-    /// Returns the tenant id that prefixes every key.
+    /// Returns a view of the same database whose keys are under `tenant`.
+    pub fn for_tenant(&self, tenant: &Tenant) -> Store {
+        Store {
+            db: Arc::clone(&self.db),
+            tenant: Arc::from(tenant.as_str()),
+            import_lock: Arc::clone(&self.import_lock),
+        }
+    }
+
+    /// Returns the tenant id that prefixes every key of this view.
     pub fn tenant(&self) -> &str {
         &self.tenant
     }
 
-    /// Takes the import lock. Hold it from opening the archive until [`Store::commit`]
-    /// returns, so that checks and commits never interleave and one archive is expanded at a time.
+    /// Takes the import lock, which every view of the database shares. Hold it from opening the
+    /// archive until [`Store::commit`] returns, so that checks and commits never interleave and
+    /// one archive is expanded at a time.
     pub fn lock_imports(&self) -> MutexGuard<'_, ()> {
         // A poisoned lock only means another import panicked before writing its batch,
         // and a batch is all-or-nothing, so the data is still consistent.

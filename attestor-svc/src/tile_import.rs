@@ -154,7 +154,7 @@ impl Attestor {
     ///   its log. This rejection stores an inconsistency record, and nothing else.
     pub fn import_tiles(&self, file_name: &str, archive: &[u8], now: i64) -> Result<TilesImport, ServiceError> {
         let size = u64::try_from(archive.len()).unwrap_or(u64::MAX);
-        let limits = self.limits;
+        let limits = self.state.limits;
         self.import_tiles_from(file_name, archive, size, &limits, now)
     }
 
@@ -173,7 +173,7 @@ impl Attestor {
             ))
         })?;
         let reader = std::io::BufReader::with_capacity(SPOOL_READ_BUFFER_BYTES, file);
-        let limits = self.stream_limits;
+        let limits = self.state.stream_limits;
         self.import_tiles_from(&spooled.file_name, reader, spooled.bytes, &limits, now)
     }
 
@@ -228,7 +228,7 @@ impl Attestor {
         let (record, batch) = self.verify_staged(file_name, &header, &staging, staged, now)?;
 
         info!(phase = "committing", file = %logged_name, "import phase");
-        let written = staging.commit_tiles(self.spool.path(), &record.digest).map_err(|error| match error {
+        let written = staging.commit_tiles(self.state.spool.path(), &record.digest).map_err(|error| match error {
             StoreError::Conflict { what, key } => ServiceError::invalid(
                 ReasonCode::RekorTileInvalid,
                 format!("{file_name}: {what} {key} differs from the authenticated copy already stored"),

@@ -64,7 +64,7 @@ impl Attestor {
     pub fn verify_evidence(&self, bundle_id: &str, now: i64) -> Result<EvidenceVerification, ServiceError> {
         let evidence = self.load_evidence(bundle_id)?;
         let trust = self.current_trust_set()?;
-        let cache = Cache::with_node_cache(&self.store, &trust, &self.node_cache);
+        let cache = Cache::with_node_cache(&self.store, &trust, &self.state.node_cache);
 
         let mut entries = BTreeMap::new();
         for (path, json) in &evidence.sigstore_bundles {
@@ -166,7 +166,7 @@ impl Attestor {
                 ),
             });
         }
-        let cache = Cache::with_node_cache(&self.store, trust, &self.node_cache);
+        let cache = Cache::with_node_cache(&self.store, trust, &self.state.node_cache);
 
         let found = cache.inclusion_candidates(origin, index);
         cache.take_error()?;
@@ -246,7 +246,7 @@ impl Attestor {
             ));
         };
         let label = format!("stored evidence bundle {bundle_id}");
-        let opened = open_evidence(&label, &archive, &self.limits)
+        let opened = open_evidence(&label, &archive, &self.state.limits)
             .map_err(|error| ServiceError::Internal(format!("cannot reopen {label}: {error}")))?;
         if opened.id != bundle_id {
             return Err(ServiceError::Internal(format!(

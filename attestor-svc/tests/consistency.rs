@@ -16,15 +16,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use stella_attestor::store::{ImportBatch, ImportRecord, ImportSummary, Store};
 use stella_bundle::{LogTilesInput, TilesInput};
 use stella_proto::attestor::v1 as pb;
-use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_verify::checkpoint::Checkpoint;
 use stella_verify::merkle::{self, Hash};
 use stella_verify::note::NoteSigner;
 use stella_verify::tiles::{build_tiles, root_from_tiles};
 use tonic::Code;
-use tonic::transport::Channel;
 
-use common::{Server, TESSERA_ORIGIN, TESSERA_VKEY, pack_trust_set, production_root, read, reason_of, vectors};
+use common::{
+    Client, Server, TENANT, TESSERA_ORIGIN, TESSERA_VKEY, pack_trust_set, production_root, read, reason_of, tenant,
+    vectors,
+};
 
 /// The Tessera log's entries, in log order, as its test data spells them.
 const TESSERA_ENTRIES: [&str; 15] = [
@@ -37,7 +38,7 @@ fn trust_set(vectors: &Path, note_keys: &[String]) -> Vec<u8> {
     pack_trust_set(&production_root(vectors), note_keys, 1)
 }
 
-async fn import_trust(client: &mut AttestorClient<Channel>, archive: Vec<u8>) {
+async fn import_trust(client: &mut Client, archive: Vec<u8>) {
     client
         .import_trust_roots(pb::ImportBundleRequest {
             file_name: "trust.tgz".to_owned(),
@@ -47,7 +48,7 @@ async fn import_trust(client: &mut AttestorClient<Channel>, archive: Vec<u8>) {
         .expect("import trust set");
 }
 
-async fn import_tiles(client: &mut AttestorClient<Channel>, file_name: &str, checkpoint: Vec<u8>, tiles: BTreeMap<String, Vec<u8>>) {
+async fn import_tiles(client: &mut Client, file_name: &str, checkpoint: Vec<u8>, tiles: BTreeMap<String, Vec<u8>>) {
     let archive = stella_bundle::pack_tiles(&TilesInput {
         logs: vec![LogTilesInput { checkpoint, tiles }],
         tlog_proofs: Vec::new(),
@@ -63,7 +64,7 @@ async fn import_tiles(client: &mut AttestorClient<Channel>, file_name: &str, che
 }
 
 /// Imports the Tessera log at tree `size`: its checkpoint and its partial level-0 tile.
-async fn import_tessera(client: &mut AttestorClient<Channel>, vectors: &Path, size: u64) {
+async fn import_tessera(client: &mut Client, vectors: &Path, size: u64) {
     let log = vectors.join("tessera-log");
     let path = format!("tile/0/000.p/{size}");
     let tiles = BTreeMap::from([(path.clone(), read(&log.join(&path)))]);
@@ -79,7 +80,7 @@ fn tessera_root(vectors: &Path, size: u64) -> String {
 }
 
 async fn prove(
-    client: &mut AttestorClient<Channel>,
+    client: &mut Client,
     origin: &str,
     old_size: u64,
     new_size: u64,
@@ -298,7 +299,7 @@ async fn missing_tile_named() {
     // neighbours. A store written directly has one: sizes 100 and 600 without tile/0/000,
     // which the proof from 100 to 600 needs.
     {
-        let store = Store::open(dir.path()).expect("open store");
+        let store = Store::open(dir.path()).expect("open store").for_tenant(&tenant(TENANT));
         let mut batch = ImportBatch::new(ImportRecord {
             digest: "sha256:00".to_owned(),
             file_name: "written-directly".to_owned(),

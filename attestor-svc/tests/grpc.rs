@@ -16,7 +16,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
 use stella_bundle::{EvidenceInput, Limits, LogTilesInput, Subject, TilesInput, TrustSetInput};
 use stella_proto::attestor::v1 as pb;
-use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_verify::checkpoint::Checkpoint;
 use stella_verify::merkle;
 use stella_verify::note::NoteSigner;
@@ -26,7 +25,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use common::{
-    Server, TESSERA_ORIGIN, TESSERA_VKEY, import_request, pack_trust_set, production_root, read, reason_of,
+    Client, Server, TESSERA_ORIGIN, TESSERA_VKEY, import_request, pack_trust_set, production_root, read, reason_of,
     tessera_tiles, tessera_trust_set, vectors,
 };
 
@@ -38,7 +37,7 @@ const ENTRY_WORDS: [&str; 15] = [
 ];
 
 async fn inclusion(
-    client: &mut AttestorClient<Channel>,
+    client: &mut Client,
     origin: &str,
     index: u64,
     entry: &[u8],
@@ -628,7 +627,7 @@ impl OwnLog {
     }
 
     /// Imports a trust set that trusts this log's key.
-    async fn trust(&self, client: &mut AttestorClient<Channel>, vectors: &Path) {
+    async fn trust(&self, client: &mut Client, vectors: &Path) {
         let root = production_root(&vectors);
         let vkey = self.signer.verifier().to_vkey();
         client
@@ -1052,7 +1051,7 @@ async fn corrupted_proof_keeps_evidence_verified() {
             .expect("register evidence")
             .into_inner()
             .bundle_id;
-        let verify = |mut client: AttestorClient<Channel>, bundle_id: String| async move {
+        let verify = |mut client: Client, bundle_id: String| async move {
             client
                 .verify_evidence(pb::VerifyEvidenceRequest { bundle_id })
                 .await
@@ -1199,7 +1198,7 @@ fn hash_of(base64_text: &str) -> [u8; 32] {
     <[u8; 32]>::try_from(bytes).expect("32-byte hash")
 }
 
-async fn list_checkpoints(client: &mut AttestorClient<Channel>, origin: Option<&str>) -> Vec<pb::LogCheckpoints> {
+async fn list_checkpoints(client: &mut Client, origin: Option<&str>) -> Vec<pb::LogCheckpoints> {
     client
         .list_checkpoints(pb::ListCheckpointsRequest {
             origin: origin.map(str::to_owned),
@@ -1220,7 +1219,7 @@ struct CacheView {
     proof_checkpoints: Vec<pb::StoredCheckpoint>,
 }
 
-async fn cache_view(client: &mut AttestorClient<Channel>, log: &OwnLog, bundle_id: &str) -> CacheView {
+async fn cache_view(client: &mut Client, log: &OwnLog, bundle_id: &str) -> CacheView {
     let mut answers = Vec::new();
     for index in [0_u64, 5, 10, 259, 260, 289, 299, 300, 305] {
         let entry = format!("entry {index}");
@@ -1670,7 +1669,7 @@ fn stream_request(origin: &str, index: u64, entry: &[u8], sequence: u64) -> pb::
 
 /// Sends `requests` in one VerifyInclusionStream call and collects every response.
 async fn inclusion_stream(
-    client: &mut AttestorClient<Channel>,
+    client: &mut Client,
     requests: Vec<pb::VerifyInclusionRequest>,
 ) -> Result<Vec<pb::VerifyInclusionResponse>, tonic::Status> {
     let mut responses = client
@@ -1685,7 +1684,7 @@ async fn inclusion_stream(
 }
 
 /// An attestor with the Tessera trust set and its 15-entry tiles imported.
-async fn tessera_attestor(vectors: &Path, data_dir: &Path) -> (Server, AttestorClient<Channel>) {
+async fn tessera_attestor(vectors: &Path, data_dir: &Path) -> (Server, Client) {
     let server = Server::start(data_dir).await;
     let mut client = server.client().await;
     client

@@ -9,13 +9,13 @@ mod common;
 
 use std::sync::Arc;
 
-use stella_attestor::attestor::Attestor;
+use stella_attestor::attestor::{Attestor, AttestorState};
 use stella_attestor::spool::SpoolDir;
 use stella_attestor::store::Store;
 use stella_attestor::tile_import::streamed_limits;
 use stella_bundle::Limits;
 
-use common::{tessera_tiles, tessera_trust_set, vectors};
+use common::{TENANT, tenant, tessera_tiles, tessera_trust_set, vectors};
 
 /// Log lines written through the `tracing` fmt subscriber, kept for inspection.
 #[derive(Clone, Default)]
@@ -41,7 +41,8 @@ fn import_logs_each_phase() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("open store");
     let spool = SpoolDir::open(dir.path()).expect("open spool");
-    let attestor = Attestor::new(store, Limits::default(), streamed_limits(1 << 34), spool);
+    let state = Arc::new(AttestorState::new(store, Limits::default(), streamed_limits(1 << 34), spool));
+    let attestor = Attestor::for_tenant(&state, &tenant(TENANT));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     attestor
         .import_trust_roots("trust.tgz", &tessera_trust_set(&vectors), now)

@@ -19,13 +19,11 @@ use stella_attestor::store::Store;
 use stella_bundle::{Limits, LogTilesInput, TilesInput};
 use stella_log_forge::{ForgeConfig, KeyAlgorithm, MemoryTiles, Seed, forge_log};
 use stella_proto::attestor::v1 as pb;
-use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Code;
-use tonic::transport::Channel;
 
 use common::{
-    STREAM_CHUNK_BYTES, Server, data_message, pack_trust_set, production_root, reason_of, start_message,
+    Client, STREAM_CHUNK_BYTES, Server, TENANT, TestAuthority, bearer, data_message, pack_trust_set, production_root, reason_of, start_message,
     stream_import, vectors,
 };
 
@@ -79,7 +77,7 @@ fn trust_set(vectors: &Path) -> Vec<u8> {
     pack_trust_set(&production_root(vectors), &[forged().vkey.clone()], 1)
 }
 
-async fn import_trust(client: &mut AttestorClient<Channel>, vectors: &Path) {
+async fn import_trust(client: &mut Client, vectors: &Path) {
     client
         .import_trust_roots(pb::ImportBundleRequest {
             file_name: "trust.tgz".to_owned(),
@@ -89,7 +87,7 @@ async fn import_trust(client: &mut AttestorClient<Channel>, vectors: &Path) {
         .expect("import trust roots");
 }
 
-async fn inclusion(client: &mut AttestorClient<Channel>, index: u64) -> pb::VerifyInclusionResponse {
+async fn inclusion(client: &mut Client, index: u64) -> pb::VerifyInclusionResponse {
     let entry = Seed::from_bytes(b"streaming-import-test").entry(index);
     client
         .verify_inclusion(pb::VerifyInclusionRequest {
@@ -266,16 +264,23 @@ async fn stream_over_limit_rejected() {
         .expect("bind loopback");
     let address = listener.local_addr().expect("local address");
     let (stop, stopped) = oneshot::channel::<()>();
+    let authority = TestAuthority::generate();
     let config = AttestorConfig {
         data_dir: dir.path().to_path_buf(),
         limits: Limits::default(),
+        authenticator: authority.authenticator(),
+        tls: None,
     };
     let task = tokio::spawn(stella_attestor::run_with_stream_limit(listener, config, limit, async {
         let _ = stopped.await;
     }));
-    let mut client = AttestorClient::connect(format!("http://{address}"))
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .expect("URI")
+        .connect()
         .await
         .expect("connect");
+    let mut client: Client =
+        stella_proto::attestor::v1::attestor_client::AttestorClient::with_interceptor(channel, bearer(&authority.token(TENANT)));
     import_trust(&mut client, &vectors).await;
 
     // Declared size over the limit: rejected before any data is read.
@@ -335,7 +340,7 @@ async fn truncated_stream_leaves_nothing() {
     assert!(status.message().contains("short.tgz"), "{}", status.message());
 
     wait_for_empty_spool(dir.path()).await;
-    assert_nothing_stored(server.store(), Some(&digest));
+    assert_nothing_stored(&server.store(), Some(&digest));
     server.stop().await;
 }
 
@@ -364,7 +369,7 @@ async fn stream_longer_than_declared_rejected_early() {
     assert!(status.message().contains("longer than the 10 bytes"), "{}", status.message());
 
     wait_for_empty_spool(dir.path()).await;
-    assert_nothing_stored(server.store(), Some(&digest));
+    assert_nothing_stored(&server.store(), Some(&digest));
     server.stop().await;
 }
 
@@ -409,7 +414,7 @@ async fn dropped_stream_leaves_nothing() {
     drop(sender);
 
     wait_for_empty_spool(dir.path()).await;
-    assert_nothing_stored(server.store(), Some(&digest));
+    assert_nothing_stored(&server.store(), Some(&digest));
 
     // The attestor still imports the whole bundle afterwards.
     let imported = stream_import(&mut client, "whole.tgz", &archive)
@@ -443,7 +448,7 @@ async fn tampered_tile_stores_nothing() {
     assert!(status.message().contains("tampered.tgz"), "{}", status.message());
 
     wait_for_empty_spool(dir.path()).await;
-    assert_nothing_stored(server.store(), Some(&digest));
+    assert_nothing_stored(&server.store(), Some(&digest));
     let response = inclusion(&mut client, 25_600).await;
     assert!(!response.included, "nothing of the tampered bundle may be stored");
     server.stop().await;

@@ -1,9 +1,8 @@
 //! Connections to the attestor and the gate with connect and request timeouts.
 //!
 //! Each connection wraps the generated tonic client, sends the request timeout to the server as
-//! `grpc-timeout`, and maps every failure to [`ClientError`]. Only plain-text `http://` endpoints
-//! are supported.
-// TODO: TLS and mTLS endpoints (`https://`) need a tonic TLS feature and client identity options.
+//! `grpc-timeout`, and maps every failure to [`ClientError`]. The channel, its transport security
+//! and the bearer token on every call come from [`crate::transport`].
 
 use std::io::Read;
 use std::time::Duration;
@@ -22,26 +21,14 @@ use stella_proto::gate::v1::{
     GetPromotionRequest, Promotion,
 };
 use tokio_stream::Stream;
-use tonic::transport::{Channel, Endpoint};
 
 use stella_proto::REASON_CODE_METADATA_KEY;
 use stella_verify::reason::ReasonCode;
 use tonic::Code;
 
-use crate::error::{ClientError, Service, error_chain};
+use crate::error::{ClientError, Service};
+use crate::transport::{AuthenticatedChannel, ConnectOptions, open_channel};
 
-/// HTTP/2 flow-control window of each stream, in bytes: 4 MiB.
-const HTTP2_STREAM_WINDOW: u32 = 4 * 1024 * 1024;
-
-/// HTTP/2 flow-control window of each connection, in bytes: 8 MiB.
-const HTTP2_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
-
-/// Default time allowed to open the TCP connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time allowed for one call. Imports of large tile bundles are the slowest calls.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default maximum response size. Verification reports and decision records are far smaller.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Bytes of archive data in each message of a streamed import.
 pub const IMPORT_CHUNK_BYTES: usize = 1024 * 1024;
 /// Slowest upload rate that the deadline of a streamed import allows for, in bytes per second:
@@ -68,62 +55,6 @@ pub enum StreamImportError {
     Call(#[from] ClientError),
 }
 
-/// Timeouts and limits of a connection.
-#[derive(Debug, Clone)]
-pub struct ConnectOptions {
-    /// Time allowed to open the connection.
-    pub connect_timeout: Duration,
-    /// Time allowed for each call, also sent to the server as `grpc-timeout`. A streamed tile
-    /// import gets more time in proportion to its size ([`stream_import_timeout`]).
-    pub request_timeout: Duration,
-    /// Maximum size of one decoded response message, in bytes.
-    pub max_response_bytes: usize,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-        }
-    }
-}
-
-/// Opens a channel to `url`, failing with [`ClientError::Unreachable`] when nothing responds
-/// within the connect timeout.
-async fn open_channel(
-    service: Service,
-    url: &str,
-    options: &ConnectOptions,
-) -> Result<Channel, ClientError> {
-    let invalid = |detail: String| ClientError::InvalidUrl {
-        service,
-        url: url.to_owned(),
-        detail,
-    };
-    if !url.starts_with("http://") {
-        return Err(invalid(
-            "the URL must start with http:// (TLS endpoints are not supported yet)".to_owned(),
-        ));
-    }
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|error| invalid(error_chain(&error)))?
-        .connect_timeout(options.connect_timeout)
-        // Larger HTTP/2 windows than the 64 KiB default, so large responses and streams are not
-        // held back by flow control on fast links.
-        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
-        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
-    endpoint
-        .connect()
-        .await
-        .map_err(|error| ClientError::Unreachable {
-            service,
-            url: url.to_owned(),
-            detail: error_chain(&error),
-        })
-}
-
 /// Builds a request that carries the request timeout to the server. The channel has no timeout
 /// of its own: tonic enforces the request's `grpc-timeout` on the client side as well, so each
 /// call's deadline is the one set here.
@@ -148,7 +79,7 @@ pub fn stream_import_timeout(request_timeout: Duration, size: u64) -> Duration {
 /// A connection to the attestor service.
 #[derive(Debug, Clone)]
 pub struct AttestorConnection {
-    client: AttestorClient<Channel>,
+    client: AttestorClient<AuthenticatedChannel>,
     url: String,
     options: ConnectOptions,
 }
@@ -157,7 +88,8 @@ pub struct AttestorConnection {
 ///
 /// # Errors
 ///
-/// [`ClientError::InvalidUrl`] for a URL that is not `http://`, and
+/// [`ClientError::InvalidUrl`] for a URL that is neither `https://` nor `http://` to a loopback
+/// host, or `https://` without [`ConnectOptions::tls`], and
 /// [`ClientError::Unreachable`] when the connection fails or times out.
 pub async fn connect_attestor(
     url: &str,
@@ -180,7 +112,7 @@ impl AttestorConnection {
 
     /// Returns the generated client, for calls this wrapper does not cover. The channel sets no
     /// deadline, so such a call needs its own `tonic::Request::set_timeout`.
-    pub fn client(&mut self) -> &mut AttestorClient<Channel> {
+    pub fn client(&mut self) -> &mut AttestorClient<AuthenticatedChannel> {
         &mut self.client
     }
 
@@ -490,7 +422,7 @@ impl InclusionResponses {
 /// A connection to the promotion gate service.
 #[derive(Debug, Clone)]
 pub struct GateConnection {
-    client: GateClient<Channel>,
+    client: GateClient<AuthenticatedChannel>,
     url: String,
     options: ConnectOptions,
 }
@@ -499,7 +431,8 @@ pub struct GateConnection {
 ///
 /// # Errors
 ///
-/// [`ClientError::InvalidUrl`] for a URL that is not `http://`, and
+/// [`ClientError::InvalidUrl`] for a URL that is neither `https://` nor `http://` to a loopback
+/// host, or `https://` without [`ConnectOptions::tls`], and
 /// [`ClientError::Unreachable`] when the connection fails or times out.
 pub async fn connect_gate(
     url: &str,
@@ -522,7 +455,7 @@ impl GateConnection {
 
     /// Returns the generated client, for calls this wrapper does not cover. The channel sets no
     /// deadline, so such a call needs its own `tonic::Request::set_timeout`.
-    pub fn client(&mut self) -> &mut GateClient<Channel> {
+    pub fn client(&mut self) -> &mut GateClient<AuthenticatedChannel> {
         &mut self.client
     }
 

@@ -37,7 +37,8 @@ impl fmt::Display for Service {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The service URL is not a valid `http://` URL.
+    /// The service URL is invalid, is plain-text `http://` to a host that is not loopback, or is
+    /// `https://` without TLS settings.
     #[error("invalid {service} URL {url:?}: {detail}")]
     InvalidUrl {
         service: Service,
@@ -349,6 +350,53 @@ mod tests {
                     .to_string()
                     .contains("connection to the attestor at http://x was lost"),
                 "row {name}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn auth_rejections_keep_service_message() {
+        use crate::cli::output::{Exit, Failure};
+
+        let rows = [
+            (
+                Code::Unauthenticated,
+                ReasonCode::AuthUnauthenticated,
+                "ERR_AUTH_UNAUTHENTICATED: GetReport: token check failed: missing token",
+            ),
+            (
+                Code::PermissionDenied,
+                ReasonCode::AuthPermissionDenied,
+                "ERR_AUTH_PERMISSION_DENIED: Evaluate: scope check failed: promotion:evaluate",
+            ),
+        ];
+        for (code, reason, message) in rows {
+            let mut status = Status::new(code, message);
+            let value = reason.as_str().parse().expect("ASCII metadata value");
+            status
+                .metadata_mut()
+                .insert(REASON_CODE_METADATA_KEY, value);
+            let error = ClientError::from_status(Service::Gate, "https://gate:7402", status);
+
+            assert!(
+                matches!(error, ClientError::Rejected { .. }),
+                "{code:?}: {error:?}"
+            );
+            assert!(!error.is_unreachable(), "{code:?}");
+            assert_eq!(error.known_reason_code(), Some(reason), "{code:?}");
+            assert!(error.to_string().contains(message), "{code:?}: {error}");
+
+            let failure = Failure::from(error);
+            assert_eq!(failure.exit, Exit::Failure, "{code:?}");
+            assert_eq!(
+                failure.reason_code.as_deref(),
+                Some(reason.as_str()),
+                "{code:?}"
+            );
+            assert!(
+                failure.message.contains(message),
+                "{code:?}: {}",
+                failure.message
             );
         }
     }

@@ -3,15 +3,24 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), stella_client::ClientError> {
-//! use stella_client::{ConnectOptions, connect_gate};
+//! use stella_client::{BearerToken, ConnectOptions, connect_gate};
 //!
-//! let mut gate = connect_gate("http://127.0.0.1:7402", &ConnectOptions::default()).await?;
+//! stella_access::install_crypto_provider();
+//! let token = std::env::var("STELLA_TOKEN").unwrap_or_default();
+//! let ca = std::path::Path::new("ca.pem");
+//! let options = ConnectOptions {
+//!     token: Some(BearerToken::new(&token).expect("a JWT")),
+//!     tls: Some(stella_access::client_tls(ca, None, None).expect("CA file")),
+//!     ..ConnectOptions::default()
+//! };
+//! let mut gate = connect_gate("https://gate.example:7402", &options).await?;
 //! let result = gate.evaluate("release-42").await?;
 //! println!("{} {:?}", result.decision, result.reason_codes);
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! Call `stella_access::install_crypto_provider()` once before the first TLS connection, as above.
 //! Every call returns [`ClientError`] on failure, which distinguishes an unreachable service
 //! ([`ClientError::is_unreachable`]) from a rejected request, and carries the reason code that the
 //! service sent in the `stella-reason-code` metadata.
@@ -20,11 +29,16 @@
 pub mod cli;
 mod connect;
 mod error;
+mod transport;
 
 pub use connect::{
-    AttestorConnection, ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_REQUEST_TIMEOUT, GateConnection, IMPORT_CHUNK_BYTES, InclusionResponses,
+    AttestorConnection, GateConnection, IMPORT_CHUNK_BYTES, InclusionResponses,
     StreamImportError, connect_attestor, connect_gate,
+};
+pub use stella_access::BearerToken;
+pub use transport::{
+    AuthenticatedChannel, CallCredentials, ConnectOptions, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use error::{ClientError, Service};
 

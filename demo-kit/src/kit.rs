@@ -337,9 +337,10 @@ fn readme_text(seed: &Seed, log: &DemoLog, artifact_sha256_hex: &str, artifact_l
          ===============\n\
          \n\
          Written by stella-demo-kit from seed {seed_hex}.\n\
-         The same seed always produces byte-identical files.\n\
+         The same seed always produces byte-identical files, except the random TLS\n\
+         certificates under tls/.\n\
          \n\
-         Every private key behind this kit can be rebuilt from that seed, so the kit proves\n\
+         Every private key behind the signed material can be rebuilt from that seed, so the kit proves\n\
          nothing about real software. Use it only to learn and test the air-gap promotion\n\
          runbook, and never add its trusted root to a production trust set.\n\
          \n\
@@ -360,6 +361,9 @@ fn readme_text(seed: &Seed, log: &DemoLog, artifact_sha256_hex: &str, artifact_l
          log.vkey                  the log's checkpoint verifier key (C2SP signed-note vkey)\n\
          policy.yaml               gate policy: environment prod requires the SLSA provenance\n\
          \x20                         from the demo identity, pending while proofs are missing\n\
+         tls/                      TLS for the demo's services: ca.pem, server.pem and\n\
+         \x20                         server-key.pem (localhost, 127.0.0.1), client.pem and\n\
+         \x20                         client-key.pem; random on every run, not from the seed\n\
          README.txt                this file\n\
          \n\
          Log\n\

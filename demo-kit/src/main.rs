@@ -6,10 +6,12 @@ use anyhow::Result;
 use clap::Parser;
 use stella_demo_kit::kit;
 use stella_demo_kit::seed::{DEFAULT_SEED_HEX, Seed};
+use stella_demo_kit::service_tls;
 
 /// Generates a self-contained, reproducible demo kit for the air-gap promotion runbook: a signed
 /// tiled transparency log, a test CA and timestamp authority, a Sigstore trusted root, two
-/// Sigstore bundles and a gate policy.
+/// Sigstore bundles and a gate policy. It also writes TLS certificates for the services to
+/// tls/, which are random on every run.
 #[derive(Parser)]
 #[command(name = "stella-demo-kit", version)]
 struct Args {
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
     let seed = Seed::from_hex(&args.seed)?;
     let kit = kit::generate(&seed)?;
     kit::write_kit(&args.out, &kit)?;
+    service_tls::write_service_tls(&args.out)?;
     println!(
         "wrote {} files to {}: log {} size {} root {}, artifact sha256:{}",
         kit.files.len(),

@@ -273,6 +273,11 @@ fn kit_writes_expected_files() {
         "provenance.sigstore.json",
         "signature.sigstore.json",
         "trusted_root.json",
+        "tls/ca.pem",
+        "tls/server.pem",
+        "tls/server-key.pem",
+        "tls/client.pem",
+        "tls/client-key.pem",
     ] {
         assert!(files.contains_key(name), "kit lacks {name}");
     }
@@ -307,8 +312,35 @@ fn same_seed_gives_identical_kit() {
     let second = read_tree(&again);
     assert_eq!(first.keys().collect::<Vec<_>>(), second.keys().collect::<Vec<_>>());
     for (path, bytes) in &first {
+        // The services' TLS certificates are random on every run, by design.
+        if path.starts_with("tls/") {
+            assert!(second[path] != *bytes, "{path} repeats between two runs");
+            continue;
+        }
         assert!(second[path] == *bytes, "{path} differs between two runs with the same seed");
     }
+}
+
+#[test]
+fn tls_certificates_chain_to_ca() {
+    let tls = kit().join("tls");
+    #[cfg(unix)]
+    for key in ["server-key.pem", "client-key.pem"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(tls.join(key)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{key} has mode {mode:o}");
+    }
+    require_openssl!();
+    let ca = tls.join("ca.pem");
+    for (leaf, purpose) in [("server.pem", "sslserver"), ("client.pem", "sslclient")] {
+        let output = openssl(&[
+            "verify", "-CAfile", ca.to_str().unwrap(), "-purpose", purpose, tls.join(leaf).to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{leaf}: {}", all_output(&output));
+    }
+    let server = x509_text(tls.join("server.pem").to_str().unwrap());
+    assert!(server.contains("DNS:localhost"), "{server}");
+    assert!(server.contains("IP Address:127.0.0.1"), "{server}");
 }
 
 #[test]

@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use stella_access::Authenticator;
 use stella_proto::gate::v1::gate_server::GateServer;
 use tokio::net::TcpListener;
+use tonic::transport::ServerTlsConfig;
 use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
-use crate::attestor::AttestorClient;
+use crate::attestor::{AttestorClient, AttestorTls};
 use crate::service::GateService;
 use crate::store::Store;
 
@@ -32,12 +34,19 @@ use crate::store::Store;
 pub struct GateConfig {
     /// RocksDB directory.
     pub data_dir: PathBuf,
-    /// Attestor gRPC URL, such as `http://127.0.0.1:7401`.
+    /// Attestor gRPC URL: `https://HOST:PORT`, or `http://HOST:PORT` to a loopback host.
     pub attestor_url: String,
+    /// CA, client identity and server name for an `https://` attestor URL; `None` for `http://`.
+    pub attestor_tls: Option<AttestorTls>,
     /// Policy YAML file.
     pub policy_path: PathBuf,
     /// Deadline of each attestor call.
     pub attestor_timeout: Duration,
+    /// Token check of every gate call, for the audience `stella-gate`.
+    pub authenticator: Authenticator,
+    /// TLS of the gate's own server; `None` serves plaintext, which [`run`] allows only on a
+    /// loopback listener.
+    pub tls: Option<ServerTlsConfig>,
 }
 
 /// Loads the policy, opens the store and serves the gate and gRPC health on `listener`
@@ -45,27 +54,41 @@ pub struct GateConfig {
 ///
 /// # Errors
 ///
-/// Fails before serving when the policy is invalid, the attestor URL is malformed or the
+/// Fails before serving when `config.tls` is `None` and `listener` is not on a loopback
+/// address, when the policy is invalid, the attestor URL or a TLS file is unusable or the
 /// database cannot be opened, and afterwards when the server fails.
 pub async fn run(
     listener: TcpListener,
     config: GateConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    if config.tls.is_none() && !address.ip().is_loopback() {
+        anyhow::bail!(
+            "plaintext is allowed only on a loopback address, not {address}; serve TLS with --tls-cert and --tls-key"
+        );
+    }
+    stella_access::install_crypto_provider();
+
     let policy = policy::load_policy(&config.policy_path)?;
     info!(policy_digest = %policy.digest, environments = policy.environments.len(), "policy loaded");
 
-    let attestor = AttestorClient::connect_lazy(&config.attestor_url, config.attestor_timeout)?;
+    let attestor =
+        AttestorClient::connect_lazy(&config.attestor_url, config.attestor_tls.as_ref(), config.attestor_timeout)?;
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the gate database in {}", config.data_dir.display()))?;
 
-    let service = GateService::new(Arc::new(store), Arc::new(policy), attestor);
+    let service = GateService::new(store, Arc::new(policy), attestor, config.authenticator);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GateServer<GateService>>().await;
 
-    let address = listener.local_addr()?;
-    info!(%address, attestor = %config.attestor_url, "gate listening");
-    tonic::transport::Server::builder()
+    let serves_tls = config.tls.is_some();
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = config.tls {
+        server = server.tls_config(tls).context("invalid TLS configuration of the gate server")?;
+    }
+    info!(%address, tls = serves_tls, attestor = %config.attestor_url, "gate listening");
+    server
         .add_service(health_service)
         .add_service(GateServer::new(service))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)

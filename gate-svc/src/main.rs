@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use stella_gate::{GateConfig, attestor::DEFAULT_TIMEOUT_MS};
+use stella_access::{AUDIENCE_GATE, AccessError, ServerAccessArgs};
+use stella_gate::GateConfig;
+use stella_gate::attestor::{AttestorTls, DEFAULT_TIMEOUT_MS};
 use tracing::error;
 
 /// Evaluates promotions against a policy using the attestor's offline Rekor verification.
@@ -21,15 +23,33 @@ struct Args {
     /// Directory of the gate's RocksDB database (created if missing).
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
-    /// Attestor gRPC URL, such as http://127.0.0.1:7401 (plain-text http:// only; TLS is not built in).
+    /// Attestor gRPC URL: https://HOST:PORT with --attestor-tls-ca, or http://HOST:PORT to a
+    /// loopback host only, such as http://127.0.0.1:7401.
     #[arg(long, value_name = "URL", value_parser = parse_attestor_url)]
     attestor: String,
+    /// PEM CA certificates that the attestor's certificate must be issued by. Needed for an
+    /// https:// attestor URL.
+    #[arg(long, value_name = "FILE")]
+    attestor_tls_ca: Option<PathBuf>,
+    /// PEM certificate chain that the gate presents to the attestor (mutual TLS). Needs
+    /// --attestor-tls-key and --attestor-tls-ca.
+    #[arg(long, value_name = "FILE", requires_all = ["attestor_tls_key", "attestor_tls_ca"])]
+    attestor_tls_cert: Option<PathBuf>,
+    /// PEM private key of --attestor-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "attestor_tls_cert")]
+    attestor_tls_key: Option<PathBuf>,
+    /// Name to check the attestor's certificate against, when it differs from the URL's host.
+    /// Needs --attestor-tls-ca.
+    #[arg(long, value_name = "NAME", requires = "attestor_tls_ca")]
+    attestor_tls_domain: Option<String>,
     /// Policy YAML file, validated at start.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// Deadline of each attestor call, in milliseconds (at least 1).
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     attestor_timeout_ms: u64,
+    #[command(flatten)]
+    access: ServerAccessArgs,
 }
 
 #[tokio::main]
@@ -44,12 +64,33 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    stella_access::install_crypto_provider();
 
+    if let Err(url_error) = stella_gate::attestor::check_url_tls(&args.attestor, args.attestor_tls_ca.is_some()) {
+        error!(error = %url_error, "cannot start the gate");
+        return ExitCode::from(2);
+    }
+    let authenticator = match args.access.authenticator(AUDIENCE_GATE) {
+        Ok(authenticator) => authenticator,
+        Err(access_error) => return start_failure(&access_error),
+    };
+    let tls = match args.access.server_tls(args.listen) {
+        Ok(tls) => tls,
+        Err(access_error) => return start_failure(&access_error),
+    };
+    let attestor_tls = args.attestor_tls_ca.map(|ca| AttestorTls {
+        ca,
+        identity: args.attestor_tls_cert.zip(args.attestor_tls_key),
+        domain: args.attestor_tls_domain,
+    });
     let config = GateConfig {
         data_dir: args.data_dir,
         attestor_url: args.attestor,
+        attestor_tls,
         policy_path: args.policy,
         attestor_timeout: Duration::from_millis(args.attestor_timeout_ms),
+        authenticator,
+        tls,
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -64,6 +105,16 @@ async fn main() -> ExitCode {
             error!(error = error_chain(&run_error), "gate failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs an unusable token or TLS setting. Contradicting or missing transport options are a
+/// usage error (exit 2); a file that cannot be read or parsed is a start failure (exit 1).
+fn start_failure(access_error: &AccessError) -> ExitCode {
+    error!(error = %access_error, "cannot start the gate");
+    match access_error {
+        AccessError::Transport(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -1,69 +1,111 @@
-//! The `stella.gate.v1.Gate` gRPC service: decodes requests, calls the store, the attestor
-//! client and the pure evaluation, and maps failures to gRPC statuses.
+//! The `stella.gate.v1.Gate` gRPC service: checks the caller's Authority token, decodes
+//! requests, calls the caller's tenant view of the store, the attestor client and the pure
+//! evaluation, and maps failures to gRPC statuses.
+//!
+//! Every handler first calls [`Authenticator::authorize`] with the scope its call needs, before
+//! it reads the request body or touches state. The tenant comes from the verified token only.
 
 use std::sync::Arc;
 
+use stella_access::{Authenticator, BearerToken, Scope};
 use stella_proto::gate::v1 as pb;
 use stella_proto::gate::v1::gate_server::Gate;
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status};
 use tracing::{error, info, instrument};
 
-use crate::attestor::AttestorClient;
+use crate::attestor::{AttestorClient, CallerRejected};
 use crate::evaluate::{self, Evaluation, EvidenceOutcome, EvidenceResult};
 use crate::policy::Policy;
 use crate::promotion::Promotion;
 use crate::record::{self, sorted_code_strings};
-use crate::store::{CreateOutcome, Store, StoreError};
+use crate::store::{CreateOutcome, Store, StoreError, TenantStore};
 
 /// State shared by all requests.
 pub struct GateService {
-    store: Arc<Store>,
+    store: Store,
     policy: Arc<Policy>,
     attestor: AttestorClient,
+    authenticator: Authenticator,
+}
+
+/// An accepted caller: its tenant's view of the store and the token to forward.
+struct Caller {
+    store: TenantStore,
+    token: BearerToken,
 }
 
 impl GateService {
-    /// Creates the service over an opened store, a validated policy and an attestor client.
-    pub fn new(store: Arc<Store>, policy: Arc<Policy>, attestor: AttestorClient) -> Self {
+    /// Creates the service over an opened store, a validated policy, an attestor client and
+    /// the token check for the audience `stella-gate`.
+    pub fn new(store: Store, policy: Arc<Policy>, attestor: AttestorClient, authenticator: Authenticator) -> Self {
         GateService {
             store,
             policy,
             attestor,
+            authenticator,
         }
     }
 
-    async fn load_promotion(&self, promotion_id: &str) -> Result<Promotion, Status> {
-        let store = Arc::clone(&self.store);
-        let id = promotion_id.to_owned();
-        match blocking(move || store.promotion(&id)).await? {
-            Some(promotion) => Ok(promotion),
-            None => Err(Status::not_found(format!("promotion {promotion_id:?} does not exist"))),
-        }
+    /// Checks the caller's token and `scope`, records the tenant in the current span and
+    /// returns the caller's view of the store with the token to forward to the attestor.
+    fn authorize<T>(&self, request: &Request<T>, rpc: &'static str, scope: Scope) -> Result<Caller, Status> {
+        let principal = self.authenticator.authorize(request, rpc, scope)?;
+        let token = stella_access::forwarded_token(request).ok_or_else(|| {
+            // authorize() fails when this metadata is absent, so this branch is not reached.
+            error!(rpc, "accepted call has no authorization metadata to forward");
+            Status::internal("internal error; see the gate log")
+        })?;
+        // Free text (the subject here, ids in the handlers) is recorded as a string, which the
+        // log writes quoted and escaped. A tenant has only the characters [a-z0-9._-].
+        let span = tracing::Span::current();
+        span.record("tenant", tracing::field::display(principal.tenant()));
+        span.record("subject", principal.subject());
+        Ok(Caller {
+            store: self.store.for_tenant(principal.tenant()),
+            token,
+        })
     }
 
-    /// Verifies every evidence bundle of the promotion concurrently and evaluates it.
-    async fn evaluate_promotion(&self, request: &pb::EvaluateRequest) -> Result<(Promotion, Evaluation), Status> {
+    /// Verifies every evidence bundle of the promotion concurrently, on the caller's behalf,
+    /// and evaluates it.
+    ///
+    /// # Errors
+    ///
+    /// NOT_FOUND for a promotion the caller's tenant does not have, and the attestor's
+    /// UNAUTHENTICATED or PERMISSION_DENIED (message prefixed "attestor: ") when it rejects the
+    /// caller's token. No evaluation is made then, so no decision can be recorded.
+    async fn evaluate_promotion(
+        &self,
+        caller: &Caller,
+        request: &pb::EvaluateRequest,
+    ) -> Result<(Promotion, Evaluation), Status> {
         if !request.offline_rekor {
             return Err(Status::invalid_argument(
                 "offline_rekor must be true: the gate proves Rekor inclusion only from the attestor's offline cache",
             ));
         }
-        let promotion = self.load_promotion(&request.promotion_id).await?;
+        let promotion = load_promotion(&caller.store, &request.promotion_id).await?;
 
         let mut calls = JoinSet::new();
         for bundle_id in &promotion.evidence_bundle_ids {
             let client = self.attestor.clone();
+            let token = caller.token.clone();
             let bundle_id = bundle_id.clone();
             calls.spawn(async move {
-                let outcome = client.verify_evidence(&bundle_id).await;
-                EvidenceResult { bundle_id, outcome }
+                let outcome = client.verify_evidence(&bundle_id, &token).await;
+                (bundle_id, outcome)
             });
         }
         let mut evidence = Vec::with_capacity(promotion.evidence_bundle_ids.len());
         while let Some(joined) = calls.join_next().await {
             match joined {
-                Ok(result) => evidence.push(result),
+                Ok((bundle_id, Ok(outcome))) => evidence.push(EvidenceResult { bundle_id, outcome }),
+                Ok((bundle_id, Err(CallerRejected(status)))) => {
+                    // Dropping `calls` aborts the calls still running.
+                    info!(%bundle_id, code = ?status.code(), message = status.message(), "attestor rejected the caller's token");
+                    return Err(status);
+                }
                 Err(join_error) => {
                     error!(error = %join_error, "attestor call task failed");
                     return Err(Status::internal("internal error; see the gate log"));
@@ -92,12 +134,14 @@ impl GateService {
 
 #[tonic::async_trait]
 impl Gate for GateService {
-    #[instrument(name = "gate.CreatePromotion", skip_all, fields(promotion_id = %request.get_ref().promotion_id))]
+    #[instrument(name = "gate.CreatePromotion", skip_all, fields(tenant, subject, promotion_id))]
     async fn create_promotion(
         &self,
         request: Request<pb::CreatePromotionRequest>,
     ) -> Result<Response<pb::Promotion>, Status> {
+        let caller = self.authorize(&request, "CreatePromotion", Scope::PromotionEvaluate)?;
         let request = request.into_inner();
+        tracing::Span::current().record("promotion_id", request.promotion_id.as_str());
         let promotion = Promotion::new(
             &request.promotion_id,
             &request.subject_digests,
@@ -106,7 +150,7 @@ impl Gate for GateService {
         )
         .map_err(|error| Status::invalid_argument(format!("invalid promotion: {error}")))?;
 
-        let store = Arc::clone(&self.store);
+        let store = caller.store;
         let to_store = promotion.clone();
         match blocking(move || store.create_promotion(&to_store)).await {
             Ok(CreateOutcome::Created) => info!("promotion created"),
@@ -116,21 +160,26 @@ impl Gate for GateService {
         Ok(Response::new(to_proto(&promotion)))
     }
 
-    #[instrument(name = "gate.GetPromotion", skip_all, fields(promotion_id = %request.get_ref().promotion_id))]
+    #[instrument(name = "gate.GetPromotion", skip_all, fields(tenant, subject, promotion_id))]
     async fn get_promotion(
         &self,
         request: Request<pb::GetPromotionRequest>,
     ) -> Result<Response<pb::Promotion>, Status> {
-        let promotion = self.load_promotion(&request.get_ref().promotion_id).await?;
+        let caller = self.authorize(&request, "GetPromotion", Scope::PromotionPreview)?;
+        let promotion_id = &request.get_ref().promotion_id;
+        tracing::Span::current().record("promotion_id", promotion_id.as_str());
+        let promotion = load_promotion(&caller.store, promotion_id).await?;
         Ok(Response::new(to_proto(&promotion)))
     }
 
-    #[instrument(name = "gate.PreviewGates", skip_all, fields(promotion_id = %request.get_ref().promotion_id))]
+    #[instrument(name = "gate.PreviewGates", skip_all, fields(tenant, subject, promotion_id))]
     async fn preview_gates(
         &self,
         request: Request<pb::EvaluateRequest>,
     ) -> Result<Response<pb::EvaluateResponse>, Status> {
-        let (promotion, evaluation) = self.evaluate_promotion(request.get_ref()).await?;
+        let caller = self.authorize(&request, "PreviewGates", Scope::PromotionPreview)?;
+        tracing::Span::current().record("promotion_id", request.get_ref().promotion_id.as_str());
+        let (promotion, evaluation) = self.evaluate_promotion(&caller, request.get_ref()).await?;
         let preview = record::preview(&promotion, &evaluation, &self.policy.digest).map_err(internal)?;
         info!(decision = evaluation.decision.as_str(), reason_codes = ?sorted_code_strings(&evaluation.reason_codes), "gates previewed");
         Ok(Response::new(response(
@@ -141,9 +190,11 @@ impl Gate for GateService {
         )))
     }
 
-    #[instrument(name = "gate.Evaluate", skip_all, fields(promotion_id = %request.get_ref().promotion_id, record_id))]
+    #[instrument(name = "gate.Evaluate", skip_all, fields(tenant, subject, promotion_id, record_id))]
     async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
-        let (promotion, evaluation) = self.evaluate_promotion(request.get_ref()).await?;
+        let caller = self.authorize(&request, "Evaluate", Scope::PromotionEvaluate)?;
+        tracing::Span::current().record("promotion_id", request.get_ref().promotion_id.as_str());
+        let (promotion, evaluation) = self.evaluate_promotion(&caller, request.get_ref()).await?;
 
         let evaluated_at = now_rfc3339().map_err(internal)?;
         let record_id = new_record_id().map_err(internal)?;
@@ -151,7 +202,7 @@ impl Gate for GateService {
         let record = record::build_record(&promotion, &evaluation, &self.policy.digest, &record_id, &evaluated_at)
             .map_err(internal)?;
 
-        let store = Arc::clone(&self.store);
+        let store = caller.store;
         let (id, json) = (record.record_id.clone(), record.record_json.clone());
         blocking(move || store.put_decision(&id, &json)).await?;
 
@@ -164,20 +215,34 @@ impl Gate for GateService {
         )))
     }
 
-    #[instrument(name = "gate.GetDecision", skip_all, fields(record_id = %request.get_ref().record_id))]
+    #[instrument(name = "gate.GetDecision", skip_all, fields(tenant, subject, record_id))]
     async fn get_decision(
         &self,
         request: Request<pb::GetDecisionRequest>,
     ) -> Result<Response<pb::DecisionRecord>, Status> {
+        let caller = self.authorize(&request, "GetDecision", Scope::DecisionsRead)?;
         let record_id = request.into_inner().record_id;
-        let store = Arc::clone(&self.store);
+        tracing::Span::current().record("record_id", record_id.as_str());
+        let store = caller.store;
         let id = record_id.clone();
+        // Another tenant's record is NOT_FOUND with the same message as a missing one.
         match blocking(move || store.decision(&id)).await? {
             Some(record_json) => Ok(Response::new(pb::DecisionRecord { record_id, record_json })),
             None => Err(Status::not_found(format!(
                 "decision record {record_id:?} does not exist"
             ))),
         }
+    }
+}
+
+/// Reads a promotion of the store's tenant. Another tenant's promotion is NOT_FOUND with the
+/// same message as a missing one, so the response does not reveal that the id exists elsewhere.
+async fn load_promotion(store: &TenantStore, promotion_id: &str) -> Result<Promotion, Status> {
+    let store = store.clone();
+    let id = promotion_id.to_owned();
+    match blocking(move || store.promotion(&id)).await? {
+        Some(promotion) => Ok(promotion),
+        None => Err(Status::not_found(format!("promotion {promotion_id:?} does not exist"))),
     }
 }
 

@@ -5,16 +5,19 @@
 //! created once and can only be re-created with identical content. A decision record is
 //! written once and never overwritten, so the record an auditor reads is the record the
 //! gate wrote.
+//!
+//! Reads and writes go through a [`TenantStore`], the view of one tenant that
+//! [`Store::for_tenant`] returns, so no call can reach a key without naming its tenant. An id
+//! that exists only under another tenant reads as absent, exactly like an id that was never
+//! written.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
+use stella_access::Tenant;
 
 use crate::promotion::Promotion;
-
-/// Tenant id used for every key until multi-tenancy is configured.
-pub const DEFAULT_TENANT: &str = "default";
 
 const CF_PROMOTIONS: &str = "promotions";
 const CF_DECISIONS: &str = "decisions";
@@ -54,16 +57,17 @@ pub enum CreateOutcome {
     AlreadyExists,
 }
 
-/// The gate's RocksDB database.
+/// The gate's RocksDB database. Cheap to clone; every clone shares one database and one
+/// write lock.
+#[derive(Clone)]
 pub struct Store {
-    db: DB,
-    tenant: String,
-    /// Makes "check absent, then put" atomic for write-once keys.
-    write_lock: Mutex<()>,
+    db: Arc<DB>,
+    /// Makes "check absent, then put" atomic for write-once keys, across all tenants.
+    write_lock: Arc<Mutex<()>>,
 }
 
 impl Store {
-    /// Opens (or creates) the database in `path` for the default tenant.
+    /// Opens (or creates) the database in `path`.
     ///
     /// # Errors
     ///
@@ -77,10 +81,33 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(rocks("open"))?;
         Ok(Store {
-            db,
-            tenant: DEFAULT_TENANT.to_owned(),
-            write_lock: Mutex::new(()),
+            db: Arc::new(db),
+            write_lock: Arc::new(Mutex::new(())),
         })
+    }
+
+    /// Returns the view of `tenant`: every key it reads or writes starts with that tenant.
+    pub fn for_tenant(&self, tenant: &Tenant) -> TenantStore {
+        TenantStore {
+            db: Arc::clone(&self.db),
+            write_lock: Arc::clone(&self.write_lock),
+            tenant: tenant.clone(),
+        }
+    }
+}
+
+/// One tenant's promotions and decision records. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantStore {
+    db: Arc<DB>,
+    write_lock: Arc<Mutex<()>>,
+    tenant: Tenant,
+}
+
+impl TenantStore {
+    /// Returns the tenant whose keys this view reads and writes.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
     }
 
     /// Stores a new promotion.
@@ -111,7 +138,7 @@ impl Store {
         Ok(CreateOutcome::Created)
     }
 
-    /// Returns a stored promotion.
+    /// Returns this tenant's promotion `promotion_id`, or `None` when this tenant has none.
     pub fn promotion(&self, promotion_id: &str) -> Result<Option<Promotion>, StoreError> {
         let cf = self.cf(CF_PROMOTIONS)?;
         self.db
@@ -138,10 +165,32 @@ impl Store {
         self.db.put_cf(cf, &key, record_json).map_err(rocks("put decision"))
     }
 
-    /// Returns a decision record's canonical JSON.
+    /// Returns the canonical JSON of this tenant's decision record `record_id`, or `None` when
+    /// this tenant has none.
     pub fn decision(&self, record_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let cf = self.cf(CF_DECISIONS)?;
         self.db.get_cf(cf, self.key(record_id)).map_err(rocks("get decision"))
+    }
+
+    /// Returns the ids of this tenant's decision records in key order. Never lists another
+    /// tenant's records, because every key of this tenant starts with its length-prefixed id.
+    pub fn decision_ids(&self) -> Result<Vec<String>, StoreError> {
+        let cf = self.cf(CF_DECISIONS)?;
+        let prefix = encode_component(self.tenant.as_str());
+        let mut ids = Vec::new();
+        for item in self.db.prefix_iterator_cf(cf, &prefix) {
+            let (key, _) = item.map_err(rocks("list decisions"))?;
+            // The iterator runs past the prefix when no prefix extractor is configured.
+            let Some(id_component) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            ids.push(decode_component(id_component).ok_or_else(|| StoreError::Corrupt {
+                what: "decision key",
+                key: hex::encode(&key),
+                why: "not a length-prefixed UTF-8 id".to_owned(),
+            })?);
+        }
+        Ok(ids)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -157,7 +206,7 @@ impl Store {
     }
 
     fn key(&self, id: &str) -> Vec<u8> {
-        let mut key = encode_component(&self.tenant);
+        let mut key = encode_component(self.tenant.as_str());
         key.extend(encode_component(id));
         key
     }
@@ -181,6 +230,16 @@ fn encode_component(text: &str) -> Vec<u8> {
     out
 }
 
+/// Decodes a key component written by [`encode_component`] that fills all of `bytes`.
+fn decode_component(bytes: &[u8]) -> Option<String> {
+    let (length, text) = bytes.split_first_chunk::<4>()?;
+    let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+    if text.len() != length {
+        return None;
+    }
+    String::from_utf8(text.to_vec()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +253,14 @@ mod tests {
         }
     }
 
-    fn open_temp() -> (tempfile::TempDir, Store) {
+    fn tenant(name: &str) -> Tenant {
+        Tenant::parse(name).expect("valid tenant")
+    }
+
+    fn open_temp() -> (tempfile::TempDir, TenantStore) {
         let dir = tempfile::tempdir().expect("create temp dir");
         let store = Store::open(dir.path()).expect("open store");
-        (dir, store)
+        (dir, store.for_tenant(&tenant("acme")))
     }
 
     #[test]
@@ -260,13 +323,91 @@ mod tests {
     fn reopen_after_drop_keeps_data() {
         let dir = tempfile::tempdir().expect("create temp dir");
         {
-            let store = Store::open(dir.path()).expect("open store");
+            let store = Store::open(dir.path()).expect("open store").for_tenant(&tenant("acme"));
             store.create_promotion(&promotion("rel-1", "prod")).expect("create");
             store.put_decision("dr-1", b"{}").expect("put");
         }
-        let store = Store::open(dir.path()).expect("reopen store");
+        let store = Store::open(dir.path()).expect("reopen store").for_tenant(&tenant("acme"));
         assert_eq!(store.promotion("rel-1").expect("get"), Some(promotion("rel-1", "prod")));
         assert_eq!(store.decision("dr-1").expect("get"), Some(b"{}".to_vec()));
         assert_eq!(store.decision("dr-2").expect("get"), None);
+    }
+
+    #[test]
+    fn tenants_never_see_each_others_promotions() {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let acme = store.for_tenant(&tenant("acme"));
+        let globex = store.for_tenant(&tenant("globex"));
+
+        acme.create_promotion(&promotion("rel-1", "prod")).expect("create for acme");
+        assert_eq!(globex.promotion("rel-1").expect("get as globex"), None);
+
+        // The same id under another tenant is a separate promotion, not a conflict.
+        assert_eq!(
+            globex
+                .create_promotion(&promotion("rel-1", "staging"))
+                .expect("create for globex"),
+            CreateOutcome::Created
+        );
+        let acme_copy = acme.promotion("rel-1").expect("get as acme").expect("acme's promotion");
+        let globex_copy = globex.promotion("rel-1").expect("get as globex").expect("globex's promotion");
+        assert_eq!(acme_copy.target_environment, "prod");
+        assert_eq!(globex_copy.target_environment, "staging");
+    }
+
+    #[test]
+    fn tenants_never_see_each_others_decisions() {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let acme = store.for_tenant(&tenant("acme"));
+        let globex = store.for_tenant(&tenant("globex"));
+
+        acme.put_decision("dr-1", b"{\"decision\":\"allow\"}").expect("put for acme");
+        assert_eq!(globex.decision("dr-1").expect("get as globex"), None);
+
+        globex.put_decision("dr-1", b"{\"decision\":\"deny\"}").expect("put for globex");
+        assert_eq!(
+            acme.decision("dr-1").expect("get as acme"),
+            Some(b"{\"decision\":\"allow\"}".to_vec())
+        );
+        assert_eq!(
+            globex.decision("dr-1").expect("get as globex"),
+            Some(b"{\"decision\":\"deny\"}".to_vec())
+        );
+    }
+
+    #[test]
+    fn decision_listing_stays_in_tenant() {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        // Tenant "b"'s keys directly follow tenant "a"'s, so a listing of "a" that ran past its
+        // prefix would show them.
+        let first = store.for_tenant(&tenant("a"));
+        let second = store.for_tenant(&tenant("ab"));
+        let third = store.for_tenant(&tenant("b"));
+
+        first.put_decision("dr-2", b"{}").expect("put");
+        first.put_decision("dr-1", b"{}").expect("put");
+        second.put_decision("dr-3", b"{}").expect("put");
+        third.put_decision("dr-4", b"{}").expect("put");
+
+        assert_eq!(first.decision_ids().expect("list"), vec!["dr-1", "dr-2"]);
+        assert_eq!(second.decision_ids().expect("list"), vec!["dr-3"]);
+        assert_eq!(third.decision_ids().expect("list"), vec!["dr-4"]);
+        let empty = store.for_tenant(&tenant("c"));
+        assert!(empty.decision_ids().expect("list").is_empty());
+    }
+
+    #[test]
+    fn tenant_prefix_cannot_collide() {
+        // "ab" + id "c..." and "a" + id "bc..." would share raw bytes without the length prefix.
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let short = store.for_tenant(&tenant("a"));
+        let long = store.for_tenant(&tenant("ab"));
+        short.create_promotion(&promotion("bc", "prod")).expect("create");
+        assert_eq!(long.promotion("c").expect("get"), None);
+        assert_ne!(short.key("bc"), long.key("c"));
     }
 }

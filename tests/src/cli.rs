@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::access::ClientTls;
 use crate::binaries;
 
 /// Exit codes of `stella`, as documented in `docs/cli.md`.
@@ -47,6 +48,8 @@ pub struct Stella {
     env: Vec<(OsString, Option<OsString>)>,
     /// Program and arguments that run `stella` (such as `strace -f`), or empty to run it directly.
     wrapper: Vec<OsString>,
+    /// TLS settings passed as the global options `--tls-ca`, `--tls-cert` and `--tls-key`.
+    tls: Option<ClientTls>,
 }
 
 impl Stella {
@@ -63,6 +66,7 @@ impl Stella {
             timeout: COMMAND_TIMEOUT,
             env: Vec::new(),
             wrapper: Vec::new(),
+            tls: None,
         }
     }
 
@@ -82,6 +86,43 @@ impl Stella {
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Stella {
         self.env.push((key.as_ref().to_owned(), None));
         self
+    }
+
+    /// Passes `token` to every command in the environment variable `STELLA_TOKEN`.
+    pub fn token(self, token: &str) -> Stella {
+        self.env("STELLA_TOKEN", token)
+    }
+
+    /// Runs every command without a token: `STELLA_TOKEN` is removed from its environment.
+    pub fn without_token(self) -> Stella {
+        self.env_remove("STELLA_TOKEN")
+    }
+
+    /// Passes TLS settings to every command as global options before the command name.
+    pub fn tls(mut self, tls: ClientTls) -> Stella {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Drops the TLS settings, so commands get no `--tls-*` option.
+    pub fn without_tls(mut self) -> Stella {
+        self.tls = None;
+        self
+    }
+
+    /// Returns the TLS settings that every command gets, if any.
+    pub fn tls_settings(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
+    }
+
+    /// Returns the attestor URL that commands use.
+    pub fn attestor_url(&self) -> &str {
+        &self.attestor_url
+    }
+
+    /// Returns the gate URL that commands use.
+    pub fn gate_url(&self) -> &str {
+        &self.gate_url
     }
 
     /// Runs `stella` through `program` and its arguments, as `program ARGS... stella ...`.
@@ -108,10 +149,18 @@ impl Stella {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<String> = args
-            .into_iter()
-            .map(|arg| arg.as_ref().to_string_lossy().into_owned())
-            .collect();
+        // Global options may come before the command name, which keeps the TLS options apart
+        // from the command's own arguments.
+        let mut all_args: Vec<String> = self
+            .tls
+            .as_ref()
+            .map(ClientTls::cli_args)
+            .unwrap_or_default();
+        all_args.extend(
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_string_lossy().into_owned()),
+        );
+        let args = all_args;
         let mut command_line = format!("stella {}", args.join(" "));
 
         let mut command = match self.wrapper.split_first() {

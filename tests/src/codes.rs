@@ -51,3 +51,8 @@ pub const IDENTITY_MISMATCH: &str = "ERR_IDENTITY_MISMATCH";
 pub const SUBJECT_MISMATCH: &str = "ERR_SUBJECT_MISMATCH";
 /// A proof names another tree root than the verified checkpoint.
 pub const REKOR_ROOT_MISMATCH: &str = "ERR_REKOR_ROOT_MISMATCH";
+/// The call carries no valid token: missing, malformed, badly signed, or with a wrong algorithm,
+/// key, issuer, audience or validity time.
+pub const AUTH_UNAUTHENTICATED: &str = "ERR_AUTH_UNAUTHENTICATED";
+/// The call carries a valid token without the scope the call needs.
+pub const AUTH_PERMISSION_DENIED: &str = "ERR_AUTH_PERMISSION_DENIED";

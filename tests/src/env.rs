@@ -1,11 +1,20 @@
-//! A test environment: an attestor, optionally a gate with a policy file, a `stella` runner
-//! pointed at both, and one temporary directory holding data directories, logs and scratch files.
+//! A test environment: a development Authority, an attestor, optionally a gate with a policy
+//! file, a `stella` runner pointed at both, and one temporary directory holding data
+//! directories, logs and scratch files.
+//!
+//! Both services load the Authority's JWKS (`--authority-jwks`). They serve plaintext on
+//! loopback (`--plaintext-loopback`) unless the builder sets [`Transport::MutualTls`]. The
+//! default `stella` runner sends a token of tenant [`TENANT_A`] with every scope in
+//! `STELLA_TOKEN`; [`Env::stella_for_tenant`], [`Env::stella_with_scopes`] and
+//! [`Env::stella_without_token`] build runners with other credentials.
 //!
 //! Layout of the temporary directory:
 //!
 //! ```text
 //! <root>/attestor-data/   RocksDB of the attestor
 //! <root>/gate-data/       RocksDB of the gate
+//! <root>/authority/       jwks.json of the development Authority
+//! <root>/pki/             CA, server and client certificates and keys (mutual TLS only)
 //! <root>/logs/            attestor.log, gate.log
 //! <root>/policy.yaml      the gate policy
 //! <root>/work/<label>-N/  scratch directories handed to tests
@@ -19,14 +28,19 @@ use std::ffi::OsString;
 use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 
+use stella_access::Scope;
+use stella_access::dev::DevPkiPaths;
 use tempfile::TempDir;
 
+use crate::access::{Authority, ClientTls, TENANT_A, Transport, write_pki};
 use crate::binaries;
 use crate::cli::Stella;
+use crate::grpc::Caller;
+use crate::runbook::Operator;
 use crate::service::{Service, ServiceConfig};
 
 /// Prefix of every temporary directory the harness creates, followed by the test process id.
@@ -39,6 +53,7 @@ pub struct EnvBuilder {
     policy: Option<String>,
     attestor_args: Vec<OsString>,
     gate_args: Vec<OsString>,
+    transport: Transport,
 }
 
 impl EnvBuilder {
@@ -68,6 +83,12 @@ impl EnvBuilder {
         self
     }
 
+    /// Sets how the services and their clients connect; the default is plaintext on loopback.
+    pub fn transport(mut self, transport: Transport) -> EnvBuilder {
+        self.transport = transport;
+        self
+    }
+
     /// Creates the directories and starts the services, waiting until each is healthy.
     ///
     /// # Panics
@@ -87,18 +108,31 @@ impl EnvBuilder {
             Err(err) => panic!("cannot create a temporary directory: {err}"),
         };
         let root = dir.path().to_path_buf();
-        for sub in ["attestor-data", "gate-data", "logs", "work"] {
+        for sub in ["attestor-data", "gate-data", "authority", "logs", "work"] {
             create_dir(&root.join(sub));
         }
+        let authority = Authority::create(&root.join("authority"));
+        let pki = match self.transport {
+            Transport::PlaintextLoopback => None,
+            Transport::MutualTls => {
+                create_dir(&root.join("pki"));
+                Some(write_pki(&root.join("pki")))
+            }
+        };
+        // The harness, and the gate towards the attestor, present the client certificate.
+        let client_tls = pki.as_ref().map(ClientTls::with_identity);
 
+        let mut attestor_args = access_args(&authority, pki.as_ref(), true);
+        attestor_args.extend(self.attestor_args);
         let attestor = Service::start(ServiceConfig {
             name: "attestor".to_owned(),
             binary: binaries::locate(binaries::ATTESTOR),
             health_service: "stella.attestor.v1.Attestor".to_owned(),
             data_dir: root.join("attestor-data"),
             log_path: root.join("logs/attestor.log"),
-            extra_args: self.attestor_args,
+            extra_args: attestor_args,
             working_dir: root.clone(),
+            tls: client_tls.clone(),
         });
 
         let (gate, policy_path) = match self.policy {
@@ -111,6 +145,17 @@ impl EnvBuilder {
                     "--policy".into(),
                     policy_path.clone().into(),
                 ];
+                args.extend(access_args(&authority, pki.as_ref(), false));
+                if let Some(pki) = &pki {
+                    args.extend([
+                        "--attestor-tls-ca".into(),
+                        pki.ca.clone().into(),
+                        "--attestor-tls-cert".into(),
+                        pki.client_cert.clone().into(),
+                        "--attestor-tls-key".into(),
+                        pki.client_key.clone().into(),
+                    ]);
+                }
                 args.extend(self.gate_args);
                 let gate = Service::start(ServiceConfig {
                     name: "gate".to_owned(),
@@ -120,6 +165,7 @@ impl EnvBuilder {
                     log_path: root.join("logs/gate.log"),
                     extra_args: args,
                     working_dir: root.clone(),
+                    tls: client_tls.clone(),
                 });
                 (Some(gate), Some(policy_path))
             }
@@ -131,32 +177,89 @@ impl EnvBuilder {
         let gate_url = gate
             .as_ref()
             .map_or_else(|| "http://127.0.0.1:9".to_owned(), Service::url);
-        let stella = Stella::new(&attestor.url(), &gate_url, &root);
+        let mut stella = Stella::new(&attestor.url(), &gate_url, &root)
+            .token(&authority.all_scopes_token(TENANT_A));
+        if let Some(tls) = &client_tls {
+            stella = stella.tls(tls.clone());
+        }
+        let scratch = Scratch {
+            dir: root.join("work"),
+            counter: Arc::new(AtomicU64::new(0)),
+        };
 
         Env {
             name: self.name,
             attestor,
             gate,
-            stella,
+            operator: Operator::new(stella, scratch),
+            authority,
+            pki,
             root,
             policy_path,
-            scratch_counter: AtomicU64::new(0),
             _dir: dir,
         }
     }
 }
 
+/// Returns the token and transport options of a service: `--authority-jwks`, then
+/// `--plaintext-loopback`, or the server certificate and key, and for the attestor
+/// (`require_client_cert`) the client CA.
+fn access_args(
+    authority: &Authority,
+    pki: Option<&DevPkiPaths>,
+    require_client_cert: bool,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["--authority-jwks".into(), authority.jwks_path().into()];
+    match pki {
+        None => args.push("--plaintext-loopback".into()),
+        Some(pki) => {
+            args.extend([
+                "--tls-cert".into(),
+                pki.server_cert.clone().into(),
+                "--tls-key".into(),
+                pki.server_key.clone().into(),
+            ]);
+            if require_client_cert {
+                args.extend(["--tls-client-ca".into(), pki.ca.clone().into()]);
+            }
+        }
+    }
+    args
+}
+
+/// Scratch directories under `<root>/work/`, numbered so that labels may repeat. Clones share
+/// the numbering.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    dir: PathBuf,
+    counter: Arc<AtomicU64>,
+}
+
+impl Scratch {
+    /// Creates and returns a new, empty directory named after `label`.
+    pub fn create(&self, label: &str) -> PathBuf {
+        let number = self.counter.fetch_add(1, Ordering::Relaxed);
+        let dir = self.dir.join(format!("{label}-{number}"));
+        create_dir(&dir);
+        dir
+    }
+}
+
 /// Running services and their files. Fields drop in order: services stop before the directory
 /// goes away.
+///
+/// An environment dereferences to its default [`Operator`] (tenant [`TENANT_A`], every scope),
+/// so the runbook steps are methods of the environment too.
 #[derive(Debug)]
 pub struct Env {
     name: String,
     attestor: Service,
     gate: Option<Service>,
-    stella: Stella,
+    operator: Operator,
+    authority: Authority,
+    pki: Option<DevPkiPaths>,
     root: PathBuf,
     policy_path: Option<PathBuf>,
-    scratch_counter: AtomicU64,
     _dir: TempDir,
 }
 
@@ -168,6 +271,7 @@ impl Env {
             policy: None,
             attestor_args: Vec::new(),
             gate_args: Vec::new(),
+            transport: Transport::default(),
         }
     }
 
@@ -176,9 +280,62 @@ impl Env {
         &self.name
     }
 
-    /// Returns the `stella` runner pointed at this environment's services.
-    pub fn stella(&self) -> &Stella {
-        &self.stella
+    /// Returns the development Authority whose JWKS both services load.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Returns the files of the development PKI, or `None` when the services serve plaintext.
+    pub fn pki(&self) -> Option<&DevPkiPaths> {
+        self.pki.as_ref()
+    }
+
+    /// Returns a `stella` runner with a token of `tenant` that has every scope.
+    pub fn stella_for_tenant(&self, tenant: &str) -> Stella {
+        self.stella()
+            .clone()
+            .token(&self.authority.all_scopes_token(tenant))
+    }
+
+    /// Returns a `stella` runner with a token of `tenant` that has exactly `scopes`.
+    pub fn stella_with_scopes(&self, tenant: &str, scopes: &[Scope]) -> Stella {
+        self.stella()
+            .clone()
+            .token(&self.authority.token(tenant, scopes))
+    }
+
+    /// Returns a `stella` runner that sends no token.
+    pub fn stella_without_token(&self) -> Stella {
+        self.stella().clone().without_token()
+    }
+
+    /// Returns an operator that runs the runbook with `stella`, sharing this environment's
+    /// scratch directories.
+    pub fn operator_with(&self, stella: Stella) -> Operator {
+        Operator::new(stella, self.operator.scratch_dirs().clone())
+    }
+
+    /// Returns the caller of direct attestor RPCs with the default token (tenant [`TENANT_A`],
+    /// every scope) and the environment's TLS settings.
+    pub fn attestor_caller(&self) -> Caller {
+        self.caller(&self.attestor)
+    }
+
+    /// Returns the caller of direct gate RPCs with the default token and TLS settings.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the environment was built without a gate.
+    pub fn gate_caller(&self) -> Caller {
+        self.caller(self.gate())
+    }
+
+    fn caller(&self, service: &Service) -> Caller {
+        Caller {
+            url: service.url(),
+            token: Some(self.authority.all_scopes_token(TENANT_A)),
+            tls: service.client_tls().cloned(),
+        }
     }
 
     /// Returns the attestor.
@@ -211,14 +368,6 @@ impl Env {
     /// Returns the root of the environment's temporary directory.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Creates and returns a new, empty scratch directory; `label` makes it easy to find.
-    pub fn scratch(&self, label: &str) -> PathBuf {
-        let number = self.scratch_counter.fetch_add(1, Ordering::Relaxed);
-        let dir = self.root.join("work").join(format!("{label}-{number}"));
-        create_dir(&dir);
-        dir
     }
 
     /// Prints the tail of every service log to stderr.
@@ -277,6 +426,14 @@ impl<F: Send + Sync + 'static> Default for SharedEnv<F> {
 pub struct EnvGuard<'a, F> {
     env: &'a Env,
     fixture: &'a F,
+}
+
+impl Deref for Env {
+    type Target = Operator;
+
+    fn deref(&self) -> &Operator {
+        &self.operator
+    }
 }
 
 impl<'a, F> EnvGuard<'a, F> {

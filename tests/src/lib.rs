@@ -12,6 +12,7 @@
 //! Every wait in the harness is bounded (service start, CLI runs, shutdown), so a broken service
 //! makes a test fail with its log instead of hanging the suite.
 
+pub mod access;
 pub mod archive;
 pub mod binaries;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod grpc;
 pub mod policy;
 pub mod runbook;
 pub mod service;
+pub mod tokens;
 pub mod vectors;
 
 /// The artifact every conformance case signs: `a.txt` of the conformance suite.

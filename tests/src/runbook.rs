@@ -1,10 +1,13 @@
 //! The operator runbook as `stella` commands: each step runs the binary exactly as an operator
 //! types it, with `--output json`, and checks the exit code.
+//!
+//! An [`Operator`] runs the steps with one `stella` runner, so one environment can run the
+//! runbook as several tenants. An [`Env`](crate::env::Env) dereferences to its default operator.
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{CliOutput, exit};
-use crate::env::Env;
+use crate::cli::{CliOutput, Stella, exit};
+use crate::env::Scratch;
 use crate::grpc::ImportRpc;
 use crate::vectors::ConformanceCase;
 use crate::{SUBJECT_SHA256, subject_digest};
@@ -109,7 +112,35 @@ pub struct VerifyReport {
     pub output: CliOutput,
 }
 
-impl Env {
+/// One caller of the runbook: a `stella` runner with its token and TLS settings, and the scratch
+/// directories of its environment.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    stella: Stella,
+    scratch: Scratch,
+}
+
+impl Operator {
+    /// Returns an operator that runs `stella` and writes files into `scratch`.
+    pub fn new(stella: Stella, scratch: Scratch) -> Operator {
+        Operator { stella, scratch }
+    }
+
+    /// Returns the `stella` runner of this operator.
+    pub fn stella(&self) -> &Stella {
+        &self.stella
+    }
+
+    /// Creates and returns a new, empty scratch directory; `label` makes it easy to find.
+    pub fn scratch(&self, label: &str) -> PathBuf {
+        self.scratch.create(label)
+    }
+
+    /// Returns the scratch directories this operator writes into.
+    pub fn scratch_dirs(&self) -> &Scratch {
+        &self.scratch
+    }
+
     /// Runs `stella trust pack` and returns the written bundle.
     #[track_caller]
     pub fn trust_pack(
@@ -300,25 +331,37 @@ impl Env {
     /// Runs `stella promotion preview-gates --offline-rekor`.
     #[track_caller]
     pub fn preview_gates(&self, promotion_id: &str) -> Decision {
-        Decision::from_output(self.stella().run_json([
+        Decision::from_output(self.preview_gates_output(promotion_id))
+    }
+
+    /// Runs `stella promotion preview-gates --offline-rekor` and returns its output, whatever
+    /// the exit code.
+    pub fn preview_gates_output(&self, promotion_id: &str) -> CliOutput {
+        self.stella().run_json([
             "promotion",
             "preview-gates",
             "--promotion",
             promotion_id,
             "--offline-rekor",
-        ]))
+        ])
     }
 
     /// Runs `stella promotion evaluate --offline-rekor`.
     #[track_caller]
     pub fn evaluate(&self, promotion_id: &str) -> Decision {
-        Decision::from_output(self.stella().run_json([
+        Decision::from_output(self.evaluate_output(promotion_id))
+    }
+
+    /// Runs `stella promotion evaluate --offline-rekor` and returns its output, whatever the
+    /// exit code.
+    pub fn evaluate_output(&self, promotion_id: &str) -> CliOutput {
+        self.stella().run_json([
             "promotion",
             "evaluate",
             "--promotion",
             promotion_id,
             "--offline-rekor",
-        ]))
+        ])
     }
 
     /// Creates a promotion for `evidence_ids` and evaluates it.
@@ -363,11 +406,11 @@ impl BundleKind {
     }
 
     /// Runs the import command of this kind and returns its output, whatever the exit code.
-    pub fn import(self, env: &Env, bundle: &Path) -> CliOutput {
+    pub fn import(self, operator: &Operator, bundle: &Path) -> CliOutput {
         match self {
-            BundleKind::TrustRoots => env.trust_import(bundle),
-            BundleKind::Tiles => env.tiles_import(bundle),
-            BundleKind::Evidence => env.evidence_verify(bundle),
+            BundleKind::TrustRoots => operator.trust_import(bundle),
+            BundleKind::Tiles => operator.tiles_import(bundle),
+            BundleKind::Evidence => operator.evidence_verify(bundle),
         }
     }
 

@@ -18,10 +18,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
-use tonic::transport::Endpoint;
+use tonic::transport::{ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::access::ClientTls;
 
 /// Maximum time from spawning a service to a SERVING health check.
 ///
@@ -63,6 +65,9 @@ pub struct ServiceConfig {
     pub extra_args: Vec<OsString>,
     /// Current directory of the process, so a stray relative write lands where the test looks.
     pub working_dir: PathBuf,
+    /// TLS settings of the health probe when the service serves TLS (its URL is then `https`),
+    /// or `None` for plaintext.
+    pub tls: Option<ClientTls>,
 }
 
 /// How a service stopped.
@@ -131,9 +136,16 @@ impl Service {
         self.port
     }
 
-    /// Returns the gRPC URL of the service, such as `http://127.0.0.1:40123`.
+    /// Returns the gRPC URL of the service, such as `http://127.0.0.1:40123`, or
+    /// `https://127.0.0.1:40123` when it serves TLS.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        service_url(self.config.tls.is_some(), self.port)
+    }
+
+    /// Returns the TLS settings that the harness uses to reach the service, or `None` when it
+    /// serves plaintext.
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        self.config.tls.as_ref()
     }
 
     /// Returns the RocksDB data directory of the service.
@@ -387,9 +399,11 @@ fn launch(config: &ServiceConfig, port: u16, attempt: u32) -> Result<Child, Laun
         Err(err) => panic!("cannot spawn {}: {err}", config.binary.display()),
     };
 
+    let tls = config.tls.as_ref().map(ClientTls::config);
     match wait_healthy(
         &mut child,
-        &format!("http://{listen}"),
+        &service_url(tls.is_some(), port),
+        tls.as_ref(),
         &config.health_service,
     ) {
         Ok(()) => Ok(child),
@@ -463,12 +477,23 @@ fn terminate(mut child: Child) -> StopReport {
     }
 }
 
+/// Returns the loopback URL of a service on `port`.
+fn service_url(tls: bool, port: u16) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{port}")
+}
+
 enum HealthFailure {
     Exited(ExitStatus),
     TimedOut(String),
 }
 
-fn wait_healthy(child: &mut Child, url: &str, service: &str) -> Result<(), HealthFailure> {
+fn wait_healthy(
+    child: &mut Child,
+    url: &str,
+    tls: Option<&ClientTlsConfig>,
+    service: &str,
+) -> Result<(), HealthFailure> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -484,7 +509,7 @@ fn wait_healthy(child: &mut Child, url: &str, service: &str) -> Result<(), Healt
             Err(err) => panic!("cannot poll process {}: {err}", child.id()),
         }
         let probe = runtime.block_on(async {
-            match tokio::time::timeout(PROBE_TIMEOUT, probe_health(url, service)).await {
+            match tokio::time::timeout(PROBE_TIMEOUT, probe_health(url, tls, service)).await {
                 Ok(result) => result,
                 Err(_) => Err(format!("health probe timed out after {PROBE_TIMEOUT:?}")),
             }
@@ -504,11 +529,20 @@ fn wait_healthy(child: &mut Child, url: &str, service: &str) -> Result<(), Healt
 ///
 /// A server that registers only the overall status (the empty service name) returns NOT_FOUND for
 /// the service name, so the probe then accepts the overall status.
-async fn probe_health(url: &str, service: &str) -> Result<(), String> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
+async fn probe_health(
+    url: &str,
+    tls: Option<&ClientTlsConfig>,
+    service: &str,
+) -> Result<(), String> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|err| format!("invalid URL {url}: {err}"))?
         .connect_timeout(PROBE_TIMEOUT)
         .timeout(PROBE_TIMEOUT);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|err| format!("invalid TLS configuration for {url}: {err}"))?;
+    }
     let channel = endpoint
         .connect()
         .await

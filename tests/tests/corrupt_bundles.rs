@@ -95,7 +95,7 @@ fn check_corruption_rejected(kind: BundleKind) {
         );
 
         // The attestor itself rejects it too, whatever client sends it.
-        let Err(rejection) = grpc::import(&env.attestor().url(), kind.rpc(), &file_name, bytes)
+        let Err(rejection) = grpc::import(&env.attestor_caller(), kind.rpc(), &file_name, bytes)
         else {
             panic!(
                 "{} accepted {file_name} with {inner} corrupted",

@@ -155,7 +155,7 @@ fn check_hostile_rejected(label: &str, make: impl Fn(&Path) -> (HostileEntry, Ve
             hostile.label()
         );
 
-        let Err(rejection) = grpc::import(&env.attestor().url(), kind.rpc(), &file_name, bytes)
+        let Err(rejection) = grpc::import(&env.attestor_caller(), kind.rpc(), &file_name, bytes)
         else {
             panic!(
                 "{} accepted an archive with a {} entry",
@@ -345,7 +345,7 @@ fn bundles_over_limit_rejected() {
     // 16 KiB of incompressible data, sent straight to each RPC.
     let big = incompressible_tgz("manifest.json", 16 * 1024);
     for rpc in ImportRpc::ALL {
-        let Err(rejection) = grpc::import(&env.attestor().url(), rpc, "big.tgz", big.clone())
+        let Err(rejection) = grpc::import(&env.attestor_caller(), rpc, "big.tgz", big.clone())
         else {
             panic!(
                 "{} accepted a {} byte archive over a {SIZE_LIMIT} byte limit",
@@ -395,7 +395,7 @@ fn request_over_transport_limit_rejected() {
     }
 
     for rpc in ImportRpc::ALL {
-        let Err(rejection) = grpc::import(&env.attestor().url(), rpc, &file_name, big.clone())
+        let Err(rejection) = grpc::import(&env.attestor_caller(), rpc, &file_name, big.clone())
         else {
             panic!(
                 "{} accepted a {} byte archive over a {SIZE_LIMIT} byte limit",

@@ -87,11 +87,17 @@ pub enum ReasonCode {
     PolicyRequirementUnmet,
     #[serde(rename = "ERR_ATTESTOR_UNAVAILABLE")]
     AttestorUnavailable,
+
+    // Authority tokens on service calls.
+    #[serde(rename = "ERR_AUTH_UNAUTHENTICATED")]
+    AuthUnauthenticated,
+    #[serde(rename = "ERR_AUTH_PERMISSION_DENIED")]
+    AuthPermissionDenied,
 }
 
 impl ReasonCode {
     /// Every code in the catalog, in declaration order.
-    pub const ALL: [ReasonCode; 32] = [
+    pub const ALL: [ReasonCode; 34] = [
         ReasonCode::BundleMalformed,
         ReasonCode::BundleEntryRejected,
         ReasonCode::BundleTooLarge,
@@ -124,6 +130,8 @@ impl ReasonCode {
         ReasonCode::PolicyInvalid,
         ReasonCode::PolicyRequirementUnmet,
         ReasonCode::AttestorUnavailable,
+        ReasonCode::AuthUnauthenticated,
+        ReasonCode::AuthPermissionDenied,
     ];
 
     /// Returns the stable spelling, such as `ERR_REKOR_TILE_MISSING`.
@@ -161,6 +169,8 @@ impl ReasonCode {
             ReasonCode::PolicyInvalid => "ERR_POLICY_INVALID",
             ReasonCode::PolicyRequirementUnmet => "ERR_POLICY_REQUIREMENT_UNMET",
             ReasonCode::AttestorUnavailable => "ERR_ATTESTOR_UNAVAILABLE",
+            ReasonCode::AuthUnauthenticated => "ERR_AUTH_UNAUTHENTICATED",
+            ReasonCode::AuthPermissionDenied => "ERR_AUTH_PERMISSION_DENIED",
         }
     }
 

@@ -1,5 +1,6 @@
-//! Shared helpers of the attestor's gRPC tests: the test vectors, trust set packing, and an
-//! attestor served on a loopback port with RocksDB in a temporary directory.
+//! Shared helpers of the attestor's gRPC tests: the test vectors, trust set packing, a
+//! development Authority that mints the tokens of every call, and an attestor served on a
+//! loopback port with RocksDB in a temporary directory.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -8,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use stella_access::dev::{DevAuthority, all_scopes};
+use stella_access::{AUDIENCE_ATTESTOR, Authenticator, BearerToken, DEFAULT_ISSUER, Scope, Tenant};
 use stella_attestor::AttestorConfig;
-use stella_attestor::attestor::Attestor;
+use stella_attestor::attestor::AttestorState;
 use stella_attestor::service::AttestorService;
 use stella_attestor::spool::SpoolDir;
 use stella_attestor::store::Store;
@@ -22,8 +25,9 @@ use stella_proto::attestor::v1::attestor_server::AttestorServer;
 use stella_proto::attestor::v1::import_chunk::Part;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, ServerTlsConfig};
 
 pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
 
@@ -32,6 +36,12 @@ pub const TESSERA_ORIGIN: &str = "example.com/log/testdata";
 
 /// Verifier key of the Tessera log.
 pub const TESSERA_VKEY: &str = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+
+/// Tenant of the token that [`Server::client`] attaches to every call.
+pub const TENANT: &str = "acme";
+
+/// A gRPC client of the attestor that attaches a bearer token to every call.
+pub type Client = AttestorClient<InterceptedService<Channel, BearerToken>>;
 
 /// Size of the data messages that [`stream_import`] sends.
 pub const STREAM_CHUNK_BYTES: usize = 64 * 1024;
@@ -148,7 +158,7 @@ pub fn data_message(data: &[u8]) -> pb::ImportChunk {
 
 /// Streams `archive` to ImportTilesStream in chunks of [`STREAM_CHUNK_BYTES`], declaring its size.
 pub async fn stream_import(
-    client: &mut AttestorClient<Channel>,
+    client: &mut Client,
     file_name: &str,
     archive: &[u8],
 ) -> Result<pb::ImportTilesResponse, tonic::Status> {
@@ -161,24 +171,86 @@ pub async fn stream_import(
         .map(tonic::Response::into_inner)
 }
 
+/// Returns `name` as a tenant.
+pub fn tenant(name: &str) -> Tenant {
+    Tenant::parse(name).expect("valid tenant")
+}
+
+/// A development Authority whose JWKS is written to a file, as an operator deploys it.
+pub struct TestAuthority {
+    pub authority: DevAuthority,
+    /// Keeps the JWKS file until the authority is dropped.
+    _dir: tempfile::TempDir,
+    pub jwks_path: PathBuf,
+}
+
+impl TestAuthority {
+    /// Generates a key and writes its JWKS file.
+    pub fn generate() -> TestAuthority {
+        let authority = DevAuthority::generate();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let jwks_path = dir.path().join("authority.jwks.json");
+        authority.write_jwks(&jwks_path);
+        TestAuthority {
+            authority,
+            _dir: dir,
+            jwks_path,
+        }
+    }
+
+    /// Loads the JWKS file the way the binary does, for the attestor's audience, with the
+    /// default 60 s clock skew.
+    pub fn authenticator(&self) -> Authenticator {
+        Authenticator::load(&self.jwks_path, DEFAULT_ISSUER, AUDIENCE_ATTESTOR, 60).expect("load JWKS")
+    }
+
+    /// Mints a token for `tenant` with every scope.
+    pub fn token(&self, tenant: &str) -> String {
+        self.authority.token(tenant, &all_scopes())
+    }
+
+    /// Mints a token for `tenant` with `scopes`.
+    pub fn token_with_scopes(&self, tenant: &str, scopes: &[Scope]) -> String {
+        self.authority.token(tenant, scopes)
+    }
+}
+
+/// Wraps a token for a client.
+pub fn bearer(token: &str) -> BearerToken {
+    BearerToken::new(token).expect("token is valid metadata")
+}
+
 /// An attestor serving on a loopback port until stopped.
 pub struct Server {
     pub address: SocketAddr,
+    /// The Authority whose tokens the attestor accepts.
+    pub authority: Arc<TestAuthority>,
     /// The attestor's state, kept only by [`Server::start_in_process`].
-    attestor: Option<Arc<Attestor>>,
+    state: Option<Arc<AttestorState>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
     /// Starts the attestor through `stella_attestor::run`, as the binary does, with the default
-    /// limits.
+    /// limits, plaintext on loopback.
     pub async fn start(data_dir: &Path) -> Server {
         Server::start_with_limits(data_dir, Limits::default()).await
     }
 
     /// Starts the attestor through `stella_attestor::run` with `limits` on whole archives.
     pub async fn start_with_limits(data_dir: &Path, limits: Limits) -> Server {
+        Server::start_configured(data_dir, limits, None, Arc::new(TestAuthority::generate())).await
+    }
+
+    /// Starts the attestor through `stella_attestor::run` with `limits`, TLS when `tls` is set,
+    /// accepting the tokens of `authority`.
+    pub async fn start_configured(
+        data_dir: &Path,
+        limits: Limits,
+        tls: Option<ServerTlsConfig>,
+        authority: Arc<TestAuthority>,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -187,30 +259,34 @@ impl Server {
         let config = AttestorConfig {
             data_dir: data_dir.to_path_buf(),
             limits,
+            authenticator: authority.authenticator(),
+            tls,
         };
         let task = tokio::spawn(stella_attestor::run(listener, config, async {
             let _ = stopped.await;
         }));
         Server {
             address,
-            attestor: None,
+            authority,
+            state: None,
             stop: Some(stop),
             task,
         }
     }
 
-    /// Starts the attestor from an [`Attestor`] that the test keeps, so it can inspect the store
-    /// while the server runs. Streamed archives may have up to `max_stream_bytes` bytes.
+    /// Starts the attestor from an [`AttestorState`] that the test keeps, so it can inspect the
+    /// store while the server runs. Streamed archives may have up to `max_stream_bytes` bytes.
     pub async fn start_in_process(data_dir: &Path, max_stream_bytes: u64) -> Server {
+        let authority = Arc::new(TestAuthority::generate());
         let store = Store::open(data_dir).expect("open store");
         let spool = SpoolDir::open(data_dir).expect("open spool");
-        let attestor = Arc::new(Attestor::new(
+        let state = Arc::new(AttestorState::new(
             store,
             Limits::default(),
             streamed_limits(max_stream_bytes),
             spool,
         ));
-        let service = AttestorServer::new(AttestorService::new(Arc::clone(&attestor)))
+        let service = AttestorServer::new(AttestorService::new(Arc::clone(&state), authority.authenticator()))
             .max_decoding_message_size(512 * 1024 * 1024);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -228,30 +304,54 @@ impl Server {
         });
         Server {
             address,
-            attestor: Some(attestor),
+            authority,
+            state: Some(state),
             stop: Some(stop),
             task,
         }
     }
 
-    /// Connects a client that accepts responses up to 64 MiB. The server may still be starting,
-    /// so the connection is retried for up to 5 s.
-    pub async fn client(&self) -> AttestorClient<Channel> {
+    /// Connects a plaintext channel. The server may still be starting, so the connection is
+    /// retried for up to 5 s.
+    pub async fn channel(&self) -> Channel {
         for _ in 0..50 {
-            if let Ok(client) = AttestorClient::connect(format!("http://{}", self.address)).await {
-                return client.max_decoding_message_size(64 * 1024 * 1024);
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.address))
+                .expect("URI")
+                .connect()
+                .await
+            {
+                return channel;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("cannot connect to the attestor at {}", self.address);
     }
 
-    /// Returns the store of an attestor started with [`Server::start_in_process`].
-    pub fn store(&self) -> &Store {
-        self.attestor
+    /// Connects a client of tenant [`TENANT`] with every scope, accepting responses up to
+    /// 64 MiB.
+    pub async fn client(&self) -> Client {
+        self.client_with_token(&self.authority.token(TENANT)).await
+    }
+
+    /// Connects a client of `tenant` with every scope.
+    pub async fn client_of(&self, tenant: &str) -> Client {
+        self.client_with_token(&self.authority.token(tenant)).await
+    }
+
+    /// Connects a client that attaches `token` to every call.
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        AttestorClient::with_interceptor(self.channel().await, bearer(token))
+            .max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// Returns the store of an attestor started with [`Server::start_in_process`], as a view of
+    /// tenant [`TENANT`]. Its key counters cover every tenant.
+    pub fn store(&self) -> Store {
+        self.state
             .as_ref()
             .expect("the store is reachable only from an in-process attestor")
             .store()
+            .for_tenant(&tenant(TENANT))
     }
 
     /// Stops the server and checks that it exits cleanly within 10 s.

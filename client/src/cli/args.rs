@@ -145,6 +145,42 @@ impl ExpiresArg {
     }
 }
 
+/// Why a duration argument such as `30d` is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationFault {
+    /// The last character is not one of the units `s`, `m`, `h` and `d`.
+    Unit,
+    /// The part before the unit is not a whole number.
+    Number,
+    /// The duration overflows 64 bits of seconds.
+    TooLarge,
+}
+
+/// Parses a duration: a whole number followed by `s`, `m`, `h` or `d`. Returns seconds, which
+/// may be zero.
+pub fn parse_duration_secs(text: &str) -> Result<u64, DurationFault> {
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = (
+        text.get(..split).unwrap_or(""),
+        text.get(split..).unwrap_or(""),
+    );
+    let unit_seconds: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(DurationFault::Unit),
+    };
+    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(DurationFault::Number);
+    }
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|count| count.checked_mul(unit_seconds))
+        .ok_or(DurationFault::TooLarge)
+}
+
 /// Parses `--expires`: an RFC 3339 time such as `2027-01-31T00:00:00Z`, or a duration such as
 /// `30d`, `12h`, `45m` or `90s`.
 pub fn parse_expires(text: &str) -> Result<ExpiresArg, String> {
@@ -160,33 +196,23 @@ pub fn parse_expires(text: &str) -> Result<ExpiresArg, String> {
         return Ok(ExpiresArg::At(at));
     }
 
-    let split = text.len().saturating_sub(1);
-    let (number, unit) = (
-        text.get(..split).unwrap_or(""),
-        text.get(split..).unwrap_or(""),
-    );
-    let unit_seconds: i64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
+    let seconds = match parse_duration_secs(text) {
+        Ok(seconds) => i64::try_from(seconds).unwrap_or(i64::MAX),
+        Err(DurationFault::Unit) => {
             return Err(format!(
                 "invalid expiry {text:?}: expected an RFC 3339 time (2027-01-31T00:00:00Z) \
                  or a duration with unit s, m, h or d (30d)"
             ));
         }
+        Err(DurationFault::Number) => {
+            return Err(format!(
+                "invalid expiry {text:?}: a duration is a whole number followed by s, m, h or d"
+            ));
+        }
+        Err(DurationFault::TooLarge) => {
+            return Err(format!("invalid expiry {text:?}: the duration is too large"));
+        }
     };
-    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(format!(
-            "invalid expiry {text:?}: a duration is a whole number followed by s, m, h or d"
-        ));
-    }
-    let seconds = number
-        .parse::<i64>()
-        .ok()
-        .and_then(|count| count.checked_mul(unit_seconds))
-        .ok_or_else(|| format!("invalid expiry {text:?}: the duration is too large"))?;
     if seconds == 0 {
         return Err(format!(
             "invalid expiry {text:?}: the duration must be positive"

@@ -3,7 +3,9 @@
 //! Commands, flags, JSON keys and exit codes are documented in `docs/cli.md`. Offline commands
 //! (`trust pack`, `rekor tiles pack`, `evidence pack`) build bundles with `stella-bundle` and need
 //! no service, and `verify-bundle` verifies one Sigstore bundle in process with `stella-verify`.
-//! The others talk to the attestor (`--attestor`) or the gate (`--gate`) over gRPC.
+//! The `auth` commands make Authority keys, JWKS documents and tokens, also without a service. The
+//! others talk to the attestor (`--attestor`) or the gate (`--gate`) over gRPC, with the token and
+//! TLS settings of `credentials`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -12,9 +14,11 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 pub mod args;
+pub mod auth;
 mod checkpoints;
 pub mod config;
 mod consistency;
+pub mod credentials;
 mod evidence;
 mod files;
 mod gate;
@@ -27,6 +31,7 @@ mod trust;
 mod verify_bundle;
 
 use args::{ExpiresArg, KmsKeyArg, Sha256Digest, SubjectArg};
+use credentials::AccessOptions;
 use output::{Exit, Failure, OutputFormat, Report};
 
 use crate::{
@@ -51,8 +56,9 @@ pub struct Cli {
 
 /// Options that apply to every command.
 ///
-/// The URLs fall back to their environment variables outside clap: clap lists an option that an
-/// environment variable sets in its usage line as if it were required.
+/// The URLs, the token and the TLS files fall back to their environment variables outside clap.
+/// Clap lists an option that an environment variable sets in its usage line as if it were
+/// required, and its help would show the value of STELLA_TOKEN.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Attestor URL [env: STELLA_ATTESTOR_URL] [default: http://127.0.0.1:7401]
@@ -74,6 +80,24 @@ pub struct GlobalArgs {
     /// Time allowed for each service call, in milliseconds (at least 1).
     #[arg(long, global = true, help_heading = "Global options", value_name = "MS", default_value_t = duration_ms(DEFAULT_REQUEST_TIMEOUT), value_parser = args::parse_timeout_ms)]
     pub request_timeout_ms: u64,
+
+    /// File with the Authority token (JWT) sent on every service call. Without it, the token is
+    /// read from STELLA_TOKEN; without either, calls carry no token and the services reject them.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// PEM CA certificates that issued the services' certificates, for https:// URLs
+    /// [env: STELLA_TLS_CA]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// PEM client certificate for services that require one (mutual TLS) [env: STELLA_TLS_CERT]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert [env: STELLA_TLS_KEY]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Environment variable with the attestor URL, used when `--attestor` is not given.
@@ -128,6 +152,9 @@ pub enum Command {
     Decisions(DecisionsCommand),
     /// Verify one Sigstore bundle offline, in process (the Sigstore conformance suite's command).
     VerifyBundle(VerifyBundleArgs),
+    /// Generate Authority keys, write their JWKS and mint tokens, without any service.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 /// Arguments of `stella verify-bundle`, in the order the Sigstore conformance suite passes them.
@@ -375,11 +402,13 @@ pub struct DecisionsGetArgs {
     pub record_id: String,
 }
 
-/// Service addresses and timeouts shared by the commands that call a service.
+/// Service addresses, timeouts, token and TLS options shared by the commands that call a service.
 pub(crate) struct Services {
     attestor_url: String,
     gate_url: String,
+    /// Timeouts and limits; the token and TLS settings are added on connect.
     options: ConnectOptions,
+    access: AccessOptions,
 }
 
 impl Services {
@@ -392,52 +421,74 @@ impl Services {
                 request_timeout: Duration::from_millis(global.request_timeout_ms),
                 ..ConnectOptions::default()
             },
+            access: AccessOptions::from_global(global),
         }
     }
 
+    /// Returns the connection options with the token and TLS settings, read from their files
+    /// only now, so that commands that call no service never fail on them.
+    fn connect_options(&self) -> Result<ConnectOptions, Failure> {
+        let mut options = self.options.clone();
+        options.token = self.access.token(&config::process_env)?;
+        options.tls = self.access.tls(&config::process_env)?;
+        Ok(options)
+    }
+
     pub(crate) async fn attestor(&self) -> Result<AttestorConnection, Failure> {
-        Ok(connect_attestor(&self.attestor_url, &self.options).await?)
+        let options = self.connect_options()?;
+        Ok(connect_attestor(&self.attestor_url, &options).await?)
     }
 
     pub(crate) async fn gate(&self) -> Result<GateConnection, Failure> {
-        Ok(connect_gate(&self.gate_url, &self.options).await?)
+        let options = self.connect_options()?;
+        Ok(connect_gate(&self.gate_url, &options).await?)
     }
 }
 
 /// Runs a parsed command and returns its outcome without printing it.
 pub async fn run(cli: &Cli) -> Result<Report, Failure> {
     let services = Services::from_global(&cli.global);
+    let outcome = run_command(cli, &services).await;
+    outcome.map_err(|failure| {
+        let token_given = cli.global.token_file.is_some()
+            || config::process_env(credentials::TOKEN_ENV).is_some();
+        credentials::explain_missing_token(failure, token_given)
+    })
+}
+
+async fn run_command(cli: &Cli, services: &Services) -> Result<Report, Failure> {
     match &cli.command {
         Command::Trust(TrustCommand::Pack(args)) => trust::pack(args),
-        Command::Trust(TrustCommand::Import(args)) => trust::import(&services, args).await,
+        Command::Trust(TrustCommand::Import(args)) => trust::import(services, args).await,
         Command::Rekor(RekorCommand::Tiles(TilesCommand::Pack(args))) => rekor::pack_tiles(args),
         Command::Rekor(RekorCommand::Tiles(TilesCommand::Import(args))) => {
-            rekor::import_tiles(&services, args).await
+            rekor::import_tiles(services, args).await
         }
-        Command::Rekor(RekorCommand::Verify(args)) => rekor::verify(&services, args).await,
-        Command::Rekor(RekorCommand::Inclusion(args)) => rekor::inclusion(&services, args).await,
+        Command::Rekor(RekorCommand::Verify(args)) => rekor::verify(services, args).await,
+        Command::Rekor(RekorCommand::Inclusion(args)) => rekor::inclusion(services, args).await,
         Command::Rekor(RekorCommand::InclusionBatch(args)) => {
-            inclusion_batch::run(&services, args).await
+            inclusion_batch::run(services, args).await
         }
         Command::Rekor(RekorCommand::Checkpoints(args)) => {
-            checkpoints::list(&services, args).await
+            checkpoints::list(services, args).await
         }
         Command::Rekor(RekorCommand::Consistency(args)) => {
-            consistency::prove(&services, args).await
+            consistency::prove(services, args).await
         }
         Command::Evidence(EvidenceCommand::Pack(args)) => evidence::pack(args),
-        Command::Evidence(EvidenceCommand::Verify(args)) => evidence::verify(&services, args).await,
-        Command::Promotion(PromotionCommand::Create(args)) => gate::create(&services, args).await,
+        Command::Evidence(EvidenceCommand::Verify(args)) => evidence::verify(services, args).await,
+        Command::Promotion(PromotionCommand::Create(args)) => gate::create(services, args).await,
         Command::Promotion(PromotionCommand::PreviewGates(args)) => {
-            gate::evaluate(&services, args, gate::Mode::Preview).await
+            gate::evaluate(services, args, gate::Mode::Preview).await
         }
         Command::Promotion(PromotionCommand::Evaluate(args)) => {
-            gate::evaluate(&services, args, gate::Mode::Record).await
+            gate::evaluate(services, args, gate::Mode::Record).await
         }
         Command::Decisions(DecisionsCommand::Get(args)) => {
-            gate::get_decision(&services, args).await
+            gate::get_decision(services, args).await
         }
         Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::Auth(command) => auth::run(command),
     }
 }
 
@@ -451,10 +502,14 @@ pub fn main_with_args(arguments: Vec<OsString>) -> Exit {
         Err(error) => return report_parse_error(&arguments, &error),
     };
 
-    // Offline verification starts no async runtime, so it creates no threads or event loop.
-    if let Command::VerifyBundle(args) = &cli.command {
-        return output::emit(cli.global.output, verify_bundle::run(args));
+    // Offline verification and the auth commands start no async runtime, so they create no
+    // threads or event loop.
+    match &cli.command {
+        Command::VerifyBundle(args) => return output::emit(cli.global.output, verify_bundle::run(args)),
+        Command::Auth(command) => return output::emit(cli.global.output, auth::run(command)),
+        _ => {}
     }
+    stella_access::install_crypto_provider();
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -556,6 +611,26 @@ mod tests {
             let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
             assert!(help.contains(env_name), "--{id} help: {help}");
             assert!(help.contains(default), "--{id} help: {help}");
+        }
+    }
+
+    #[test]
+    fn access_help_names_env() {
+        let command = Cli::command();
+        let rows = [
+            ("token_file", credentials::TOKEN_ENV),
+            ("tls_ca", credentials::TLS_CA_ENV),
+            ("tls_cert", credentials::TLS_CERT_ENV),
+            ("tls_key", credentials::TLS_KEY_ENV),
+        ];
+        for (id, env_name) in rows {
+            let argument = command
+                .get_arguments()
+                .find(|argument| argument.get_id() == id)
+                .unwrap_or_else(|| panic!("no option {id}"));
+            let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains(env_name), "{id} help: {help}");
+            assert!(argument.is_global_set(), "{id} is not global");
         }
     }
 

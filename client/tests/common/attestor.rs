@@ -1,16 +1,30 @@
 //! A real attestor for the CLI tests: RocksDB in a directory the test chooses, served on a
 //! loopback port from its own tokio runtime, so that the test thread can run `stella` against it.
+//! It accepts the tokens of the test binary's development Authority and serves plain text, as
+//! `stella-attestor --plaintext-loopback` does, or TLS with certificates of a development PKI.
 
 use std::path::Path;
 use std::time::Duration;
 
+use stella_access::dev::DevPkiPaths;
 use stella_bundle::Limits;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::transport::ServerTlsConfig;
 
+use super::authority::attestor_authenticator;
 use super::bundles::write_trust_set;
 use super::{Run, arg, stella};
+
+/// Whether a TLS attestor requires a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Any client may connect; the token alone authorizes calls.
+    None,
+    /// Only clients with a certificate issued by the PKI's CA may connect (mutual TLS).
+    Required,
+}
 
 /// An attestor served in process. Dropping it stops the server and, unless the test is already
 /// panicking, fails the test when the server does not exit cleanly within 10 s.
@@ -46,6 +60,29 @@ impl Attestor {
     /// Starts an attestor on `data_dir` that accepts streamed tile bundles of up to
     /// `max_stream_bytes`.
     pub fn start_with_stream_limit(data_dir: &Path, max_stream_bytes: u64) -> Attestor {
+        Attestor::serve(data_dir, max_stream_bytes, None)
+    }
+
+    /// Starts an attestor on `data_dir` that serves TLS with the server certificate of `pki`,
+    /// and with `client_auth`, requires client certificates issued by its CA. Its URL is
+    /// `https://127.0.0.1:<port>`, a name the development server certificate covers.
+    pub fn start_tls(data_dir: &Path, pki: &DevPkiPaths, client_auth: ClientAuth) -> Attestor {
+        let client_ca = match client_auth {
+            ClientAuth::None => None,
+            ClientAuth::Required => Some(pki.ca.as_path()),
+        };
+        let tls = stella_access::server_tls(&pki.server_cert, &pki.server_key, client_ca)
+            .expect("server TLS configuration from the development PKI");
+        Attestor::serve(
+            data_dir,
+            stella_attestor::DEFAULT_MAX_STREAM_BUNDLE_BYTES,
+            Some(tls),
+        )
+    }
+
+    fn serve(data_dir: &Path, max_stream_bytes: u64, tls: Option<ServerTlsConfig>) -> Attestor {
+        stella_access::install_crypto_provider();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -59,6 +96,8 @@ impl Attestor {
         let config = stella_attestor::AttestorConfig {
             data_dir: data_dir.to_path_buf(),
             limits: Limits::default(),
+            authenticator: attestor_authenticator(),
+            tls,
         };
         let server =
             stella_attestor::run_with_stream_limit(listener, config, max_stream_bytes, async {
@@ -66,11 +105,16 @@ impl Attestor {
             });
         let task = runtime.spawn(async move { server.await.map_err(|error| format!("{error:#}")) });
         Attestor {
-            url: format!("http://{address}"),
+            url: format!("{scheme}://{address}"),
             runtime,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Returns the attestor's URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Runs `stella --attestor URL` with `args`.

@@ -1,13 +1,41 @@
 //! Helpers shared by the integration tests: running the built `stella` binary and locating the
-//! shared test vectors. The submodules start an in-process attestor (`attestor.rs`) and write
-//! trust sets and tile bundles for import (`bundles.rs`).
+//! shared test vectors. The submodules start an in-process attestor (`attestor.rs`), hold the
+//! development Authority that signs every test token (`authority.rs`) and write trust sets and
+//! tile bundles for import (`bundles.rs`).
+//!
+//! Every `stella` run gets the default token ([`authority::default_token`]: tenant `tenant-a`,
+//! every scope) in `STELLA_TOKEN`, and no TLS setting from the environment. A test drops the
+//! token by passing `("STELLA_TOKEN", "")` to [`stella_with_env`]: `stella` treats an empty
+//! variable as unset.
 #![allow(dead_code)]
 
 pub mod attestor;
+pub mod authority;
 pub mod bundles;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// Environment variables of `stella` that a test must set itself, never inherit.
+const CLEARED_ENV: [&str; 5] = [
+    "STELLA_ATTESTOR_URL",
+    "STELLA_GATE_URL",
+    "STELLA_TLS_CA",
+    "STELLA_TLS_CERT",
+    "STELLA_TLS_KEY",
+];
+
+/// Returns a `stella` command with `args`, the default token and a cleared environment.
+fn stella_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stella"));
+    command
+        .args(args)
+        .env("STELLA_TOKEN", authority::default_token());
+    for name in CLEARED_ENV {
+        command.env_remove(name);
+    }
+    command
+}
 
 /// Origin of the 15-entry log that Tessera's POSIX driver wrote (`vectors/tessera-log`).
 pub const TESSERA_ORIGIN: &str = "example.com/log/testdata";
@@ -41,23 +69,16 @@ impl Run {
     }
 }
 
-/// Runs `stella` with `args`, with the service URL variables removed from the environment.
+/// Runs `stella` with `args` and the default token, with the service URL and TLS variables
+/// removed from the environment.
 pub fn stella(args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stella"));
-    command
-        .args(args)
-        .env_remove("STELLA_ATTESTOR_URL")
-        .env_remove("STELLA_GATE_URL");
+    let mut command = stella_command(args);
     finish(command.output().expect("run the stella binary"))
 }
 
-/// Runs `stella` with `args` and extra environment variables.
+/// Runs `stella` with `args` and extra environment variables, which may replace the token.
 pub fn stella_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stella"));
-    command
-        .args(args)
-        .env_remove("STELLA_ATTESTOR_URL")
-        .env_remove("STELLA_GATE_URL");
+    let mut command = stella_command(args);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -208,10 +229,7 @@ pub fn dropping_server() -> String {
 pub fn stella_within(args: &[&str], limit: std::time::Duration) -> Run {
     use std::process::Stdio;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .env_remove("STELLA_ATTESTOR_URL")
-        .env_remove("STELLA_GATE_URL")
+    let mut child = stella_command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -13,9 +13,9 @@ use stella_bundle::{
 };
 use stella_log_forge::{ForgedLog, MemoryTiles, Seed};
 use stella_proto::attestor::v1 as pb;
-use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use tokio::sync::oneshot;
 
+use crate::access::BenchAuthority;
 use crate::verification::{self, VerificationFigures};
 
 /// Figures of the gRPC and RocksDB measurements.
@@ -128,16 +128,18 @@ pub fn measure(
             max_archive_bytes: Limits::default().max_archive_bytes.max(archive_bytes as u64),
             ..Limits::default()
         };
+        let authority = BenchAuthority::create(data_dir.path())?;
+        // Plain text on loopback, as `stella-attestor --plaintext-loopback` serves.
         let config = AttestorConfig {
-            data_dir: data_dir.path().to_path_buf(),
+            data_dir: data_dir.path().join("attestor"),
             limits,
+            authenticator: authority.authenticator()?,
+            tls: None,
         };
         let server = tokio::spawn(stella_attestor::run(listener, config, async {
             let _ = stopped.await;
         }));
-        let mut client = AttestorClient::connect(format!("http://{address}"))
-            .await
-            .map_err(|error| format!("connecting to the attestor failed: {error}"))?;
+        let mut client = authority.connect(&format!("http://{address}")).await?;
 
         client
             .import_trust_roots(pb::ImportBundleRequest {

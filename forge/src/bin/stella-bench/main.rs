@@ -12,6 +12,7 @@
 //! reports that process's import phases and peak memory, and measures
 //! verification over gRPC against it.
 
+mod access;
 mod cached;
 mod grpc;
 mod process;

@@ -14,8 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stella_log_forge::Seed;
-use stella_proto::attestor::v1::attestor_client::AttestorClient;
 
+use crate::access::BenchAuthority;
 use crate::verification::{self, VerificationFigures};
 
 /// Maximum time from spawning the attestor until it serves requests.
@@ -94,6 +94,7 @@ pub fn measure(
         .map_err(|error| format!("writing {} failed: {error}", tiles_file.display()))?;
     let data_dir = work.path().join("attestor-data");
     let log_path = work.path().join("attestor.log");
+    let authority = BenchAuthority::create(work.path())?;
 
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
@@ -109,6 +110,9 @@ pub fn measure(
         .arg(&data_dir)
         .arg("--max-bundle-bytes")
         .arg(max_bundle_bytes.to_string())
+        .arg("--authority-jwks")
+        .arg(authority.jwks_path())
+        .arg("--plaintext-loopback")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
@@ -118,14 +122,19 @@ pub fn measure(
     let mut attestor = Attestor { child };
     let pid = attestor.child.id();
 
-    wait_until_serving(&stella_bin, &url, &mut attestor, &log_path)?;
-    let trust = run_stella(&stella_bin, &url, &["trust", "import", "--bundle"], &trust_file)?;
+    let stella = Stella {
+        binary: &stella_bin,
+        url: &url,
+        token: authority.token(),
+    };
+    wait_until_serving(&stella, &mut attestor, &log_path)?;
+    let trust = stella.run(&["trust", "import", "--bundle"], &trust_file)?;
     check_success("stella trust import", &trust, &log_path)?;
     let idle_rss_kib = vm_hwm_kib(pid)?;
 
     let start_wall = seconds_of_day(SystemTime::now())?;
     let start = Instant::now();
-    let import = run_stella(&stella_bin, &url, &["rekor", "tiles", "import", "--bundle"], &tiles_file)?;
+    let import = stella.run(&["rekor", "tiles", "import", "--bundle"], &tiles_file)?;
     let import_time = start.elapsed();
     let end_wall = seconds_of_day(SystemTime::now())?;
     check_success("stella rekor tiles import", &import, &log_path)?;
@@ -140,9 +149,7 @@ pub fn measure(
         .build()
         .map_err(|error| format!("tokio runtime failed: {error}"))?;
     let verification = runtime.block_on(async {
-        let mut client = AttestorClient::connect(url.clone())
-            .await
-            .map_err(|error| format!("connecting to the attestor at {url} failed: {error}"))?;
+        let mut client = authority.connect(&url).await?;
         verification::measure(&mut client, input.origin, input.seed, input.call_indexes, input.stream_indexes).await
     })?;
     let final_rss_kib = vm_hwm_kib(pid)?;
@@ -236,8 +243,37 @@ fn free_port() -> Result<u16, String> {
     Ok(address.port())
 }
 
+/// The `stella` binary with the attestor's URL and the token it sends.
+struct Stella<'a> {
+    binary: &'a Path,
+    url: &'a str,
+    token: &'a str,
+}
+
+impl Stella<'_> {
+    /// Returns a `stella` command for the attestor, with the token in `STELLA_TOKEN`.
+    fn command(&self) -> Command {
+        let mut command = Command::new(self.binary);
+        command
+            .env("STELLA_ATTESTOR_URL", self.url)
+            .env("STELLA_TOKEN", self.token)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `stella --output json` with `args` followed by `file`.
+    fn run(&self, args: &[&str], file: &Path) -> Result<Output, String> {
+        self.command()
+            .args(["--output", "json"])
+            .args(args)
+            .arg(file)
+            .output()
+            .map_err(|error| format!("running {} failed: {error}", self.binary.display()))
+    }
+}
+
 /// Polls `stella rekor checkpoints` until the attestor responds.
-fn wait_until_serving(stella_bin: &Path, url: &str, attestor: &mut Attestor, log_path: &Path) -> Result<(), String> {
+fn wait_until_serving(stella: &Stella<'_>, attestor: &mut Attestor, log_path: &Path) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(Some(status)) = attestor.child.try_wait() {
@@ -246,12 +282,11 @@ fn wait_until_serving(stella_bin: &Path, url: &str, attestor: &mut Attestor, log
                 log_path.display()
             ));
         }
-        let output = Command::new(stella_bin)
+        let output = stella
+            .command()
             .args(["--output", "json", "rekor", "checkpoints"])
-            .env("STELLA_ATTESTOR_URL", url)
-            .stdin(Stdio::null())
             .output()
-            .map_err(|error| format!("running {} failed: {error}", stella_bin.display()))?;
+            .map_err(|error| format!("running {} failed: {error}", stella.binary.display()))?;
         if output.status.success() {
             return Ok(());
         }
@@ -263,17 +298,6 @@ fn wait_until_serving(stella_bin: &Path, url: &str, attestor: &mut Attestor, log
         }
         thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn run_stella(stella_bin: &Path, url: &str, args: &[&str], file: &Path) -> Result<Output, String> {
-    Command::new(stella_bin)
-        .args(["--output", "json"])
-        .args(args)
-        .arg(file)
-        .env("STELLA_ATTESTOR_URL", url)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| format!("running {} failed: {error}", stella_bin.display()))
 }
 
 fn check_success(command: &str, output: &Output, log_path: &Path) -> Result<(), String> {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use stella_log_forge::Seed;
 use stella_proto::attestor::v1 as pb;
-use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use tonic::codegen::tokio_stream;
-use tonic::transport::Channel;
+
+use crate::access::BenchClient;
 
 /// Figures of the verification measurements.
 pub struct VerificationFigures {
@@ -36,7 +36,7 @@ fn inclusion_request(origin: &str, seed: &Seed, index: u64, sequence: u64) -> pb
 /// Times one `VerifyInclusion` call per entry of `indexes`, one after another, and fails when an
 /// entry is not reported as included.
 async fn sequential_pass(
-    client: &mut AttestorClient<Channel>,
+    client: &mut BenchClient,
     origin: &str,
     seed: &Seed,
     indexes: &[u64],
@@ -64,7 +64,7 @@ async fn sequential_pass(
 /// Measures sequential calls over `call_indexes` twice (cold, then warm), then sends every entry
 /// of `stream_indexes` in one `VerifyInclusionStream` call.
 pub async fn measure(
-    client: &mut AttestorClient<Channel>,
+    client: &mut BenchClient,
     origin: &str,
     seed: &Seed,
     call_indexes: &[u64],
