@@ -13,11 +13,13 @@ use tracing::warn;
 use crate::AUTHORIZATION;
 use crate::bearer::BearerToken;
 use crate::error::AccessError;
+use crate::token_cache::TokenCache;
 
 /// Checks the Authority token of each call against one service's audience.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     validator: Arc<Validator>,
+    verified: Arc<TokenCache>,
 }
 
 impl Authenticator {
@@ -55,6 +57,7 @@ impl Authenticator {
     pub fn new(validator: Validator) -> Self {
         Authenticator {
             validator: Arc::new(validator),
+            verified: Arc::new(TokenCache::default()),
         }
     }
 
@@ -95,7 +98,8 @@ impl Authenticator {
     ) -> Result<Principal, Status> {
         let result = authorization_header(request)
             .and_then(|header| bearer_token(header))
-            .and_then(|token| self.validator.validate(token, now_unix, scope));
+            .and_then(|token| self.principal(token, now_unix))
+            .and_then(|principal| principal.require(scope).map(|()| principal));
         result.map_err(|error| {
             let peer = request
                 .remote_addr()
@@ -103,6 +107,20 @@ impl Authenticator {
             warn!(rpc, check = error.check(), peer = %peer, error = %error, "call rejected");
             rejection_status(rpc, &error)
         })
+    }
+}
+
+impl Authenticator {
+    /// Returns the principal of `token`: from the cache of verified tokens when the same token
+    /// verified before and has not expired, else by full validation.
+    fn principal(&self, token: &str, now_unix: i64) -> Result<Principal, AuthError> {
+        let skew = self.validator.config().clock_skew_secs;
+        if let Some(principal) = self.verified.get(token, now_unix, skew) {
+            return Ok(principal);
+        }
+        let principal = self.validator.authenticate(token, now_unix)?;
+        self.verified.insert(token, principal.clone(), now_unix, skew);
+        Ok(principal)
     }
 }
 

@@ -22,6 +22,7 @@ mod bearer;
 mod error;
 mod keygen;
 mod tls;
+mod token_cache;
 
 #[cfg(feature = "dev")]
 pub mod dev;

@@ -119,3 +119,51 @@ fn forwarded_token_is_callers() {
     );
     assert!(forwarded_token(&Request::new(())).is_none());
 }
+
+#[test]
+fn repeated_token_still_checks_scope() {
+    let authority = DevAuthority::generate();
+    let token = authority.token("tenant-a", &[Scope::ReportsRead]);
+    let checker = authenticator(&authority);
+    let request = request_with(&token);
+    checker.authorize(&request, "GetReport", Scope::ReportsRead).expect("first call");
+    checker.authorize(&request, "GetReport", Scope::ReportsRead).expect("second call");
+    let status = checker
+        .authorize(&request, "ImportTiles", Scope::TilesImport)
+        .expect_err("scope still checked");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[test]
+fn repeated_token_rechecked_when_clock_goes_back() {
+    let authority = DevAuthority::generate();
+    let token = authority.token("tenant-a", &all_scopes());
+    let checker = authenticator(&authority);
+    let request = request_with(&token);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    checker.authorize_at(&request, "GetReport", Scope::ReportsRead, now).expect("valid now");
+    let status = checker
+        .authorize_at(&request, "GetReport", Scope::ReportsRead, now - 3600)
+        .expect_err("before nbf");
+    assert!(status.message().contains("nbf check failed"), "{}", status.message());
+}
+
+#[test]
+fn tampered_copy_of_verified_token_rejected() {
+    let authority = DevAuthority::generate();
+    let token = authority.token("tenant-a", &all_scopes());
+    let checker = authenticator(&authority);
+    checker
+        .authorize(&request_with(&token), "GetReport", Scope::ReportsRead)
+        .expect("valid");
+    // Change one character of the payload: the cache must not match it, and the signature fails.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let payload = parts.get_mut(1).expect("payload");
+    let last = payload.pop().expect("non-empty");
+    payload.push(if last == 'A' { 'B' } else { 'A' });
+    let tampered = parts.join(".");
+    let status = checker
+        .authorize(&request_with(&tampered), "GetReport", Scope::ReportsRead)
+        .expect_err("tampered");
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
