@@ -11,8 +11,8 @@ use sha2::{Digest as _, Sha256};
 use stella_authority::Principal;
 
 /// Maximum number of tokens kept. When the cache is full, expired entries are dropped, and if
-/// none has expired the whole cache is cleared: a cleared cache costs one verification per
-/// token, never a wrong answer.
+/// none has expired the whole cache is cleared. Clearing costs one more verification per token
+/// and never lets a token through that validation would reject.
 pub(crate) const TOKEN_CACHE_ENTRIES: usize = 4096;
 
 struct Entry {

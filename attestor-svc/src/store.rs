@@ -4,8 +4,9 @@
 //!
 //! Each kind lives in its own column family, and every key starts with the tenant id. A
 //! [`Store`] is a view of one tenant ([`Store::for_tenant`]): it reads and writes only keys under
-//! that tenant, and its listings never leave them. Data written before tenancy existed is under
-//! the tenant `default`. Strings inside keys are length-prefixed
+//! that tenant, and its listings never leave them. Data written before tenancy existed is keyed
+//! under the tenant `default`, which only a token for that tenant reaches; nothing migrates it.
+//! Strings inside keys are length-prefixed
 //! (`u32` big-endian length, then the bytes) and numbers are `u64` big-endian, so keys
 //! never collide and numeric parts sort in numeric order. The store only persists bytes
 //! that the import layer has already authenticated. It parses nothing, and reads that
@@ -50,8 +51,8 @@ pub const TOTAL_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Size of the block cache shared by all column families, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Tenant of the view that [`Store::open`] returns. Data stored before tenancy existed is
-/// under this tenant.
+/// Tenant of the view that [`Store::open`] returns. Data stored before tenancy existed is keyed
+/// under this tenant and is reached only with a token for it.
 pub const DEFAULT_TENANT: &str = "default";
 
 const CF_TRUST_SETS: &str = "trust_sets";

@@ -18,7 +18,8 @@ use stella_proto::attestor::v1::{
 use stella_proto::gate::v1::gate_client::GateClient;
 use stella_proto::gate::v1::{
     CreatePromotionRequest, DecisionRecord, EvaluateRequest, EvaluateResponse, GetDecisionRequest,
-    GetPromotionRequest, Promotion,
+    GetPromotionRequest, GetSigningKeyRequest, ListDecisionsRequest, ListDecisionsResponse,
+    Promotion, SigningKey,
 };
 use tokio_stream::Stream;
 
@@ -531,6 +532,38 @@ impl GateConnection {
         let result = self
             .client
             .get_decision(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Fetches the public key that signs the caller's tenant's decision records, as the gate
+    /// presents it. An auditor verifies with a key obtained out of band, not with this one.
+    pub async fn signing_key(&mut self) -> Result<SigningKey, ClientError> {
+        let result = self
+            .client
+            .get_signing_key(request(GetSigningKeyRequest {}, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Fetches one page of the caller's tenant's signed decision records with sequence numbers
+    /// above `after_sequence`, in sequence order. A `page_size` of 0 lets the gate choose.
+    pub async fn list_decisions(
+        &mut self,
+        after_sequence: u64,
+        page_size: u32,
+    ) -> Result<ListDecisionsResponse, ClientError> {
+        let message = ListDecisionsRequest {
+            after_sequence,
+            page_size,
+        };
+        let result = self
+            .client
+            .list_decisions(request(message, &self.options))
             .await;
         result
             .map(tonic::Response::into_inner)

@@ -233,6 +233,9 @@ pub fn caller_rejection(status: &Status) -> Option<CallerRejected> {
 }
 
 fn unavailable(detail: String) -> EvidenceOutcome {
+    // A caught transport or TLS failure: the decision becomes deny or pending, and the operator
+    // needs the cause in the log.
+    tracing::warn!(error = %detail, "attestor call failed");
     EvidenceOutcome::Error {
         code: ReasonCode::AttestorUnavailable,
         detail: format!("{}: {detail}", ReasonCode::AttestorUnavailable),

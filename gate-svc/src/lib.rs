@@ -2,11 +2,13 @@
 //! offline verification reports, and write-once decision records in RocksDB.
 
 pub mod attestor;
+pub mod chain;
 pub mod evaluate;
 pub mod policy;
 pub mod promotion;
 pub mod record;
 pub mod service;
+pub mod signing;
 pub mod store;
 
 #[cfg(test)]
@@ -27,6 +29,7 @@ use tracing::info;
 
 use crate::attestor::{AttestorClient, AttestorTls};
 use crate::service::GateService;
+use crate::signing::{KeySource, RecordSigner};
 use crate::store::Store;
 
 /// Settings of one gate instance.
@@ -40,6 +43,9 @@ pub struct GateConfig {
     pub attestor_tls: Option<AttestorTls>,
     /// Policy YAML file.
     pub policy_path: PathBuf,
+    /// PKCS#8 PEM P-256 key that signs decision records; `None` uses
+    /// `<data_dir>/signing-key.pem`, generated on the first start.
+    pub signing_key: Option<PathBuf>,
     /// Deadline of each attestor call.
     pub attestor_timeout: Duration,
     /// Token check of every gate call, for the audience `stella-gate`.
@@ -49,14 +55,15 @@ pub struct GateConfig {
     pub tls: Option<ServerTlsConfig>,
 }
 
-/// Loads the policy, opens the store and serves the gate and gRPC health on `listener`
-/// until `shutdown` completes.
+/// Loads the policy, opens the store, loads or generates the signing key and serves the gate
+/// and gRPC health on `listener` until `shutdown` completes.
 ///
 /// # Errors
 ///
 /// Fails before serving when `config.tls` is `None` and `listener` is not on a loopback
-/// address, when the policy is invalid, the attestor URL or a TLS file is unusable or the
-/// database cannot be opened, and afterwards when the server fails.
+/// address. It also fails then when the policy is invalid, when the attestor URL, a TLS file or
+/// the signing key is unusable, or when the database cannot be opened. Afterwards it fails when
+/// the server fails.
 pub async fn run(
     listener: TcpListener,
     config: GateConfig,
@@ -77,8 +84,14 @@ pub async fn run(
         AttestorClient::connect_lazy(&config.attestor_url, config.attestor_tls.as_ref(), config.attestor_timeout)?;
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the gate database in {}", config.data_dir.display()))?;
+    let (signer, key_source) = RecordSigner::load_or_generate(config.signing_key.as_deref(), &config.data_dir)?;
+    match &key_source {
+        KeySource::Given(path) => info!(key_id = signer.key_id(), file = %path.display(), "signing key loaded"),
+        KeySource::Reused(path) => info!(key_id = signer.key_id(), file = %path.display(), "generated signing key reused"),
+        KeySource::Generated(path) => info!(key_id = signer.key_id(), file = %path.display(), "signing key generated"),
+    }
 
-    let service = GateService::new(store, Arc::new(policy), attestor, config.authenticator);
+    let service = GateService::new(store, Arc::new(policy), attestor, config.authenticator, Arc::new(signer));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GateServer<GateService>>().await;
 

@@ -45,6 +45,10 @@ struct Args {
     /// Policy YAML file, validated at start.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
+    /// P-256 private key in PKCS#8 PEM that signs decision records. Without it, the gate uses
+    /// signing-key.pem in --data-dir, which it generates (mode 0600) on the first start.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
     /// Deadline of each attestor call, in milliseconds (at least 1).
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     attestor_timeout_ms: u64,
@@ -88,6 +92,7 @@ async fn main() -> ExitCode {
         attestor_url: args.attestor,
         attestor_tls,
         policy_path: args.policy,
+        signing_key: args.signing_key,
         attestor_timeout: Duration::from_millis(args.attestor_timeout_ms),
         authenticator,
         tls,

@@ -1,9 +1,10 @@
-//! Decision records (`stella.decision-record/v1`): the canonical (RFC 8785) JSON that the
+//! Decision records (`stella.decision-record/v2`): the canonical (RFC 8785) JSON that the
 //! gate writes once per evaluation.
 //!
-//! The decision digest covers the record without `record_id` and `evaluated_at`, so two
-//! evaluations of the same promotion against the same policy and reports have the same
-//! digest, whenever they ran.
+//! The decision digest covers the record without `record_id`, `evaluated_at` and the chain
+//! fields (`tenant`, `sequence`, `previous_record_digest`). So two evaluations of the same
+//! promotion against the same policy and reports have the same digest, whenever they ran and
+//! wherever they sit in the chain.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -12,7 +13,7 @@ use crate::evaluate::{CheckpointRef, Evaluation};
 use crate::promotion::Promotion;
 
 /// Schema id of decision records.
-pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v1";
+pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v2";
 
 #[derive(Serialize)]
 struct CheckpointJson<'a> {
@@ -45,6 +46,20 @@ struct Record<'a> {
     decision_digest: &'a str,
     record_id: &'a str,
     evaluated_at: &'a str,
+    tenant: &'a str,
+    sequence: u64,
+    previous_record_digest: Option<&'a str>,
+}
+
+/// The place of a new record in its tenant's hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainPosition {
+    /// Tenant whose chain the record extends.
+    pub tenant: String,
+    /// Sequence number of the record: 1 for the tenant's first record, then 2, 3, ...
+    pub sequence: u64,
+    /// "sha256:<hex>" of the previous record's canonical JSON; `None` for sequence 1.
+    pub previous_record_digest: Option<String>,
 }
 
 /// Canonical decision body and its digest.
@@ -63,6 +78,9 @@ pub struct DecisionRecord {
     pub decision_digest: String,
     /// RFC 8785 JSON of the whole record.
     pub record_json: Vec<u8>,
+    /// "sha256:<hex>" of `record_json`, which the next record of the tenant names as
+    /// `previous_record_digest`.
+    pub record_digest: String,
 }
 
 /// Error building a record: JSON serialization failed.
@@ -103,7 +121,8 @@ fn checkpoint_json(checkpoint: &CheckpointRef) -> CheckpointJson<'_> {
     }
 }
 
-fn sha256_digest(bytes: &[u8]) -> String {
+/// Returns "sha256:" and the lowercase hex SHA-256 of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
@@ -125,7 +144,8 @@ pub fn preview(
     })
 }
 
-/// Builds the full record. `evaluated_at` is RFC 3339 UTC text.
+/// Builds the full record at `position` in its tenant's chain. `evaluated_at` is RFC 3339 UTC
+/// text.
 ///
 /// # Errors
 ///
@@ -136,6 +156,7 @@ pub fn build_record(
     policy_digest: &str,
     record_id: &str,
     evaluated_at: &str,
+    position: &ChainPosition,
 ) -> Result<DecisionRecord, RecordError> {
     let body = body(promotion, evaluation, policy_digest);
     let decision_digest = sha256_digest(&serde_json_canonicalizer::to_vec(&body)?);
@@ -144,13 +165,34 @@ pub fn build_record(
         decision_digest: &decision_digest,
         record_id,
         evaluated_at,
+        tenant: &position.tenant,
+        sequence: position.sequence,
+        previous_record_digest: position.previous_record_digest.as_deref(),
     };
     let record_json = serde_json_canonicalizer::to_vec(&record)?;
     Ok(DecisionRecord {
         record_id: record_id.to_owned(),
         decision_digest,
+        record_digest: sha256_digest(&record_json),
         record_json,
     })
+}
+
+/// Extracts the canonical record JSON from a stored DSSE envelope: the statement's predicate.
+/// The signature is not checked here; the gate signed the envelope itself.
+///
+/// # Errors
+///
+/// A message naming the fault when the envelope, its payload or the predicate is invalid.
+pub fn record_from_envelope(envelope_json: &[u8]) -> Result<Vec<u8>, String> {
+    let envelope = stella_verify::dsse::parse_envelope(envelope_json).map_err(|error| error.to_string())?;
+    let statement: serde_json::Value = serde_json::from_slice(&envelope.payload)
+        .map_err(|error| format!("the envelope payload is not JSON: {error}"))?;
+    let predicate = statement
+        .get("predicate")
+        .filter(|predicate| predicate.is_object())
+        .ok_or("the statement has no predicate object")?;
+    serde_json_canonicalizer::to_vec(predicate).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]
@@ -168,6 +210,14 @@ mod tests {
             subject_digests: vec![format!("sha256:{}", "aa".repeat(32))],
             target_environment: "prod".to_owned(),
             evidence_bundle_ids: vec![format!("sha256:{}", "bb".repeat(32))],
+        }
+    }
+
+    fn first_position() -> ChainPosition {
+        ChainPosition {
+            tenant: "acme".to_owned(),
+            sequence: 1,
+            previous_record_digest: None,
         }
     }
 
@@ -198,10 +248,11 @@ mod tests {
             "sha256:policy",
             "dr-1",
             "2026-12-04T10:00:00Z",
+            &first_position(),
         )
         .expect("build record");
         let value: serde_json::Value = serde_json::from_slice(&record.record_json).expect("valid JSON");
-        assert_eq!(value["schema"], "stella.decision-record/v1");
+        assert_eq!(value["schema"], "stella.decision-record/v2");
         assert_eq!(value["record_id"], "dr-1");
         assert_eq!(value["promotion_id"], "rel-1");
         assert_eq!(value["decision"], "pending");
@@ -215,7 +266,11 @@ mod tests {
         assert_eq!(value["checkpoints"][0]["tree_size"], 15);
         assert_eq!(value["evaluated_at"], "2026-12-04T10:00:00Z");
         assert!(value["break_glass"].is_null());
-        assert_eq!(value.as_object().map(serde_json::Map::len), Some(14));
+        assert_eq!(value["tenant"], "acme");
+        assert_eq!(value["sequence"], 1);
+        assert!(value["previous_record_digest"].is_null(), "the first record has no predecessor");
+        assert_eq!(value.as_object().map(serde_json::Map::len), Some(17));
+        assert_eq!(record.record_digest, sha256_digest(&record.record_json));
     }
 
     #[test]
@@ -226,6 +281,7 @@ mod tests {
             "sha256:policy",
             "dr-1",
             "2026-12-04T10:00:00Z",
+            &first_position(),
         )
         .expect("build record");
         let value: serde_json::Value = serde_json::from_slice(&record.record_json).expect("valid JSON");
@@ -234,13 +290,14 @@ mod tests {
     }
 
     #[test]
-    fn digest_ignores_id_and_time() {
+    fn digest_ignores_id_time_chain() {
         let first = build_record(
             &promotion(),
             &evaluation(),
             "sha256:policy",
             "dr-1",
             "2026-12-04T10:00:00Z",
+            &first_position(),
         )
         .expect("build record");
         let second = build_record(
@@ -249,13 +306,41 @@ mod tests {
             "sha256:policy",
             "dr-2",
             "2027-01-01T00:00:00Z",
+            &ChainPosition {
+                tenant: "acme".to_owned(),
+                sequence: 2,
+                previous_record_digest: Some(format!("sha256:{}", "cc".repeat(32))),
+            },
         )
         .expect("build record");
         assert_eq!(first.decision_digest, second.decision_digest);
         assert_ne!(first.record_json, second.record_json);
+        assert_ne!(first.record_digest, second.record_digest);
         let preview = preview(&promotion(), &evaluation(), "sha256:policy").expect("preview");
         assert_eq!(preview.decision_digest, first.decision_digest);
         assert_eq!(preview.decision_digest, sha256_digest(&preview.body_json));
+    }
+
+    #[test]
+    fn record_names_previous_digest() {
+        let previous = format!("sha256:{}", "dd".repeat(32));
+        let position = ChainPosition {
+            tenant: "acme".to_owned(),
+            sequence: 7,
+            previous_record_digest: Some(previous.clone()),
+        };
+        let record = build_record(
+            &promotion(),
+            &evaluation(),
+            "sha256:policy",
+            "dr-7",
+            "2026-12-04T10:00:00Z",
+            &position,
+        )
+        .expect("build record");
+        let value: serde_json::Value = serde_json::from_slice(&record.record_json).expect("valid JSON");
+        assert_eq!(value["sequence"], 7);
+        assert_eq!(value["previous_record_digest"], previous.as_str());
     }
 
     #[test]

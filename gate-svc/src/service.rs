@@ -18,8 +18,15 @@ use crate::attestor::{AttestorClient, CallerRejected};
 use crate::evaluate::{self, Evaluation, EvidenceOutcome, EvidenceResult};
 use crate::policy::Policy;
 use crate::promotion::Promotion;
+use crate::chain::{SignedRecord, StoredDecision};
 use crate::record::{self, sorted_code_strings};
+use crate::signing::RecordSigner;
 use crate::store::{CreateOutcome, Store, StoreError, TenantStore};
+
+/// Records per `ListDecisions` page when the request sets no page size.
+const DEFAULT_PAGE_SIZE: usize = 100;
+/// Maximum records per `ListDecisions` page.
+const MAX_PAGE_SIZE: u32 = 1000;
 
 /// State shared by all requests.
 pub struct GateService {
@@ -27,6 +34,7 @@ pub struct GateService {
     policy: Arc<Policy>,
     attestor: AttestorClient,
     authenticator: Authenticator,
+    signer: Arc<RecordSigner>,
 }
 
 /// An accepted caller: its tenant's view of the store and the token to forward.
@@ -36,14 +44,21 @@ struct Caller {
 }
 
 impl GateService {
-    /// Creates the service over an opened store, a validated policy, an attestor client and
-    /// the token check for the audience `stella-gate`.
-    pub fn new(store: Store, policy: Arc<Policy>, attestor: AttestorClient, authenticator: Authenticator) -> Self {
+    /// Creates the service over an opened store, a validated policy, an attestor client, the
+    /// token check for the audience `stella-gate` and the key that signs decision records.
+    pub fn new(
+        store: Store,
+        policy: Arc<Policy>,
+        attestor: AttestorClient,
+        authenticator: Authenticator,
+        signer: Arc<RecordSigner>,
+    ) -> Self {
         GateService {
             store,
             policy,
             attestor,
             authenticator,
+            signer,
         }
     }
 
@@ -199,14 +214,48 @@ impl Gate for GateService {
         let evaluated_at = now_rfc3339().map_err(internal)?;
         let record_id = new_record_id().map_err(internal)?;
         tracing::Span::current().record("record_id", record_id.as_str());
-        let record = record::build_record(&promotion, &evaluation, &self.policy.digest, &record_id, &evaluated_at)
-            .map_err(internal)?;
 
+        // The record is built inside the append, because its chain fields depend on the
+        // tenant's chain head at the moment of writing.
         let store = caller.store;
-        let (id, json) = (record.record_id.clone(), record.record_json.clone());
-        blocking(move || store.put_decision(&id, &json)).await?;
+        let signer = Arc::clone(&self.signer);
+        let policy_digest = self.policy.digest.clone();
+        let (built_promotion, built_evaluation, id) = (promotion.clone(), evaluation.clone(), record_id.clone());
+        let (position, record) = blocking(move || {
+            let mut built = None;
+            let (position, _) = store.append_decision(&id, |position| {
+                let record = record::build_record(
+                    &built_promotion,
+                    &built_evaluation,
+                    &policy_digest,
+                    &id,
+                    &evaluated_at,
+                    position,
+                )?;
+                let envelope_json = signer.sign_record(
+                    &built_promotion.promotion_id,
+                    &built_promotion.subject_digests,
+                    &record.record_json,
+                )?;
+                let signed = SignedRecord {
+                    envelope_json,
+                    record_digest: record.record_digest.clone(),
+                };
+                built = Some(record);
+                Ok(signed)
+            })?;
+            let record = built.ok_or_else(|| StoreError::Build("the append returned without building a record".into()))?;
+            Ok((position, record))
+        })
+        .await?;
 
-        info!(decision = evaluation.decision.as_str(), reason_codes = ?sorted_code_strings(&evaluation.reason_codes), "decision recorded");
+        info!(
+            decision = evaluation.decision.as_str(),
+            reason_codes = ?sorted_code_strings(&evaluation.reason_codes),
+            sequence = position.sequence,
+            record_digest = %record.record_digest,
+            "decision recorded"
+        );
         Ok(Response::new(response(
             &evaluation,
             record.decision_digest,
@@ -227,12 +276,73 @@ impl Gate for GateService {
         let id = record_id.clone();
         // Another tenant's record is NOT_FOUND with the same message as a missing one.
         match blocking(move || store.decision(&id)).await? {
-            Some(record_json) => Ok(Response::new(pb::DecisionRecord { record_id, record_json })),
+            Some(stored) => Ok(Response::new(decision_message(stored, true)?)),
             None => Err(Status::not_found(format!(
                 "decision record {record_id:?} does not exist"
             ))),
         }
     }
+
+    #[instrument(name = "gate.GetSigningKey", skip_all, fields(tenant, subject))]
+    async fn get_signing_key(
+        &self,
+        request: Request<pb::GetSigningKeyRequest>,
+    ) -> Result<Response<pb::SigningKey>, Status> {
+        self.authorize(&request, "GetSigningKey", Scope::DecisionsRead)?;
+        Ok(Response::new(pb::SigningKey {
+            public_key_pem: self.signer.public_key_pem().to_owned(),
+            key_id: self.signer.key_id().to_owned(),
+        }))
+    }
+
+    #[instrument(name = "gate.ListDecisions", skip_all, fields(tenant, subject, after_sequence))]
+    async fn list_decisions(
+        &self,
+        request: Request<pb::ListDecisionsRequest>,
+    ) -> Result<Response<pb::ListDecisionsResponse>, Status> {
+        let caller = self.authorize(&request, "ListDecisions", Scope::DecisionsRead)?;
+        let request = request.into_inner();
+        tracing::Span::current().record("after_sequence", request.after_sequence);
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            size if size <= MAX_PAGE_SIZE => usize::try_from(size).unwrap_or(DEFAULT_PAGE_SIZE),
+            size => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size {size} is too large; the maximum is {MAX_PAGE_SIZE}"
+                )));
+            }
+        };
+        let store = caller.store;
+        let after = request.after_sequence;
+        let (stored, more) = blocking(move || store.decisions_after(after, page_size)).await?;
+        let records = stored
+            .into_iter()
+            .map(|record| decision_message(record, false))
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Response::new(pb::ListDecisionsResponse { records, more }))
+    }
+}
+
+/// Converts a stored record to its message, with the record JSON from the envelope when
+/// `with_record` is set. An envelope that no longer parses is then an internal error, so
+/// `GetDecision` returns no record that differs from the signed one.
+fn decision_message(stored: StoredDecision, with_record: bool) -> Result<pb::DecisionRecord, Status> {
+    let record_json = if with_record {
+        record::record_from_envelope(&stored.envelope_json).map_err(|error| {
+            internal(format!(
+                "stored decision record {} (sequence {}) is corrupt: {error}",
+                stored.record_id, stored.sequence
+            ))
+        })?
+    } else {
+        Vec::new()
+    };
+    Ok(pb::DecisionRecord {
+        record_id: stored.record_id,
+        record_json,
+        envelope_json: stored.envelope_json,
+        sequence: stored.sequence,
+    })
 }
 
 /// Reads a promotion of the store's tenant. Another tenant's promotion is NOT_FOUND with the

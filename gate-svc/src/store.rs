@@ -1,10 +1,10 @@
 //! RocksDB storage of the gate: promotions and decision records.
 //!
-//! Column families `promotions` and `decisions`; every key starts with the tenant id as a
-//! length-prefixed component (`u32` big-endian length, then the bytes). A promotion is
-//! created once and can only be re-created with identical content. A decision record is
-//! written once and never overwritten, so the record an auditor reads is the record the
-//! gate wrote.
+//! Column family `promotions`, and the decision record chain described in [`crate::chain`];
+//! every key starts with the tenant id as a length-prefixed component (`u32` big-endian
+//! length, then the bytes). A promotion is created once and can only be re-created with
+//! identical content. A decision record is written once and never overwritten, so the record
+//! an auditor reads is the record the gate wrote.
 //!
 //! Reads and writes go through a [`TenantStore`], the view of one tenant that
 //! [`Store::for_tenant`] returns, so no call can reach a key without naming its tenant. An id
@@ -20,7 +20,13 @@ use stella_access::Tenant;
 use crate::promotion::Promotion;
 
 const CF_PROMOTIONS: &str = "promotions";
-const CF_DECISIONS: &str = "decisions";
+/// Unsigned `stella.decision-record/v1` records, keyed by tenant and record id.
+// NOTE: v1 records are neither read nor migrated into the signed chain. The family is still
+// opened because RocksDB refuses to open a database without naming all its column families.
+const CF_DECISIONS_V1: &str = "decisions";
+pub(crate) const CF_DECISION_CHAIN: &str = "decision_chain";
+pub(crate) const CF_DECISION_INDEX: &str = "decision_index";
+pub(crate) const CF_DECISION_HEADS: &str = "decision_heads";
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +49,11 @@ pub enum StoreError {
     PromotionConflict { promotion_id: String },
     #[error("decision record {record_id} already exists")]
     DecisionExists { record_id: String },
+    #[error("cannot build the decision record: {0}")]
+    Build(#[source] crate::chain::BuildError),
 }
 
-fn rocks(operation: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
+pub(crate) fn rocks(operation: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
     move |source| StoreError::Rocks { operation, source }
 }
 
@@ -76,7 +84,13 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let descriptors = [CF_PROMOTIONS, CF_DECISIONS]
+        let descriptors = [
+            CF_PROMOTIONS,
+            CF_DECISIONS_V1,
+            CF_DECISION_CHAIN,
+            CF_DECISION_INDEX,
+            CF_DECISION_HEADS,
+        ]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(rocks("open"))?;
@@ -99,7 +113,7 @@ impl Store {
 /// One tenant's promotions and decision records. Cheap to clone.
 #[derive(Clone)]
 pub struct TenantStore {
-    db: Arc<DB>,
+    pub(crate) db: Arc<DB>,
     write_lock: Arc<Mutex<()>>,
     tenant: Tenant,
 }
@@ -148,64 +162,19 @@ impl TenantStore {
             .transpose()
     }
 
-    /// Writes a decision record under a new id.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::DecisionExists`] when the id is taken; the stored record is kept.
-    pub fn put_decision(&self, record_id: &str, record_json: &[u8]) -> Result<(), StoreError> {
-        let key = self.key(record_id);
-        let _guard = self.lock();
-        let cf = self.cf(CF_DECISIONS)?;
-        if self.db.get_cf(cf, &key).map_err(rocks("get decision"))?.is_some() {
-            return Err(StoreError::DecisionExists {
-                record_id: record_id.to_owned(),
-            });
-        }
-        self.db.put_cf(cf, &key, record_json).map_err(rocks("put decision"))
-    }
-
-    /// Returns the canonical JSON of this tenant's decision record `record_id`, or `None` when
-    /// this tenant has none.
-    pub fn decision(&self, record_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let cf = self.cf(CF_DECISIONS)?;
-        self.db.get_cf(cf, self.key(record_id)).map_err(rocks("get decision"))
-    }
-
-    /// Returns the ids of this tenant's decision records in key order. Never lists another
-    /// tenant's records, because every key of this tenant starts with its length-prefixed id.
-    pub fn decision_ids(&self) -> Result<Vec<String>, StoreError> {
-        let cf = self.cf(CF_DECISIONS)?;
-        let prefix = encode_component(self.tenant.as_str());
-        let mut ids = Vec::new();
-        for item in self.db.prefix_iterator_cf(cf, &prefix) {
-            let (key, _) = item.map_err(rocks("list decisions"))?;
-            // The iterator runs past the prefix when no prefix extractor is configured.
-            let Some(id_component) = key.strip_prefix(prefix.as_slice()) else {
-                break;
-            };
-            ids.push(decode_component(id_component).ok_or_else(|| StoreError::Corrupt {
-                what: "decision key",
-                key: hex::encode(&key),
-                why: "not a length-prefixed UTF-8 id".to_owned(),
-            })?);
-        }
-        Ok(ids)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        // Poisoning means a writer panicked; each write is a single put, so the data is
-        // still consistent.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // Poisoning means a writer panicked; each write is a single put or one write batch,
+        // so the data is still consistent.
         self.write_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db.cf_handle(name).ok_or(StoreError::MissingColumnFamily(name))
     }
 
-    fn key(&self, id: &str) -> Vec<u8> {
+    pub(crate) fn key(&self, id: &str) -> Vec<u8> {
         let mut key = encode_component(self.tenant.as_str());
         key.extend(encode_component(id));
         key
@@ -221,7 +190,7 @@ fn decode_promotion(promotion_id: &str, bytes: &[u8]) -> Result<Promotion, Store
 }
 
 /// Encodes one string key component as a `u32` big-endian length and the bytes.
-fn encode_component(text: &str) -> Vec<u8> {
+pub(crate) fn encode_component(text: &str) -> Vec<u8> {
     // Ids are validated to be short; saturating keeps keys distinct for all shorter inputs.
     let length = u32::try_from(text.len()).unwrap_or(u32::MAX);
     let mut out = Vec::with_capacity(4 + text.len());
@@ -231,7 +200,7 @@ fn encode_component(text: &str) -> Vec<u8> {
 }
 
 /// Decodes a key component written by [`encode_component`] that fills all of `bytes`.
-fn decode_component(bytes: &[u8]) -> Option<String> {
+pub(crate) fn decode_component(bytes: &[u8]) -> Option<String> {
     let (length, text) = bytes.split_first_chunk::<4>()?;
     let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
     if text.len() != length {
@@ -303,34 +272,26 @@ mod tests {
     }
 
     #[test]
-    fn decision_written_once() {
-        let (_dir, store) = open_temp();
-        store.put_decision("dr-1", b"{\"decision\":\"deny\"}").expect("put");
-        let error = store
-            .put_decision("dr-1", b"{\"decision\":\"allow\"}")
-            .expect_err("second write must fail");
-        assert!(
-            matches!(&error, StoreError::DecisionExists { record_id } if record_id == "dr-1"),
-            "unexpected error {error:?}"
-        );
-        assert_eq!(
-            store.decision("dr-1").expect("get"),
-            Some(b"{\"decision\":\"deny\"}".to_vec())
-        );
-    }
-
-    #[test]
     fn reopen_after_drop_keeps_data() {
         let dir = tempfile::tempdir().expect("create temp dir");
         {
             let store = Store::open(dir.path()).expect("open store").for_tenant(&tenant("acme"));
             store.create_promotion(&promotion("rel-1", "prod")).expect("create");
-            store.put_decision("dr-1", b"{}").expect("put");
+            store
+                .append_decision("dr-1", |_| {
+                    Ok(crate::chain::SignedRecord {
+                        envelope_json: b"{}".to_vec(),
+                        record_digest: "sha256:00".to_owned(),
+                    })
+                })
+                .expect("append");
         }
         let store = Store::open(dir.path()).expect("reopen store").for_tenant(&tenant("acme"));
         assert_eq!(store.promotion("rel-1").expect("get"), Some(promotion("rel-1", "prod")));
-        assert_eq!(store.decision("dr-1").expect("get"), Some(b"{}".to_vec()));
+        let stored = store.decision("dr-1").expect("get").expect("stored");
+        assert_eq!(stored.envelope_json, b"{}".to_vec());
         assert_eq!(store.decision("dr-2").expect("get"), None);
+        assert_eq!(store.chain_head().expect("head").map(|head| head.sequence), Some(1));
     }
 
     #[test]
@@ -354,49 +315,6 @@ mod tests {
         let globex_copy = globex.promotion("rel-1").expect("get as globex").expect("globex's promotion");
         assert_eq!(acme_copy.target_environment, "prod");
         assert_eq!(globex_copy.target_environment, "staging");
-    }
-
-    #[test]
-    fn tenants_never_see_each_others_decisions() {
-        let dir = tempfile::tempdir().expect("create temp dir");
-        let store = Store::open(dir.path()).expect("open store");
-        let acme = store.for_tenant(&tenant("acme"));
-        let globex = store.for_tenant(&tenant("globex"));
-
-        acme.put_decision("dr-1", b"{\"decision\":\"allow\"}").expect("put for acme");
-        assert_eq!(globex.decision("dr-1").expect("get as globex"), None);
-
-        globex.put_decision("dr-1", b"{\"decision\":\"deny\"}").expect("put for globex");
-        assert_eq!(
-            acme.decision("dr-1").expect("get as acme"),
-            Some(b"{\"decision\":\"allow\"}".to_vec())
-        );
-        assert_eq!(
-            globex.decision("dr-1").expect("get as globex"),
-            Some(b"{\"decision\":\"deny\"}".to_vec())
-        );
-    }
-
-    #[test]
-    fn decision_listing_stays_in_tenant() {
-        let dir = tempfile::tempdir().expect("create temp dir");
-        let store = Store::open(dir.path()).expect("open store");
-        // Tenant "b"'s keys directly follow tenant "a"'s, so a listing of "a" that ran past its
-        // prefix would show them.
-        let first = store.for_tenant(&tenant("a"));
-        let second = store.for_tenant(&tenant("ab"));
-        let third = store.for_tenant(&tenant("b"));
-
-        first.put_decision("dr-2", b"{}").expect("put");
-        first.put_decision("dr-1", b"{}").expect("put");
-        second.put_decision("dr-3", b"{}").expect("put");
-        third.put_decision("dr-4", b"{}").expect("put");
-
-        assert_eq!(first.decision_ids().expect("list"), vec!["dr-1", "dr-2"]);
-        assert_eq!(second.decision_ids().expect("list"), vec!["dr-3"]);
-        assert_eq!(third.decision_ids().expect("list"), vec!["dr-4"]);
-        let empty = store.for_tenant(&tenant("c"));
-        assert!(empty.decision_ids().expect("list").is_empty());
     }
 
     #[test]

@@ -16,12 +16,14 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 /// The gate's calls with the scope each needs.
-const RPCS: [(&str, Scope); 5] = [
+const RPCS: [(&str, Scope); 7] = [
     ("CreatePromotion", Scope::PromotionEvaluate),
     ("GetPromotion", Scope::PromotionPreview),
     ("PreviewGates", Scope::PromotionPreview),
     ("Evaluate", Scope::PromotionEvaluate),
     ("GetDecision", Scope::DecisionsRead),
+    ("GetSigningKey", Scope::DecisionsRead),
+    ("ListDecisions", Scope::DecisionsRead),
 ];
 
 fn now() -> i64 {
@@ -67,6 +69,14 @@ async fn call(client: &mut GateClient<Channel>, rpc: &str, token: Option<&str>) 
             };
             client.get_decision(with_token(message, token)).await.map(drop)
         }
+        "GetSigningKey" => client
+            .get_signing_key(with_token(pb::GetSigningKeyRequest {}, token))
+            .await
+            .map(drop),
+        "ListDecisions" => client
+            .list_decisions(with_token(pb::ListDecisionsRequest::default(), token))
+            .await
+            .map(drop),
         other => panic!("unknown call {other}"),
     }
 }

@@ -50,7 +50,7 @@ async fn attestor_down_pending_within_deadline() {
     assert_eq!(stored.record_json, response.record_json);
     let record: serde_json::Value = serde_json::from_slice(&stored.record_json).expect("record JSON");
     assert_eq!(record["decision"], "pending");
-    assert_eq!(record["schema"], "stella.decision-record/v1");
+    assert_eq!(record["schema"], "stella.decision-record/v2");
     assert_eq!(record["decision_digest"], response.decision_digest.as_str());
 
     // The strict environment denies instead.
@@ -274,6 +274,7 @@ async fn invalid_policy_stops_start() {
         attestor_url: closed_port_url(),
         attestor_tls: None,
         policy_path: policy.clone(),
+        signing_key: None,
         attestor_timeout: Duration::from_secs(1),
         authenticator: harness.authenticator(AUDIENCE_GATE),
         tls: None,

@@ -36,6 +36,7 @@ async fn tls_gate(harness: &Harness, data_dir: &Path, attestor: &Running, pki: &
             attestor_url: attestor.url(),
             attestor_tls: Some(attestor_tls),
             policy_path: policy,
+            signing_key: None,
             attestor_timeout: Duration::from_secs(5),
             authenticator: harness.authenticator(AUDIENCE_GATE),
             tls: Some(tls),

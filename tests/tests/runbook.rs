@@ -104,7 +104,7 @@ fn assert_record_matches(
     let record = decision_record(&output);
     let field = |key: &str| record.get(key).cloned().unwrap_or(Value::Null);
 
-    assert_eq!(field("schema"), "stella.decision-record/v1", "{record}");
+    assert_eq!(field("schema"), "stella.decision-record/v2", "{record}");
     assert_eq!(field("record_id"), decision.record_id.as_str(), "{record}");
     assert_eq!(field("promotion_id"), promotion_id, "{record}");
     assert_eq!(field("decision"), decision.decision.as_str(), "{record}");

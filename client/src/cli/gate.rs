@@ -181,7 +181,7 @@ pub async fn get_decision(services: &Services, args: &DecisionsGetArgs) -> Resul
 }
 
 /// Builds the report of a stored decision record, whose keys are those of
-/// `stella.decision-record/v1`.
+/// `stella.decision-record/v2`.
 fn decision_record_report(record_id: &str, record: Value) -> Result<Report, Failure> {
     let decision = record
         .get("decision")
@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn decision_record_sets_exit() {
         let record = json!({
-            "schema": "stella.decision-record/v1",
+            "schema": "stella.decision-record/v2",
             "decision": "pending",
             "promotion_id": "rel-1",
             "reason_codes": ["ERR_REKOR_TILE_MISSING", "ERR_ATTESTOR_UNAVAILABLE"],

@@ -19,6 +19,8 @@ mod checkpoints;
 pub mod config;
 mod consistency;
 pub mod credentials;
+pub mod decision_chain;
+mod decisions;
 mod evidence;
 mod files;
 mod gate;
@@ -147,7 +149,7 @@ pub enum Command {
     /// Create promotions and evaluate their gates.
     #[command(subcommand)]
     Promotion(PromotionCommand),
-    /// Read stored decision records.
+    /// Read, export and verify signed decision records.
     #[command(subcommand)]
     Decisions(DecisionsCommand),
     /// Verify one Sigstore bundle offline, in process (the Sigstore conformance suite's command).
@@ -393,6 +395,32 @@ pub struct PromotionEvaluateArgs {
 pub enum DecisionsCommand {
     /// Print a stored decision record.
     Get(DecisionsGetArgs),
+    /// Write the tenant's signed decision records, in sequence order, for an auditor.
+    Export(DecisionsExportArgs),
+    /// Verify the signatures and the hash chain of the tenant's decision records.
+    Verify(DecisionsVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionsExportArgs {
+    /// Output file: one DSSE envelope JSON per line, in sequence order.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the gate's public signing key (PEM) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub key_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionsVerifyArgs {
+    /// Export file to verify offline, without contacting the gate. Without it, the records are
+    /// fetched from the gate.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// PEM public key (BEGIN PUBLIC KEY) that you trust to have signed the records, obtained
+    /// out of band. The key the gate presents is never used.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -487,6 +515,12 @@ async fn run_command(cli: &Cli, services: &Services) -> Result<Report, Failure> 
         Command::Decisions(DecisionsCommand::Get(args)) => {
             gate::get_decision(services, args).await
         }
+        Command::Decisions(DecisionsCommand::Export(args)) => {
+            decisions::export(services, args).await
+        }
+        Command::Decisions(DecisionsCommand::Verify(args)) => {
+            decisions::verify(services, args).await
+        }
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Auth(command) => auth::run(command),
     }
@@ -502,11 +536,14 @@ pub fn main_with_args(arguments: Vec<OsString>) -> Exit {
         Err(error) => return report_parse_error(&arguments, &error),
     };
 
-    // Offline verification and the auth commands start no async runtime, so they create no
-    // threads or event loop.
+    // Offline verification (of a bundle or of a decision export file) and the auth commands
+    // start no async runtime, so they create no threads or event loop.
     match &cli.command {
         Command::VerifyBundle(args) => return output::emit(cli.global.output, verify_bundle::run(args)),
         Command::Auth(command) => return output::emit(cli.global.output, auth::run(command)),
+        Command::Decisions(DecisionsCommand::Verify(args)) if args.file.is_some() => {
+            return output::emit(cli.global.output, decisions::verify_file(args));
+        }
         _ => {}
     }
     stella_access::install_crypto_provider();

@@ -172,6 +172,7 @@ impl Harness {
             attestor_url,
             attestor_tls: None,
             policy_path: policy.to_path_buf(),
+            signing_key: None,
             attestor_timeout: timeout,
             authenticator: self.authenticator(AUDIENCE_GATE),
             tls: None,
