@@ -33,7 +33,7 @@ pub use bearer::BearerToken;
 pub use error::AccessError;
 pub use keygen::generate_signing_key;
 pub use stella_authority::{Principal, Scope, Tenant};
-pub use tls::{client_tls, install_crypto_provider, is_loopback_host, server_tls};
+pub use tls::{client_tls, install_crypto_provider, is_loopback_host, server_tls, tls_failure};
 
 /// Audience of tokens for the attestor service.
 pub const AUDIENCE_ATTESTOR: &str = "stella-attestor";

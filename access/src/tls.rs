@@ -65,6 +65,29 @@ pub fn client_tls(
     Ok(config)
 }
 
+/// Returns the TLS failure in the source chain of `error`, if any: a handshake alert from the peer
+/// (such as a rejected or missing client certificate) or a certificate this side rejected.
+///
+/// With TLS 1.3 a client learns that the server rejected its certificate only when it reads the
+/// alert, which tonic reports as a failed call. Callers use this to say that no request reached
+/// the service. `std::io::Error` hides the error it wraps from `source()`, so each one is opened
+/// with `get_ref()`.
+pub fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return Some(tls.to_string());
+            }
+        }
+        current = error.source();
+    }
+    None
+}
+
 /// Returns whether `host` (a URL host or an address without port) names the loopback interface.
 pub fn is_loopback_host(host: &str) -> bool {
     let bare = host

@@ -68,3 +68,19 @@ async fn server_from_other_ca_rejected() {
     let error = check(&url, tls).await.expect_err("untrusted server certificate");
     assert!(!error.is_empty());
 }
+
+#[tokio::test]
+async fn untrusted_server_is_tls_failure() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = DevPki::generate().write_to(dir.path());
+    let url = serve(&paths).await;
+
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other = DevPki::generate().write_to(other_dir.path());
+    let tls = client_tls(&other.ca, Some((&paths.client_cert, &paths.client_key)), None).expect("client TLS");
+    let endpoint = Endpoint::from_shared(url).expect("url").tls_config(tls).expect("TLS config");
+    let error = endpoint.connect().await.expect_err("untrusted server certificate");
+    let failure = stella_access::tls_failure(&error).expect("a rustls error in the chain");
+    assert!(failure.contains("certificate"), "{failure}");
+}

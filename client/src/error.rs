@@ -122,6 +122,19 @@ impl ClientError {
                 url,
                 detail: format!("{:?}: {}", status.code(), status_detail(&status)),
             },
+            // A TLS alert means the handshake failed, so the request never reached the service.
+            // NOTE: when the server closes the connection before this side reads its alert (seen
+            // with a missing client certificate), only "connection closed" is left, and the
+            // error stays ConnectionLost.
+            _ if local_transport_error && tls_alert(&status).is_some() => ClientError::Unreachable {
+                service,
+                url,
+                detail: format!(
+                    "the TLS handshake failed: {}; check --tls-ca, and --tls-cert and --tls-key when \
+                     the service requires a client certificate",
+                    tls_alert(&status).unwrap_or_default()
+                ),
+            },
             Code::Unknown | Code::Internal | Code::Cancelled if local_transport_error => {
                 ClientError::ConnectionLost {
                     service,
@@ -212,6 +225,11 @@ fn is_timeout(status: &Status) -> bool {
 
 /// Formats a status's message with the chain of its source error, skipping repeated texts, such
 /// as `transport error: connection error: stream closed because of a broken pipe`.
+/// Returns the TLS failure behind a status that tonic made from a transport error.
+fn tls_alert(status: &Status) -> Option<String> {
+    status.source().and_then(|source| stella_access::tls_failure(source))
+}
+
 fn status_detail(status: &Status) -> String {
     let message = status.message();
     let Some(source) = status.source() else {

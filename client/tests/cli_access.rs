@@ -186,6 +186,7 @@ fn mutual_tls_needs_client_certificate() {
         "a usage error hides the handshake: {}",
         anonymous.stderr
     );
+    assert_eq!(anonymous.code, 4, "unreachable: {}", anonymous.stderr);
 
     let identified = checkpoints(
         &attestor,
