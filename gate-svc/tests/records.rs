@@ -291,6 +291,11 @@ async fn deleted_record_leaves_gap() {
     assert_eq!(broken.sequence, 2, "{broken}");
     assert_eq!(broken.record_id.as_deref(), Some(ids[2].as_str()), "{broken}");
     assert!(broken.fault.contains("record 2 is missing"), "{broken}");
+    assert_eq!(
+        broken.reason_code,
+        Some(stella_verify::reason::ReasonCode::DecisionChainBroken),
+        "{broken}"
+    );
     gate.stop().await;
 }
 

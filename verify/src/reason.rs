@@ -93,11 +93,15 @@ pub enum ReasonCode {
     AuthUnauthenticated,
     #[serde(rename = "ERR_AUTH_PERMISSION_DENIED")]
     AuthPermissionDenied,
+
+    // Audit trail.
+    #[serde(rename = "ERR_DECISION_CHAIN_BROKEN")]
+    DecisionChainBroken,
 }
 
 impl ReasonCode {
     /// Every code in the catalog, in declaration order.
-    pub const ALL: [ReasonCode; 34] = [
+    pub const ALL: [ReasonCode; 35] = [
         ReasonCode::BundleMalformed,
         ReasonCode::BundleEntryRejected,
         ReasonCode::BundleTooLarge,
@@ -132,6 +136,7 @@ impl ReasonCode {
         ReasonCode::AttestorUnavailable,
         ReasonCode::AuthUnauthenticated,
         ReasonCode::AuthPermissionDenied,
+        ReasonCode::DecisionChainBroken,
     ];
 
     /// Returns the stable spelling, such as `ERR_REKOR_TILE_MISSING`.
@@ -171,6 +176,7 @@ impl ReasonCode {
             ReasonCode::AttestorUnavailable => "ERR_ATTESTOR_UNAVAILABLE",
             ReasonCode::AuthUnauthenticated => "ERR_AUTH_UNAUTHENTICATED",
             ReasonCode::AuthPermissionDenied => "ERR_AUTH_PERMISSION_DENIED",
+            ReasonCode::DecisionChainBroken => "ERR_DECISION_CHAIN_BROKEN",
         }
     }
 

@@ -89,9 +89,9 @@ pub struct BrokenLink {
     pub record_id: Option<String>,
     /// Description of the fault.
     pub fault: String,
-    /// Catalog code of the fault; `None` for faults of the chain itself (sequence, previous
-    /// digest, tenant), which the catalog has no code for.
-    // NOTE: chain faults carry no reason code until the catalog gets one for them.
+    /// Catalog code of the fault: a signature or payload code for a bad record, and
+    /// `ERR_DECISION_CHAIN_BROKEN` for faults of the chain itself (sequence, previous digest,
+    /// tenant).
     pub reason_code: Option<ReasonCode>,
 }
 
@@ -253,7 +253,7 @@ fn verify_record(
         } else {
             format!("sequence {found_sequence} repeats or goes back; expected {sequence}")
         };
-        return Err(fail(fault, None));
+        return Err(fail(fault, Some(ReasonCode::DecisionChainBroken)));
     }
 
     let tenant = string_field(record, "tenant").map_err(payload_fault)?;
@@ -273,7 +273,7 @@ fn verify_record(
                     format!(
                         "the first record names a previous record digest {digest}; expected null"
                     ),
-                    None,
+                    Some(ReasonCode::DecisionChainBroken),
                 ));
             }
         }
@@ -284,7 +284,7 @@ fn verify_record(
                         "tenant is {tenant:?}, but the chain belongs to {:?}",
                         link.tenant
                     ),
-                    None,
+                    Some(ReasonCode::DecisionChainBroken),
                 ));
             }
             if previous_digest != Some(link.record_digest.as_str()) {
@@ -294,7 +294,7 @@ fn verify_record(
                         previous_digest.unwrap_or("null"),
                         link.record_digest
                     ),
-                    None,
+                    Some(ReasonCode::DecisionChainBroken),
                 ));
             }
         }
@@ -517,7 +517,7 @@ mod tests {
             "{}",
             broken.fault
         );
-        assert_eq!(broken.reason_code, None);
+        assert_eq!(broken.reason_code, Some(ReasonCode::DecisionChainBroken));
     }
 
     #[test]
