@@ -16,7 +16,7 @@ use crate::{AUDIENCE_ATTESTOR, AUDIENCE_GATE, DEFAULT_ISSUER, generate_signing_k
 /// Lifetime of the tokens [`DevAuthority::token`] mints, in seconds.
 pub const DEV_TOKEN_TTL_SECS: i64 = 3600;
 
-/// Every scope, for tokens that may call anything.
+/// Returns every scope, for tokens that may call anything.
 pub fn all_scopes() -> Vec<Scope> {
     Scope::ALL.to_vec()
 }
@@ -123,7 +123,7 @@ pub struct DevPki {
     pub client_key_pem: String,
 }
 
-/// Where [`DevPki::write_to`] put the files.
+/// Paths of the files that [`DevPki::write_to`] wrote.
 #[derive(Debug, Clone)]
 pub struct DevPkiPaths {
     pub ca: PathBuf,

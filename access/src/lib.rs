@@ -1,4 +1,4 @@
-//! Who may call the Stella services: Authority tokens carried in gRPC metadata, and the TLS
+//! Access control of the Stella services: Authority tokens carried in gRPC metadata, and the TLS
 //! configuration of servers and clients.
 //!
 //! Servers check every call with an [`Authenticator`]: the `authorization: Bearer <jwt>`

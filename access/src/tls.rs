@@ -20,7 +20,7 @@ use crate::error::AccessError;
 // NOTE: post-quantum key exchange (X25519MLKEM768) needs the aws-lc-rs provider.
 #[allow(deprecated)]
 pub fn install_crypto_provider() {
-    // The only error is "a provider is already installed", which is the state this asks for.
+    // The only error is "a provider is already installed", which is the state this function sets up.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -108,7 +108,7 @@ fn identity(cert: &Path, key: &Path) -> Result<Identity, AccessError> {
     Ok(Identity::from_pem(cert_pem, key_pem))
 }
 
-/// Reads a PEM file and checks that it holds at least one certificate.
+/// Reads a PEM file and checks that it contains at least one certificate.
 fn certificates(path: &Path, what: &'static str) -> Result<Vec<u8>, AccessError> {
     let pem = read(path, what)?;
     let mut count = 0usize;
@@ -165,6 +165,7 @@ mod tests {
         std::fs::write(&path, "not a certificate\n").expect("write");
         let error = client_tls(&path, None, None).expect_err("no certificate");
         let text = error.to_string();
-        assert!(text.contains("ca.pem") && text.contains("no CERTIFICATE block"), "{text}");
+        assert!(text.contains("ca.pem"), "{text}");
+        assert!(text.contains("no CERTIFICATE block"), "{text}");
     }
 }

@@ -1,6 +1,6 @@
 //! Tenants walled off over real gRPC: tenant A imports a trust root set, tiles, a tlog-proof
 //! and evidence, and verifies. Tenant B, with a valid token and every scope, reads none of it and
-//! gets the same NOT_FOUND answer for A's ids as for ids that exist nowhere.
+//! gets the same NOT_FOUND status for A's ids as for ids that exist nowhere.
 
 mod common;
 

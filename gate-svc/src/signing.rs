@@ -51,7 +51,7 @@ pub enum SigningError {
     Serialize(#[from] serde_json::Error),
 }
 
-/// Where the signing key came from.
+/// Origin of the signing key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// The file given with `--signing-key`.

@@ -145,7 +145,7 @@ impl ExpiresArg {
     }
 }
 
-/// Why a duration argument such as `30d` is invalid.
+/// Fault of an invalid duration argument such as `30d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationFault {
     /// The last character is not one of the units `s`, `m`, `h` and `d`.
