@@ -112,10 +112,16 @@ impl DevAuthority {
     }
 }
 
+/// Subject alternative names of the development server certificate: loopback for services on
+/// one machine, and the service names of `compose.yaml`, under which the gate reaches the
+/// attestor inside the Compose network.
+pub const SERVER_NAMES: [&str; 4] = ["localhost", "127.0.0.1", "attestor", "gate"];
+
 /// A certificate authority with one server and one client certificate, in PEM.
 pub struct DevPki {
     pub ca_pem: String,
-    /// Server certificate for `localhost` and `127.0.0.1`.
+    /// Server certificate for `localhost`, `127.0.0.1` and the Compose service names
+    /// `attestor` and `gate` ([`SERVER_NAMES`]).
     pub server_cert_pem: String,
     pub server_key_pem: String,
     /// Client certificate (extended key usage clientAuth) for mutual TLS.
@@ -151,7 +157,7 @@ impl DevPki {
 
         let (server_cert_pem, server_key_pem) = leaf(
             &ca,
-            vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            SERVER_NAMES.iter().map(|name| (*name).to_owned()).collect(),
             "stella-service",
             ExtendedKeyUsagePurpose::ServerAuth,
         );

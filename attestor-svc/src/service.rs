@@ -272,13 +272,20 @@ impl AttestorRpc for AttestorService {
         request: Request<pb::VerifyEvidenceRequest>,
     ) -> Result<Response<pb::VerifyEvidenceResponse>, Status> {
         let attestor = self.authorize(&request, "VerifyEvidence", Scope::EvidenceVerify)?;
-        let bundle_id = request.into_inner().bundle_id;
+        let pb::VerifyEvidenceRequest {
+            bundle_id,
+            verification_time,
+        } = request.into_inner();
         Span::current().record("bundle_id", display(escape_for_log(&bundle_id)));
         let id = bundle_id.clone();
+        // A nonzero time replays a past evaluation: the gate passes the time it evaluates at.
         let verified = self
-            .run(attestor, move |attestor, now| attestor.verify_evidence(&id, now))
+            .run(attestor, move |attestor, now| {
+                let at = if verification_time == 0 { now } else { verification_time };
+                attestor.verify_evidence(&id, at)
+            })
             .await?;
-        info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = ?verified.reason_codes, "evidence verified");
+        info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = ?verified.reason_codes, verification_time, "evidence verified");
         Ok(Response::new(pb::VerifyEvidenceResponse {
             bundle_id,
             report_digest: verified.report_digest,

@@ -95,6 +95,7 @@ async fn call(client: &mut Client, rpc: &str) -> Result<(), Status> {
         "VerifyEvidence" => client
             .verify_evidence(pb::VerifyEvidenceRequest {
                 bundle_id: format!("sha256:{}", "0".repeat(64)),
+                verification_time: 0,
             })
             .await
             .map(drop),

@@ -476,6 +476,7 @@ async fn evidence_verified_from_cache_only() {
     let unknown = client
         .verify_evidence(pb::VerifyEvidenceRequest {
             bundle_id: format!("sha256:{}", "0".repeat(64)),
+            verification_time: 0,
         })
         .await
         .expect_err("unknown bundle");
@@ -512,6 +513,7 @@ async fn evidence_verified_from_cache_only() {
     let missing = client
         .verify_evidence(pb::VerifyEvidenceRequest {
             bundle_id: bundle_id.clone(),
+            verification_time: 0,
         })
         .await
         .expect("verify evidence")
@@ -532,6 +534,7 @@ async fn evidence_verified_from_cache_only() {
     let verified = client
         .verify_evidence(pb::VerifyEvidenceRequest {
             bundle_id: bundle_id.clone(),
+            verification_time: 0,
         })
         .await
         .expect("verify evidence")
@@ -542,7 +545,7 @@ async fn evidence_verified_from_cache_only() {
 
     // Same inputs, same report bytes; and the stored report is retrievable.
     let again = client
-        .verify_evidence(pb::VerifyEvidenceRequest { bundle_id })
+        .verify_evidence(pb::VerifyEvidenceRequest { bundle_id, verification_time: 0 })
         .await
         .expect("verify again")
         .into_inner();
@@ -1053,7 +1056,7 @@ async fn corrupted_proof_keeps_evidence_verified() {
             .bundle_id;
         let verify = |mut client: Client, bundle_id: String| async move {
             client
-                .verify_evidence(pb::VerifyEvidenceRequest { bundle_id })
+                .verify_evidence(pb::VerifyEvidenceRequest { bundle_id, verification_time: 0 })
                 .await
                 .expect("verify evidence")
                 .into_inner()
@@ -1229,6 +1232,7 @@ async fn cache_view(client: &mut Client, log: &OwnLog, bundle_id: &str) -> Cache
     let report = client
         .verify_evidence(pb::VerifyEvidenceRequest {
             bundle_id: bundle_id.to_owned(),
+            verification_time: 0,
         })
         .await
         .expect("verify evidence")

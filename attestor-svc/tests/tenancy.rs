@@ -39,6 +39,7 @@ async fn verify_evidence(client: &mut Client, bundle_id: &str) -> Result<pb::Ver
     client
         .verify_evidence(pb::VerifyEvidenceRequest {
             bundle_id: bundle_id.to_owned(),
+            verification_time: 0,
         })
         .await
         .map(tonic::Response::into_inner)

@@ -27,11 +27,13 @@ pub enum Scope {
     PromotionBreakGlass,
     /// `decisions:read`: read recorded promotion decisions.
     DecisionsRead,
+    /// `policy:import`: store a new version of the tenant's gate policy.
+    PolicyImport,
 }
 
 impl Scope {
     /// Every scope, in a fixed order.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::TrustImport,
         Scope::TilesImport,
         Scope::EvidenceImport,
@@ -41,6 +43,7 @@ impl Scope {
         Scope::PromotionEvaluate,
         Scope::PromotionBreakGlass,
         Scope::DecisionsRead,
+        Scope::PolicyImport,
     ];
 
     /// Returns the spelling used in the `scope` claim.
@@ -55,6 +58,7 @@ impl Scope {
             Scope::PromotionEvaluate => "promotion:evaluate",
             Scope::PromotionBreakGlass => "promotion:break-glass",
             Scope::DecisionsRead => "decisions:read",
+            Scope::PolicyImport => "policy:import",
         }
     }
 

@@ -18,8 +18,9 @@ use stella_proto::attestor::v1::{
 use stella_proto::gate::v1::gate_client::GateClient;
 use stella_proto::gate::v1::{
     CreatePromotionRequest, DecisionRecord, EvaluateRequest, EvaluateResponse, GetDecisionRequest,
-    GetPromotionRequest, GetSigningKeyRequest, ListDecisionsRequest, ListDecisionsResponse,
-    Promotion, SigningKey,
+    GetPolicyRequest, GetPromotionRequest, GetSigningKeyRequest, ImportPolicyRequest,
+    ListDecisionsRequest, ListDecisionsResponse, PolicyDocument, PolicyVersion, Promotion,
+    SigningKey,
 };
 use tokio_stream::Stream;
 
@@ -68,6 +69,15 @@ fn request_with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> 
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
     request
+}
+
+/// Builds the plain request of an evaluation: now, with the active policy, offline only.
+fn offline_request(promotion_id: &str) -> EvaluateRequest {
+    EvaluateRequest {
+        promotion_id: promotion_id.to_owned(),
+        offline_rekor: true,
+        ..Default::default()
+    }
 }
 
 /// Returns the deadline of a streamed import of `size` bytes: the request timeout plus the time
@@ -258,6 +268,7 @@ impl AttestorConnection {
     ) -> Result<VerifyEvidenceResponse, ClientError> {
         let message = VerifyEvidenceRequest {
             bundle_id: bundle_id.to_owned(),
+            verification_time: 0,
         };
         let result = self
             .client
@@ -492,16 +503,22 @@ impl GateConnection {
             .map_err(|status| self.fail(status))
     }
 
-    /// Evaluates the gates of a promotion without writing a decision record. Inclusion is proven
-    /// only from the attestor's offline cache.
+    /// Evaluates the gates of a promotion now, with the tenant's active policy, without writing
+    /// a decision record. Inclusion is proven only from the attestor's offline cache.
     pub async fn preview_gates(
         &mut self,
         promotion_id: &str,
     ) -> Result<EvaluateResponse, ClientError> {
-        let message = EvaluateRequest {
-            promotion_id: promotion_id.to_owned(),
-            offline_rekor: true,
-        };
+        self.preview_gates_request(offline_request(promotion_id))
+            .await
+    }
+
+    /// Sends `message` as a `PreviewGates` call, which can set an evaluation time and a policy
+    /// digest to replay a past decision.
+    pub async fn preview_gates_request(
+        &mut self,
+        message: EvaluateRequest,
+    ) -> Result<EvaluateResponse, ClientError> {
         let result = self
             .client
             .preview_gates(request(message, &self.options))
@@ -514,11 +531,51 @@ impl GateConnection {
     /// Evaluates the gates of a promotion and persists a decision record. Inclusion is proven
     /// only from the attestor's offline cache.
     pub async fn evaluate(&mut self, promotion_id: &str) -> Result<EvaluateResponse, ClientError> {
-        let message = EvaluateRequest {
-            promotion_id: promotion_id.to_owned(),
-            offline_rekor: true,
-        };
+        self.evaluate_request(offline_request(promotion_id)).await
+    }
+
+    /// Sends `message` as an `Evaluate` call, which can carry a request id (a retry with the same
+    /// id returns the stored record) or a break-glass request.
+    pub async fn evaluate_request(
+        &mut self,
+        message: EvaluateRequest,
+    ) -> Result<EvaluateResponse, ClientError> {
         let result = self.client.evaluate(request(message, &self.options)).await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Validates a policy document at the gate and stores it as the tenant's newest version.
+    /// `file_name` names the document in the gate's validation errors.
+    pub async fn import_policy(
+        &mut self,
+        policy_yaml: Vec<u8>,
+        file_name: &str,
+    ) -> Result<PolicyVersion, ClientError> {
+        let message = ImportPolicyRequest {
+            policy_yaml,
+            file_name: file_name.to_owned(),
+        };
+        let result = self
+            .client
+            .import_policy(request(message, &self.options))
+            .await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.fail(status))
+    }
+
+    /// Fetches one policy version of the tenant by its `sha256:<hex>` digest, or the active
+    /// policy when `digest` is empty.
+    pub async fn get_policy(&mut self, digest: &str) -> Result<PolicyDocument, ClientError> {
+        let message = GetPolicyRequest {
+            digest: digest.to_owned(),
+        };
+        let result = self
+            .client
+            .get_policy(request(message, &self.options))
+            .await;
         result
             .map(tonic::Response::into_inner)
             .map_err(|status| self.fail(status))

@@ -59,6 +59,7 @@ fn unreachable_services_exit_four() {
             ],
         ),
         ("decisions get", vec!["decisions", "get", "r1"]),
+        ("policy show", vec!["policy", "show"]),
     ];
     for (name, args) in rows {
         let mut full = vec!["--attestor", closed.as_str(), "--gate", closed.as_str()];

@@ -30,6 +30,71 @@ fn usage_errors_exit_two() {
             vec!["promotion", "preview-gates", "--promotion", "p1"],
         ),
         (
+            "evaluate bad request id",
+            vec![
+                "promotion",
+                "evaluate",
+                "--promotion",
+                "p1",
+                "--offline-rekor",
+                "--request-id",
+                "run 1",
+            ],
+        ),
+        (
+            "evaluate with --at",
+            vec![
+                "promotion",
+                "evaluate",
+                "--promotion",
+                "p1",
+                "--offline-rekor",
+                "--at",
+                "1796378400",
+            ],
+        ),
+        (
+            "preview bad time",
+            vec![
+                "promotion",
+                "preview-gates",
+                "--promotion",
+                "p1",
+                "--offline-rekor",
+                "--at",
+                "yesterday",
+            ],
+        ),
+        (
+            "preview zero time",
+            vec![
+                "promotion",
+                "preview-gates",
+                "--promotion",
+                "p1",
+                "--offline-rekor",
+                "--at",
+                "0",
+            ],
+        ),
+        (
+            "preview bad policy digest",
+            vec![
+                "promotion",
+                "preview-gates",
+                "--promotion",
+                "p1",
+                "--offline-rekor",
+                "--policy-digest",
+                "abc",
+            ],
+        ),
+        ("policy import without --file", vec!["policy", "import"]),
+        (
+            "policy show bad digest",
+            vec!["policy", "show", "--digest", "sha256:xyz"],
+        ),
+        (
             "rekor verify bad id",
             vec![
                 "rekor",

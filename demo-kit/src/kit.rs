@@ -362,8 +362,9 @@ fn readme_text(seed: &Seed, log: &DemoLog, artifact_sha256_hex: &str, artifact_l
          policy.yaml               gate policy: environment prod requires the SLSA provenance\n\
          \x20                         from the demo identity, pending while proofs are missing\n\
          tls/                      TLS for the demo's services: ca.pem, server.pem and\n\
-         \x20                         server-key.pem (localhost, 127.0.0.1), client.pem and\n\
-         \x20                         client-key.pem; random on every run, not from the seed\n\
+         \x20                         server-key.pem (localhost, 127.0.0.1, attestor, gate),\n\
+         \x20                         client.pem and client-key.pem; random on every run, not\n\
+         \x20                         from the seed\n\
          README.txt                this file\n\
          \n\
          Log\n\

@@ -14,9 +14,10 @@ use stella_access::dev::DevPki;
 /// Directory of the TLS files, relative to the kit.
 pub const TLS_DIR: &str = "tls";
 
-/// Generates a development CA with a server certificate (for `localhost` and `127.0.0.1`) and a
-/// client certificate, and writes them into `<kit_dir>/tls/`: `ca.pem`, `server.pem`,
-/// `server-key.pem`, `client.pem` and `client-key.pem`. The two private keys get mode 0600.
+/// Generates a development CA with a server certificate (for `localhost`, `127.0.0.1` and the
+/// Compose service names `attestor` and `gate`) and a client certificate, and writes them into
+/// `<kit_dir>/tls/`: `ca.pem`, `server.pem`, `server-key.pem`, `client.pem` and
+/// `client-key.pem`. The two private keys get mode 0600.
 pub fn write_service_tls(kit_dir: &Path) -> Result<()> {
     let dir = kit_dir.join(TLS_DIR);
     fs::create_dir_all(&dir)

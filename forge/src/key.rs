@@ -17,7 +17,7 @@ use stella_verify::note::{NoteError, NoteSigner, NoteVerifier};
 use crate::error::ForgeError;
 
 /// Signature line prefix of a signed note: an em dash and a space.
-const SIGNATURE_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
 /// Signature algorithm of a forged log's checkpoint key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,7 +133,7 @@ impl ForgeKey {
 }
 
 /// Returns `SHA-256(seed || label || counter)`.
-fn derive_bytes(seed: &[u8; 32], label: &[u8], counter: u8) -> [u8; 32] {
+pub(crate) fn derive_bytes(seed: &[u8; 32], label: &[u8], counter: u8) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(seed);
     hasher.update(label);

@@ -14,8 +14,11 @@
 //! repeat with a power-of-two period, so every tile of a tree of 2^40 leaves
 //! can be computed on demand.
 //!
-//! Left out: witness cosignatures, gzip-encoded entry bundles, and logs that
-//! grow after the first checkpoint.
+//! [`ForgeWitness`] adds a witness cosignature
+//! (<https://c2sp.org/tlog-cosignature>) to a forged checkpoint.
+//!
+//! Left out: gzip-encoded entry bundles, and logs that grow after the first
+//! checkpoint.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +28,7 @@ mod key;
 mod sink;
 mod synthetic;
 mod tree;
+mod witness;
 
 pub use error::ForgeError;
 pub use forge::{ENTRY_SIZE, ForgeConfig, ForgedLog, Seed, forge_log, tlog_proof};
@@ -32,3 +36,4 @@ pub use key::{ForgeKey, KeyAlgorithm};
 pub use sink::{DirSink, MemoryTiles, TileSink};
 pub use synthetic::PeriodicTree;
 pub use tree::TileBuilder;
+pub use witness::ForgeWitness;

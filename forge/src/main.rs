@@ -1,18 +1,18 @@
 //! `stella-log-forge`: writes a C2SP tlog-tiles directory for a log of N
 //! deterministic entries with its signed checkpoint, the vkey beside the
 //! directory, and optionally a tile bundle with tlog-proofs for the first,
-//! middle and last entries.
+//! middle and last entries, and a witness cosignature on the checkpoint.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
 use stella_bundle::{LogTilesInput, TilesInput, pack_tiles};
 use stella_log_forge::{
-    DirSink, ForgeConfig, ForgeError, KeyAlgorithm, MemoryTiles, Seed, TileSink, forge_log,
-    tlog_proof,
+    DirSink, ForgeConfig, ForgeError, ForgeWitness, KeyAlgorithm, MemoryTiles, Seed, TileSink,
+    forge_log, tlog_proof,
 };
 
 /// Command-line arguments.
@@ -41,6 +41,16 @@ struct Args {
     /// Also pack all tiles, the checkpoint and three tlog-proofs into this tile bundle (.tar.gz).
     #[arg(long)]
     bundle: Option<PathBuf>,
+    /// Also cosign the checkpoint as the witness with this key name (a cosignature/v1 line, note
+    /// key type 0x04). The witness vkey goes to `<out>.witness.vkey` beside the directory.
+    #[arg(long, requires = "witness_seed")]
+    witness_name: Option<String>,
+    /// Seed of the witness key, as hexadecimal bytes.
+    #[arg(long, requires = "witness_name")]
+    witness_seed: Option<String>,
+    /// Cosignature timestamp in Unix seconds; the current time when not given.
+    #[arg(long, requires = "witness_name")]
+    witness_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,8 +64,17 @@ enum KeyArg {
 /// Path of the vkey file of the log in `out`: `<out>.vkey`, beside the directory and not in it,
 /// because a tiles directory holds only what the tlog-tiles layout names.
 fn vkey_path(out: &Path) -> PathBuf {
+    sibling_path(out, ".vkey")
+}
+
+/// Path of the witness vkey file of the log in `out`: `<out>.witness.vkey`.
+fn witness_vkey_path(out: &Path) -> PathBuf {
+    sibling_path(out, ".witness.vkey")
+}
+
+fn sibling_path(out: &Path, suffix: &str) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
-    name.push(".vkey");
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -86,7 +105,7 @@ fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     let mut dir = DirSink::new(&args.out);
     let mut copy = MemoryTiles::default();
-    let log = if args.bundle.is_some() {
+    let mut log = if args.bundle.is_some() {
         let mut both = (dir, copy);
         let log = forge_log(&config, &mut both as &mut dyn TileSink);
         copy = both.1;
@@ -95,6 +114,9 @@ fn run(args: &Args) -> Result<(), String> {
         forge_log(&config, &mut dir)
     }
     .map_err(|err| err.to_string())?;
+    if let Some(name) = &args.witness_name {
+        log.note = cosign(args, name, &log.note)?;
+    }
 
     write_file(&args.out.join("checkpoint"), &log.note).map_err(|err| err.to_string())?;
     let vkey = log.verifier.to_vkey();
@@ -132,6 +154,31 @@ fn run(args: &Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Returns the checkpoint note cosigned by the witness `name` of the arguments, and writes the
+/// witness vkey beside the output directory.
+fn cosign(args: &Args, name: &str, note: &[u8]) -> Result<Vec<u8>, String> {
+    let seed_hex = args.witness_seed.as_deref().unwrap_or_default();
+    let seed = hex::decode(seed_hex)
+        .map_err(|err| format!("--witness-seed {seed_hex:?} is not hexadecimal: {err}"))?;
+    let witness = ForgeWitness::derive(name, Seed::from_bytes(&seed).as_bytes());
+    let verifier = witness
+        .verifier()
+        .map_err(|err| format!("--witness-name {name:?} is not a valid key name: {err}"))?;
+    let timestamp = match args.witness_time {
+        Some(timestamp) => timestamp,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|err| format!("the system clock is before 1970: {err}"))?
+            .as_secs(),
+    };
+    let cosigned = witness
+        .cosign(note, timestamp)
+        .map_err(|err| format!("cosigning the checkpoint failed: {err}"))?;
+    let vkey = format!("{}\n", verifier.to_vkey());
+    write_file(&witness_vkey_path(&args.out), vkey.as_bytes()).map_err(|err| err.to_string())?;
+    Ok(cosigned)
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<(), ForgeError> {

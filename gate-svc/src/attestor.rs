@@ -174,9 +174,15 @@ impl AttestorClient {
     /// # Errors
     ///
     /// [`CallerRejected`] when the attestor returns `UNAUTHENTICATED` or `PERMISSION_DENIED`.
-    pub async fn verify_evidence(&self, bundle_id: &str, token: &BearerToken) -> Result<EvidenceOutcome, CallerRejected> {
+    pub async fn verify_evidence(
+        &self,
+        bundle_id: &str,
+        token: &BearerToken,
+        verification_time: i64,
+    ) -> Result<EvidenceOutcome, CallerRejected> {
         let mut request = tonic::Request::new(VerifyEvidenceRequest {
             bundle_id: bundle_id.to_owned(),
+            verification_time,
         });
         request.set_timeout(self.timeout);
         token.apply(&mut request);
@@ -388,7 +394,7 @@ mod tests {
         .expect("valid URL");
         let started = std::time::Instant::now();
         let outcome = client
-            .verify_evidence("sha256:00", &token())
+            .verify_evidence("sha256:00", &token(), 0)
             .await
             .expect("not a token rejection");
         assert_eq!(code_of(&outcome), ReasonCode::AttestorUnavailable);
@@ -416,7 +422,7 @@ mod tests {
             .expect("valid URL");
         let started = std::time::Instant::now();
         let outcome = client
-            .verify_evidence("sha256:00", &token())
+            .verify_evidence("sha256:00", &token(), 0)
             .await
             .expect("not a token rejection");
         let elapsed = started.elapsed();

@@ -11,15 +11,17 @@
 //!
 //! An append reads the head, builds and signs the next record, and writes all three keys in one
 //! `WriteBatch`, under the store's write lock, so concurrent evaluations always form one linear
-//! chain and a crash never leaves half a record.
+//! chain and a crash never leaves half a record. An append for a request id also writes the id's
+//! entry in `decision_requests` (see [`crate::idempotency`]) in that batch.
 
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::idempotency::RequestEntry;
 use crate::record::ChainPosition;
 use crate::store::{
-    CF_DECISION_CHAIN, CF_DECISION_HEADS, CF_DECISION_INDEX, StoreError, TenantStore, decode_component,
-    encode_component, rocks,
+    CF_DECISION_CHAIN, CF_DECISION_HEADS, CF_DECISION_INDEX, CF_DECISION_REQUESTS, StoreError, TenantStore,
+    decode_component, encode_component, rocks,
 };
 
 /// The last record of a tenant's chain.
@@ -52,6 +54,16 @@ pub struct StoredDecision {
 /// Error of the caller's record builder during an append.
 pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Result of [`TenantStore::append_decision_once`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The record was appended at this position.
+    Appended(ChainPosition, SignedRecord),
+    /// The request id already names a record, possibly of another promotion. Nothing was
+    /// written and the builder did not run.
+    RequestSeen(RequestEntry),
+}
+
 impl TenantStore {
     /// Appends a record to this tenant's chain under `record_id`.
     ///
@@ -68,10 +80,41 @@ impl TenantStore {
         record_id: &str,
         build: impl FnOnce(&ChainPosition) -> Result<SignedRecord, BuildError>,
     ) -> Result<(ChainPosition, SignedRecord), StoreError> {
+        let _guard = self.lock();
+        self.append_locked(record_id, None, build)
+    }
+
+    /// Appends the record `entry.record_id` for `request_id`, unless the id already names a
+    /// record. The check and the write of the id's entry happen under the write lock that every
+    /// append takes, and the entry is written in the record's batch, so of two concurrent
+    /// requests with one id exactly one appends.
+    ///
+    /// # Errors
+    ///
+    /// As [`TenantStore::append_decision`], and [`StoreError::Corrupt`] for an unreadable entry.
+    pub fn append_decision_once(
+        &self,
+        request_id: &str,
+        entry: &RequestEntry,
+        build: impl FnOnce(&ChainPosition) -> Result<SignedRecord, BuildError>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let _guard = self.lock();
+        if let Some(seen) = self.request_entry(request_id)? {
+            return Ok(AppendOutcome::RequestSeen(seen));
+        }
+        let (position, signed) = self.append_locked(&entry.record_id, Some((request_id, entry)), build)?;
+        Ok(AppendOutcome::Appended(position, signed))
+    }
+
+    /// Appends a record. The caller must hold the write lock.
+    fn append_locked(
+        &self,
+        record_id: &str,
+        request: Option<(&str, &RequestEntry)>,
+        build: impl FnOnce(&ChainPosition) -> Result<SignedRecord, BuildError>,
+    ) -> Result<(ChainPosition, SignedRecord), StoreError> {
         let index_key = self.key(record_id);
         let head_key = encode_component(self.tenant().as_str());
-
-        let _guard = self.lock();
         let index_cf = self.cf(CF_DECISION_INDEX)?;
         if self.db.get_cf(index_cf, &index_key).map_err(rocks("get decision index"))?.is_some() {
             return Err(StoreError::DecisionExists {
@@ -117,6 +160,9 @@ impl TenantStore {
         batch.put_cf(chain_cf, &chain_key, value);
         batch.put_cf(index_cf, &index_key, position.sequence.to_be_bytes());
         batch.put_cf(self.cf(CF_DECISION_HEADS)?, &head_key, head_json);
+        if let Some((request_id, entry)) = request {
+            batch.put_cf(self.cf(CF_DECISION_REQUESTS)?, self.key(request_id), entry.to_json()?);
+        }
         self.db.write(batch).map_err(rocks("append decision"))?;
         Ok((position, signed))
     }
@@ -406,6 +452,97 @@ mod tests {
         let (page, more) = store.decisions_after(u64::MAX, 2).expect("past the end");
         assert!(page.is_empty());
         assert!(!more);
+    }
+
+    fn request_entry(record_id: &str, promotion_id: &str) -> RequestEntry {
+        RequestEntry {
+            record_id: record_id.to_owned(),
+            promotion_id: promotion_id.to_owned(),
+            gates: Vec::new(),
+        }
+    }
+
+    fn signed(record_id: &str) -> SignedRecord {
+        SignedRecord {
+            envelope_json: record_id.as_bytes().to_vec(),
+            record_digest: sha256_digest(record_id.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn request_id_appends_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open").for_tenant(&tenant("acme"));
+        let first = store
+            .append_decision_once("req-1", &request_entry("dr-1", "rel-1"), |_| Ok(signed("dr-1")))
+            .expect("first append");
+        assert!(matches!(first, AppendOutcome::Appended(ref position, _) if position.sequence == 1), "{first:?}");
+
+        let second = store
+            .append_decision_once("req-1", &request_entry("dr-2", "rel-2"), |_| {
+                panic!("the builder must not run for a seen request id")
+            })
+            .expect("second append");
+        assert_eq!(second, AppendOutcome::RequestSeen(request_entry("dr-1", "rel-1")));
+        assert_eq!(store.decision_ids().expect("ids"), vec!["dr-1"]);
+
+        let other = store
+            .append_decision_once("req-2", &request_entry("dr-3", "rel-1"), |_| Ok(signed("dr-3")))
+            .expect("append with another id");
+        assert!(matches!(other, AppendOutcome::Appended(..)), "{other:?}");
+    }
+
+    #[test]
+    fn failed_build_keeps_request_id_free() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open").for_tenant(&tenant("acme"));
+        let error = store
+            .append_decision_once("req-1", &request_entry("dr-1", "rel-1"), |_| Err("signing failed".into()))
+            .expect_err("build error must fail the append");
+        assert!(matches!(error, StoreError::Build(_)), "unexpected error {error:?}");
+        assert_eq!(store.request_entry("req-1").expect("get"), None);
+    }
+
+    #[test]
+    fn request_ids_separate_per_tenant() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = Store::open(dir.path()).expect("open");
+        let acme = database.for_tenant(&tenant("acme"));
+        let globex = database.for_tenant(&tenant("globex"));
+        acme.append_decision_once("req-1", &request_entry("dr-1", "rel-1"), |_| Ok(signed("dr-1")))
+            .expect("acme append");
+        let outcome = globex
+            .append_decision_once("req-1", &request_entry("dr-2", "rel-1"), |_| Ok(signed("dr-2")))
+            .expect("globex append");
+        assert!(matches!(outcome, AppendOutcome::Appended(..)), "another tenant's id is free: {outcome:?}");
+    }
+
+    #[test]
+    fn concurrent_same_request_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(Store::open(dir.path()).expect("open").for_tenant(&tenant("acme")));
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let record_id = format!("dr-{thread}");
+                    store
+                        .append_decision_once("req-1", &request_entry(&record_id, "rel-1"), |_| Ok(signed(&record_id)))
+                        .expect("append")
+                })
+            })
+            .collect();
+        let outcomes: Vec<AppendOutcome> =
+            threads.into_iter().map(|thread| thread.join().expect("append thread")).collect();
+        let appended = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, AppendOutcome::Appended(..)))
+            .count();
+        assert_eq!(appended, 1);
+        let ids = store.decision_ids().expect("ids");
+        assert_eq!(ids.len(), 1);
+        let entry = store.request_entry("req-1").expect("get").expect("entry");
+        assert_eq!(entry.record_id, ids[0]);
     }
 
     #[test]

@@ -1,25 +1,34 @@
-//! The gate decision: a pure function of the promotion, the policy environment and the
-//! attestor's verification reports (or the error that replaced each report).
+//! The gate decision: a pure function of the promotion, the policy environment, the
+//! attestor's verification reports (or the error that replaced each report) and the
+//! evaluation time.
 //!
 //! Rules, in order of precedence:
 //! - deny when the environment has no policy (`ERR_POLICY_INVALID`), when an evidence
 //!   bundle is unknown (`ERR_EVIDENCE_NOT_FOUND`) or failed verification for any reason
-//!   other than a missing tile or proof, or when a requirement is unmet while no evidence
-//!   is still pending (`ERR_POLICY_REQUIREMENT_UNMET`);
-//! - otherwise the environment's `on_missing_proof` for `ERR_REKOR_TILE_MISSING`, and
-//!   `on_attestor_unavailable` for `ERR_ATTESTOR_UNAVAILABLE` (deny or pending);
-//! - allow only when every evidence bundle verified and every requirement is met for every
-//!   subject digest. Anything else is a deny, and every deny or pending carries at least
-//!   one reason code.
+//!   other than a missing tile or proof, when a verified entry is older than
+//!   `max_evidence_age` or has no signing time while a maximum is set (`ERR_EVIDENCE_STALE`),
+//!   or when a requirement is unmet while no evidence is still pending
+//!   (`ERR_POLICY_REQUIREMENT_UNMET`);
+//! - otherwise the environment's `on_missing_proof` for `ERR_REKOR_TILE_MISSING`,
+//!   `on_attestor_unavailable` for `ERR_ATTESTOR_UNAVAILABLE`, and `on_stale_checkpoint` for
+//!   `ERR_CHECKPOINT_STALE` and `ERR_WITNESS_COSIGNATURES_INSUFFICIENT` (deny or pending);
+//! - allow only when every evidence bundle verified, every verified entry passed the
+//!   freshness and witness checks, and every requirement is met for every subject digest.
+//!   Anything else is a deny, and every deny or pending carries at least one reason code.
+//!
+//! A verified entry that fails a freshness or witness check adds its code to its evidence
+//! gate and does not count toward any requirement. Its checkpoint's time is the newest verified
+//! witness cosignature on it, and its witness count is the number of distinct witness names
+//! among those cosignatures.
 //!
 //! Reads no clock and performs no I/O, so the same inputs give the same evaluation.
 
 use std::collections::BTreeSet;
 
 use stella_verify::reason::ReasonCode;
-use stella_verify::report::{EntryReport, Outcome, VerificationReport};
+use stella_verify::report::{EntryReport, Outcome, TlogRef, VerificationReport};
 
-use crate::policy::{Environment, Fallback, Requirement};
+use crate::policy::{Environment, Fallback, Requirement, format_duration};
 use crate::promotion::Promotion;
 
 /// The gate's verdict.
@@ -118,9 +127,142 @@ struct VerifiedEntry<'a> {
     subjects: BTreeSet<String>,
 }
 
-/// Decides a promotion. `environment` is `None` when the policy has no entry for the
-/// promotion's target environment.
-pub fn evaluate(promotion: &Promotion, environment: Option<&Environment>, evidence: &[EvidenceResult]) -> Evaluation {
+/// The environment's settings that apply to evidence gates. Without an environment, every
+/// fallback is deny and no freshness check applies, because the decision is deny anyway.
+struct EvidenceRules {
+    /// Unix seconds.
+    evaluation_time: i64,
+    on_missing_proof: Fallback,
+    on_attestor_unavailable: Fallback,
+    on_stale_checkpoint: Fallback,
+    max_evidence_age_secs: Option<u64>,
+    max_checkpoint_age_secs: Option<u64>,
+    min_witness_cosignatures: u32,
+}
+
+impl EvidenceRules {
+    fn new(environment: Option<&Environment>, evaluation_time: i64) -> Self {
+        EvidenceRules {
+            evaluation_time,
+            on_missing_proof: environment.map_or(Fallback::Deny, |env| env.on_missing_proof),
+            on_attestor_unavailable: environment.map_or(Fallback::Deny, |env| env.on_attestor_unavailable),
+            on_stale_checkpoint: environment.map_or(Fallback::Deny, |env| env.on_stale_checkpoint),
+            max_evidence_age_secs: environment.and_then(|env| env.max_evidence_age_secs),
+            max_checkpoint_age_secs: environment.and_then(|env| env.max_checkpoint_age_secs),
+            min_witness_cosignatures: environment.map_or(0, |env| env.min_witness_cosignatures),
+        }
+    }
+
+    /// Returns the weight of a code found in a verification report, or added to one by the
+    /// freshness checks. Codes without a fallback in the policy deny.
+    fn report_code_severity(&self, code: ReasonCode) -> Severity {
+        match code {
+            ReasonCode::RekorTileMissing => Severity::from(self.on_missing_proof),
+            ReasonCode::CheckpointStale | ReasonCode::WitnessCosignaturesInsufficient => {
+                Severity::from(self.on_stale_checkpoint)
+            }
+            _ => Severity::Deny,
+        }
+    }
+
+    /// Checks a verified entry against the maximum ages and the witness minimum that the
+    /// environment sets, and returns each failure's code with a detail line that starts with it.
+    fn freshness_failures(&self, entry: &EntryReport) -> Vec<(ReasonCode, String)> {
+        let mut failures = Vec::new();
+        if let Some(max_age) = self.max_evidence_age_secs
+            && let Some(why) = self.evidence_age_fault(entry, max_age)
+        {
+            let code = ReasonCode::EvidenceStale;
+            let limit = format_duration(max_age);
+            failures.push((code, format!("{code}: {why}, max_evidence_age is {limit}")));
+        }
+        if let Some(max_age) = self.max_checkpoint_age_secs
+            && let Some(why) = self.checkpoint_age_fault(entry.tlog.as_ref(), max_age)
+        {
+            let code = ReasonCode::CheckpointStale;
+            let limit = format_duration(max_age);
+            failures.push((code, format!("{code}: {why}, max_checkpoint_age is {limit}")));
+        }
+        let minimum = self.min_witness_cosignatures;
+        if minimum > 0
+            && let Some(why) = witness_fault(entry.tlog.as_ref(), minimum)
+        {
+            let code = ReasonCode::WitnessCosignaturesInsufficient;
+            failures.push((code, format!("{code}: {why}, min_witness_cosignatures is {minimum}")));
+        }
+        failures
+    }
+
+    /// Returns why the entry is older than `max_age` seconds, or `None` when it is not.
+    fn evidence_age_fault(&self, entry: &EntryReport, max_age: u64) -> Option<String> {
+        let Some(signing_time) = entry.signing_time else {
+            return Some("no verified signing time".to_owned());
+        };
+        let age = self.age_beyond(signing_time, max_age)?;
+        Some(format!("signed {age} before the evaluation time"))
+    }
+
+    /// Returns why the entry's checkpoint is older than `max_age` seconds, or has no known
+    /// age, or `None` when it is recent enough. The newest witness cosignature dates it.
+    fn checkpoint_age_fault(&self, tlog: Option<&TlogRef>, max_age: u64) -> Option<String> {
+        let Some(tlog) = tlog else {
+            return Some("no verified checkpoint".to_owned());
+        };
+        let checkpoint = checkpoint_name(tlog);
+        let Some(newest) = tlog.cosignatures.iter().map(|cosignature| cosignature.timestamp).max() else {
+            return Some(format!("{checkpoint} has no witness cosignature to date it"));
+        };
+        let age = self.age_beyond(newest, max_age)?;
+        Some(format!(
+            "{checkpoint} was last cosigned {age} before the evaluation time"
+        ))
+    }
+
+    /// Returns the age of `time` at the evaluation time, formatted, when it exceeds
+    /// `max_age_secs`. An age exactly at the maximum is allowed, and a time after the
+    /// evaluation time has no age.
+    fn age_beyond(&self, time: i64, max_age_secs: u64) -> Option<String> {
+        let age = i128::from(self.evaluation_time) - i128::from(time);
+        if age <= i128::from(max_age_secs) {
+            return None;
+        }
+        Some(u64::try_from(age).map_or_else(|_| format!("{age}s"), format_duration))
+    }
+}
+
+/// Returns why the entry's checkpoint has verified cosignatures from fewer than `minimum`
+/// distinct witnesses, or `None` when it has enough.
+fn witness_fault(tlog: Option<&TlogRef>, minimum: u32) -> Option<String> {
+    let Some(tlog) = tlog else {
+        return Some("no verified checkpoint".to_owned());
+    };
+    let witnesses: BTreeSet<&str> = tlog
+        .cosignatures
+        .iter()
+        .map(|cosignature| cosignature.witness.as_str())
+        .collect();
+    let count = witnesses.len();
+    if u32::try_from(count).unwrap_or(u32::MAX) >= minimum {
+        return None;
+    }
+    Some(format!(
+        "{} has cosignatures from {count} distinct witnesses",
+        checkpoint_name(tlog)
+    ))
+}
+
+fn checkpoint_name(tlog: &TlogRef) -> String {
+    format!("checkpoint {} size {}", tlog.origin, tlog.checkpoint_size)
+}
+
+/// Decides a promotion at `evaluation_time` (Unix seconds). `environment` is `None` when the
+/// policy has no entry for the promotion's target environment.
+pub fn evaluate(
+    promotion: &Promotion,
+    environment: Option<&Environment>,
+    evidence: &[EvidenceResult],
+    evaluation_time: i64,
+) -> Evaluation {
     let mut severity = Severity::None;
     let mut gates = Vec::new();
     let mut checkpoints = BTreeSet::new();
@@ -128,8 +270,7 @@ pub fn evaluate(promotion: &Promotion, environment: Option<&Environment>, eviden
     let mut verified = Vec::new();
     let mut pending_codes = BTreeSet::new();
 
-    let missing_proof = environment.map_or(Fallback::Deny, |env| env.on_missing_proof);
-    let attestor_unavailable = environment.map_or(Fallback::Deny, |env| env.on_attestor_unavailable);
+    let rules = EvidenceRules::new(environment, evaluation_time);
 
     if environment.is_none() {
         severity = Severity::Deny;
@@ -158,7 +299,7 @@ pub fn evaluate(promotion: &Promotion, environment: Option<&Environment>, eviden
                 gate.reason_codes.insert(*code);
                 gate.detail.push(detail.clone());
                 if *code == ReasonCode::AttestorUnavailable {
-                    Severity::from(attestor_unavailable)
+                    Severity::from(rules.on_attestor_unavailable)
                 } else {
                     Severity::Deny
                 }
@@ -168,7 +309,7 @@ pub fn evaluate(promotion: &Promotion, environment: Option<&Environment>, eviden
                 check_report(
                     &result.bundle_id,
                     report,
-                    missing_proof,
+                    &rules,
                     &mut gate,
                     &mut verified,
                     &mut checkpoints,
@@ -229,12 +370,12 @@ pub fn evaluate(promotion: &Promotion, environment: Option<&Environment>, eviden
     }
 }
 
-/// Records a report's failures on the evidence gate, collects its verified entries and
-/// returns the report's severity.
+/// Records a report's failures on the evidence gate, collects its verified entries that pass
+/// the freshness checks, and returns the report's severity.
 fn check_report<'a>(
     bundle_id: &str,
     report: &'a VerificationReport,
-    missing_proof: Fallback,
+    rules: &EvidenceRules,
     gate: &mut GateResult,
     verified: &mut Vec<VerifiedEntry<'a>>,
     checkpoints: &mut BTreeSet<CheckpointRef>,
@@ -251,15 +392,22 @@ fn check_report<'a>(
     let mut codes: BTreeSet<ReasonCode> = report.reason_codes.iter().copied().collect();
     for (path, entry) in &report.entries {
         if entry.outcome == Outcome::Verified && entry.reason_codes.is_empty() {
-            if let Some(facts) = verified_entry(entry) {
-                verified.push(facts);
-            }
             if let Some(tlog) = &entry.tlog {
                 checkpoints.insert(CheckpointRef {
                     origin: tlog.origin.clone(),
                     tree_size: tlog.checkpoint_size,
                     root_hash: tlog.root_hash.clone(),
                 });
+            }
+            let failures = rules.freshness_failures(entry);
+            if failures.is_empty()
+                && let Some(facts) = verified_entry(entry)
+            {
+                verified.push(facts);
+            }
+            for (code, line) in failures {
+                codes.insert(code);
+                gate.detail.push(format!("{path}: {line}"));
             }
             continue;
         }
@@ -274,16 +422,17 @@ fn check_report<'a>(
     }
 
     let report_failed = report.outcome != Outcome::Verified;
-    if codes.is_empty() && !report_failed {
-        return Severity::None;
+    if codes.is_empty() {
+        // A failed report without a reason code is malformed, so it denies.
+        return if report_failed { Severity::Deny } else { Severity::None };
     }
-    let only_missing_proof = !codes.is_empty() && codes.iter().all(|code| *code == ReasonCode::RekorTileMissing);
+    let severity = codes
+        .iter()
+        .map(|code| rules.report_code_severity(*code))
+        .max()
+        .unwrap_or(Severity::Deny);
     gate.reason_codes.extend(codes);
-    if only_missing_proof {
-        Severity::from(missing_proof)
-    } else {
-        Severity::Deny
-    }
+    severity
 }
 
 fn verified_entry(entry: &EntryReport) -> Option<VerifiedEntry<'_>> {
@@ -313,8 +462,7 @@ fn check_requirement(requirement: &Requirement, promotion: &Promotion, verified:
     let candidates: Vec<&VerifiedEntry<'_>> = verified
         .iter()
         .filter(|entry| {
-            requirement.identity.matches(entry.identity)
-                && entry.issuer == requirement.issuer
+            requirement.signer.matches(entry.identity, entry.issuer)
                 && requirement
                     .predicate_type
                     .as_deref()

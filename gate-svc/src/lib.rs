@@ -2,9 +2,15 @@
 //! offline verification reports, and write-once decision records in RocksDB.
 
 pub mod attestor;
+pub mod break_glass;
+pub mod break_glass_rpc;
 pub mod chain;
 pub mod evaluate;
+pub mod idempotency;
+pub mod overrides;
 pub mod policy;
+pub mod policy_store;
+pub mod policy_versions;
 pub mod promotion;
 pub mod record;
 pub mod service;
@@ -28,6 +34,8 @@ use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
 use crate::attestor::{AttestorClient, AttestorTls};
+use crate::policy::{Policy, PolicyError};
+use crate::policy_versions::PolicyVersions;
 use crate::service::GateService;
 use crate::signing::{KeySource, RecordSigner};
 use crate::store::Store;
@@ -41,7 +49,7 @@ pub struct GateConfig {
     pub attestor_url: String,
     /// CA, client identity and server name for an `https://` attestor URL; `None` for `http://`.
     pub attestor_tls: Option<AttestorTls>,
-    /// Policy YAML file.
+    /// Site-wide default policy (YAML file), used by every tenant that has not imported one.
     pub policy_path: PathBuf,
     /// PKCS#8 PEM P-256 key that signs decision records; `None` uses
     /// `<data_dir>/signing-key.pem`, generated on the first start.
@@ -55,7 +63,7 @@ pub struct GateConfig {
     pub tls: Option<ServerTlsConfig>,
 }
 
-/// Loads the policy, opens the store, loads or generates the signing key and serves the gate
+/// Loads the site-wide default policy, opens the store, loads or generates the signing key and serves the gate
 /// and gRPC health on `listener` until `shutdown` completes.
 ///
 /// # Errors
@@ -77,8 +85,12 @@ pub async fn run(
     }
     stella_access::install_crypto_provider();
 
-    let policy = policy::load_policy(&config.policy_path)?;
-    info!(policy_digest = %policy.digest, environments = policy.environments.len(), "policy loaded");
+    let (policy, policy_document) = load_site_default(&config.policy_path)?;
+    info!(
+        policy_digest = %policy.digest,
+        environments = policy.environments.len(),
+        "site-wide default policy loaded"
+    );
 
     let attestor =
         AttestorClient::connect_lazy(&config.attestor_url, config.attestor_tls.as_ref(), config.attestor_timeout)?;
@@ -91,7 +103,8 @@ pub async fn run(
         KeySource::Generated(path) => info!(key_id = signer.key_id(), file = %path.display(), "signing key generated"),
     }
 
-    let service = GateService::new(store, Arc::new(policy), attestor, config.authenticator, Arc::new(signer));
+    let policies = PolicyVersions::new(policy, policy_document);
+    let service = GateService::new(store, policies, attestor, config.authenticator, Arc::new(signer));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GateServer<GateService>>().await;
 
@@ -109,4 +122,20 @@ pub async fn run(
         .context("gate server failed")?;
     info!("gate stopped");
     Ok(())
+}
+
+/// Reads and validates the site-wide default policy file, and returns it with its bytes, which
+/// `GetPolicy` returns to tenants that have not imported a policy.
+///
+/// # Errors
+///
+/// [`PolicyError::Read`] when the file cannot be read, otherwise as [`policy::parse_policy`].
+fn load_site_default(path: &std::path::Path) -> Result<(Policy, Vec<u8>), PolicyError> {
+    let file = path.display().to_string();
+    let document = std::fs::read(path).map_err(|source| PolicyError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let policy = policy::parse_policy(&file, &document)?;
+    Ok((policy, document))
 }

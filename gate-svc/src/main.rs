@@ -42,7 +42,8 @@ struct Args {
     /// Needs --attestor-tls-ca.
     #[arg(long, value_name = "NAME", requires = "attestor_tls_ca")]
     attestor_tls_domain: Option<String>,
-    /// Policy YAML file, validated at start.
+    /// Site-wide default policy (YAML), validated at start. Tenants that have imported no
+    /// policy of their own (`stella policy import`) are evaluated against it.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// P-256 private key in PKCS#8 PEM that signs decision records. Without it, the gate uses

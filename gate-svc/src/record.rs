@@ -1,19 +1,20 @@
-//! Decision records (`stella.decision-record/v2`): the canonical (RFC 8785) JSON that the
+//! Decision records (`stella.decision-record/v3`): the canonical (RFC 8785) JSON that the
 //! gate writes once per evaluation.
 //!
-//! The decision digest covers the record without `record_id`, `evaluated_at` and the chain
-//! fields (`tenant`, `sequence`, `previous_record_digest`). So two evaluations of the same
-//! promotion against the same policy and reports have the same digest, whenever they ran and
-//! wherever they sit in the chain.
+//! The decision digest covers the record without `record_id` and the chain fields (`tenant`,
+//! `sequence`, `previous_record_digest`). So two evaluations of the same promotion at the same
+//! evaluation time, against the same policy and reports, have the same digest wherever they sit
+//! in the chain: a preview at a record's `evaluated_at` replays its digest.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::break_glass::AppliedOverride;
 use crate::evaluate::{CheckpointRef, Evaluation};
 use crate::promotion::Promotion;
 
 /// Schema id of decision records.
-pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v2";
+pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v3";
 
 #[derive(Serialize)]
 struct CheckpointJson<'a> {
@@ -35,8 +36,32 @@ struct Body<'a> {
     evidence_bundle_ids: &'a [String],
     report_digests: &'a [String],
     checkpoints: Vec<CheckpointJson<'a>>,
-    /// Break-glass overrides are not implemented; always null.
-    break_glass: Option<()>,
+    /// RFC 3339 UTC with whole seconds.
+    evaluated_at: String,
+    /// Null for a standard verification.
+    break_glass: Option<BreakGlassJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct BreakGlassJson<'a> {
+    reason: &'a str,
+    ticket: &'a str,
+    requested_by: &'a str,
+    issued_at: String,
+    expires_at: String,
+    overridden_decision: &'static str,
+    overridden_reason_codes: Vec<&'static str>,
+}
+
+/// What a decision rested on besides the promotion and the evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionContext<'a> {
+    /// "sha256:<hex>" of the policy version the evaluation used.
+    pub policy_digest: &'a str,
+    /// Unix seconds of the evaluation.
+    pub evaluation_time: i64,
+    /// The override that decided, if any.
+    pub break_glass: Option<&'a AppliedOverride>,
 }
 
 #[derive(Serialize)]
@@ -45,7 +70,6 @@ struct Record<'a> {
     body: &'a Body<'a>,
     decision_digest: &'a str,
     record_id: &'a str,
-    evaluated_at: &'a str,
     tenant: &'a str,
     sequence: u64,
     previous_record_digest: Option<&'a str>,
@@ -88,22 +112,53 @@ pub struct DecisionRecord {
 pub enum RecordError {
     #[error("cannot serialize the decision record: {0}")]
     Serialize(#[from] serde_json::Error),
+    #[error("time {0} cannot be written as RFC 3339")]
+    Time(i64),
 }
 
-fn body<'a>(promotion: &'a Promotion, evaluation: &'a Evaluation, policy_digest: &'a str) -> Body<'a> {
-    Body {
+/// Formats Unix seconds as RFC 3339 UTC text, such as `2026-12-04T10:00:00Z`.
+///
+/// # Errors
+///
+/// [`RecordError::Time`] for a time outside the years 0 to 9999.
+pub fn rfc3339(unix_seconds: i64) -> Result<String, RecordError> {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|time| time.format(&time::format_description::well_known::Rfc3339).ok())
+        .ok_or(RecordError::Time(unix_seconds))
+}
+
+fn break_glass_json(applied: &AppliedOverride) -> Result<BreakGlassJson<'_>, RecordError> {
+    Ok(BreakGlassJson {
+        reason: &applied.grant.reason,
+        ticket: &applied.grant.ticket,
+        requested_by: &applied.grant.requested_by,
+        issued_at: rfc3339(applied.grant.issued_at)?,
+        expires_at: rfc3339(applied.grant.expires_at)?,
+        overridden_decision: applied.overridden_decision.as_str(),
+        overridden_reason_codes: sorted_code_strings(&applied.overridden_reason_codes),
+    })
+}
+
+fn body<'a>(
+    promotion: &'a Promotion,
+    evaluation: &'a Evaluation,
+    context: DecisionContext<'a>,
+) -> Result<Body<'a>, RecordError> {
+    Ok(Body {
         schema: DECISION_RECORD_SCHEMA,
         promotion_id: &promotion.promotion_id,
         subject_digests: &promotion.subject_digests,
         target_environment: &promotion.target_environment,
         decision: evaluation.decision.as_str(),
         reason_codes: sorted_code_strings(&evaluation.reason_codes),
-        policy_digest,
+        policy_digest: context.policy_digest,
         evidence_bundle_ids: &promotion.evidence_bundle_ids,
         report_digests: &evaluation.report_digests,
         checkpoints: evaluation.checkpoints.iter().map(checkpoint_json).collect(),
-        break_glass: None,
-    }
+        evaluated_at: rfc3339(context.evaluation_time)?,
+        break_glass: context.break_glass.map(break_glass_json).transpose()?,
+    })
 }
 
 /// Returns the codes' spellings in alphabetical order, the order every JSON output uses.
@@ -134,9 +189,9 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 pub fn preview(
     promotion: &Promotion,
     evaluation: &Evaluation,
-    policy_digest: &str,
+    context: DecisionContext<'_>,
 ) -> Result<DecisionPreview, RecordError> {
-    let body_json = serde_json_canonicalizer::to_vec(&body(promotion, evaluation, policy_digest))?;
+    let body_json = serde_json_canonicalizer::to_vec(&body(promotion, evaluation, context)?)?;
     let decision_digest = sha256_digest(&body_json);
     Ok(DecisionPreview {
         body_json,
@@ -144,8 +199,7 @@ pub fn preview(
     })
 }
 
-/// Builds the full record at `position` in its tenant's chain. `evaluated_at` is RFC 3339 UTC
-/// text.
+/// Builds the full record at `position` in its tenant's chain.
 ///
 /// # Errors
 ///
@@ -153,18 +207,16 @@ pub fn preview(
 pub fn build_record(
     promotion: &Promotion,
     evaluation: &Evaluation,
-    policy_digest: &str,
+    context: DecisionContext<'_>,
     record_id: &str,
-    evaluated_at: &str,
     position: &ChainPosition,
 ) -> Result<DecisionRecord, RecordError> {
-    let body = body(promotion, evaluation, policy_digest);
+    let body = body(promotion, evaluation, context)?;
     let decision_digest = sha256_digest(&serde_json_canonicalizer::to_vec(&body)?);
     let record = Record {
         body: &body,
         decision_digest: &decision_digest,
         record_id,
-        evaluated_at,
         tenant: &position.tenant,
         sequence: position.sequence,
         previous_record_digest: position.previous_record_digest.as_deref(),
@@ -213,6 +265,14 @@ mod tests {
         }
     }
 
+    fn context(evaluation_time: i64) -> DecisionContext<'static> {
+        DecisionContext {
+            policy_digest: "sha256:policy",
+            evaluation_time,
+            break_glass: None,
+        }
+    }
+
     fn first_position() -> ChainPosition {
         ChainPosition {
             tenant: "acme".to_owned(),
@@ -245,14 +305,13 @@ mod tests {
         let record = build_record(
             &promotion(),
             &evaluation(),
-            "sha256:policy",
+            context(1_796_378_400),
             "dr-1",
-            "2026-12-04T10:00:00Z",
             &first_position(),
         )
         .expect("build record");
         let value: serde_json::Value = serde_json::from_slice(&record.record_json).expect("valid JSON");
-        assert_eq!(value["schema"], "stella.decision-record/v2");
+        assert_eq!(value["schema"], "stella.decision-record/v3");
         assert_eq!(value["record_id"], "dr-1");
         assert_eq!(value["promotion_id"], "rel-1");
         assert_eq!(value["decision"], "pending");
@@ -278,9 +337,8 @@ mod tests {
         let record = build_record(
             &promotion(),
             &evaluation(),
-            "sha256:policy",
+            context(1_796_378_400),
             "dr-1",
-            "2026-12-04T10:00:00Z",
             &first_position(),
         )
         .expect("build record");
@@ -294,18 +352,16 @@ mod tests {
         let first = build_record(
             &promotion(),
             &evaluation(),
-            "sha256:policy",
+            context(1_796_378_400),
             "dr-1",
-            "2026-12-04T10:00:00Z",
             &first_position(),
         )
         .expect("build record");
         let second = build_record(
             &promotion(),
             &evaluation(),
-            "sha256:policy",
+            context(1_796_378_400),
             "dr-2",
-            "2027-01-01T00:00:00Z",
             &ChainPosition {
                 tenant: "acme".to_owned(),
                 sequence: 2,
@@ -314,9 +370,11 @@ mod tests {
         )
         .expect("build record");
         assert_eq!(first.decision_digest, second.decision_digest);
+        let later = preview(&promotion(), &evaluation(), context(1_796_378_401)).expect("preview");
+        assert_ne!(later.decision_digest, first.decision_digest, "the digest covers the evaluation time");
         assert_ne!(first.record_json, second.record_json);
         assert_ne!(first.record_digest, second.record_digest);
-        let preview = preview(&promotion(), &evaluation(), "sha256:policy").expect("preview");
+        let preview = preview(&promotion(), &evaluation(), context(1_796_378_400)).expect("preview");
         assert_eq!(preview.decision_digest, first.decision_digest);
         assert_eq!(preview.decision_digest, sha256_digest(&preview.body_json));
     }
@@ -332,9 +390,8 @@ mod tests {
         let record = build_record(
             &promotion(),
             &evaluation(),
-            "sha256:policy",
+            context(1_796_378_400),
             "dr-7",
-            "2026-12-04T10:00:00Z",
             &position,
         )
         .expect("build record");
@@ -347,8 +404,8 @@ mod tests {
     fn digest_covers_decision() {
         let mut denied = evaluation();
         denied.decision = Decision::Deny;
-        let pending = preview(&promotion(), &evaluation(), "sha256:policy").expect("preview");
-        let deny = preview(&promotion(), &denied, "sha256:policy").expect("preview");
+        let pending = preview(&promotion(), &evaluation(), context(1_796_378_400)).expect("preview");
+        let deny = preview(&promotion(), &denied, context(1_796_378_400)).expect("preview");
         assert_ne!(pending.decision_digest, deny.decision_digest);
     }
 }

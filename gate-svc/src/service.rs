@@ -4,24 +4,35 @@
 //!
 //! Every handler first calls [`Authenticator::authorize`] with the scope its call needs, before
 //! it reads the request body or touches state. The tenant comes from the verified token only.
+//!
+//! Policy selection and the policy calls are in [`policies`], the writing of decision records
+//! and their replay by request id in [`recording`].
+
+mod policies;
+mod recording;
 
 use std::sync::Arc;
 
 use stella_access::{Authenticator, BearerToken, Scope};
+use stella_proto::REASON_CODE_METADATA_KEY;
 use stella_proto::gate::v1 as pb;
 use stella_proto::gate::v1::gate_server::Gate;
+use stella_verify::reason::ReasonCode;
 use tokio::task::JoinSet;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use tracing::{error, info, instrument};
 
 use crate::attestor::{AttestorClient, CallerRejected};
+use crate::break_glass_rpc;
 use crate::evaluate::{self, Evaluation, EvidenceOutcome, EvidenceResult};
 use crate::policy::Policy;
+use crate::policy_versions::PolicyVersions;
 use crate::promotion::Promotion;
-use crate::chain::{SignedRecord, StoredDecision};
-use crate::record::{self, sorted_code_strings};
+use crate::chain::StoredDecision;
+use crate::record::{self, DecisionContext, sorted_code_strings};
 use crate::signing::RecordSigner;
 use crate::store::{CreateOutcome, Store, StoreError, TenantStore};
+use recording::Recorded;
 
 /// Records per `ListDecisions` page when the request sets no page size.
 const DEFAULT_PAGE_SIZE: usize = 100;
@@ -31,7 +42,7 @@ const MAX_PAGE_SIZE: u32 = 1000;
 /// State shared by all requests.
 pub struct GateService {
     store: Store,
-    policy: Arc<Policy>,
+    policies: Arc<PolicyVersions>,
     attestor: AttestorClient,
     authenticator: Authenticator,
     signer: Arc<RecordSigner>,
@@ -44,18 +55,19 @@ struct Caller {
 }
 
 impl GateService {
-    /// Creates the service over an opened store, a validated policy, an attestor client, the
-    /// token check for the audience `stella-gate` and the key that signs decision records.
+    /// Creates the service over an opened store, the site-wide default policy and the tenants'
+    /// versions, an attestor client, the token check for the audience `stella-gate` and the key
+    /// that signs decision records.
     pub fn new(
         store: Store,
-        policy: Arc<Policy>,
+        policies: PolicyVersions,
         attestor: AttestorClient,
         authenticator: Authenticator,
         signer: Arc<RecordSigner>,
     ) -> Self {
         GateService {
             store,
-            policy,
+            policies: Arc::new(policies),
             attestor,
             authenticator,
             signer,
@@ -82,8 +94,8 @@ impl GateService {
         })
     }
 
-    /// Verifies every evidence bundle of the promotion concurrently, on the caller's behalf,
-    /// and evaluates it.
+    /// Verifies every evidence bundle of the promotion concurrently, on the caller's behalf, at
+    /// `evaluation_time`, and evaluates it against `policy`.
     ///
     /// # Errors
     ///
@@ -94,6 +106,8 @@ impl GateService {
         &self,
         caller: &Caller,
         request: &pb::EvaluateRequest,
+        policy: &Policy,
+        evaluation_time: i64,
     ) -> Result<(Promotion, Evaluation), Status> {
         if !request.offline_rekor {
             return Err(Status::invalid_argument(
@@ -108,7 +122,7 @@ impl GateService {
             let token = caller.token.clone();
             let bundle_id = bundle_id.clone();
             calls.spawn(async move {
-                let outcome = client.verify_evidence(&bundle_id, &token).await;
+                let outcome = client.verify_evidence(&bundle_id, &token, evaluation_time).await;
                 (bundle_id, outcome)
             });
         }
@@ -133,8 +147,8 @@ impl GateService {
             }
         }
 
-        let environment = self.policy.environments.get(&promotion.target_environment);
-        let evaluation = evaluate::evaluate(&promotion, environment, &evidence);
+        let environment = policy.environments.get(&promotion.target_environment);
+        let evaluation = evaluate::evaluate(&promotion, environment, &evidence, evaluation_time);
         for gate in evaluation.gates.iter().filter(|gate| !gate.satisfied) {
             info!(
                 gate = %gate.requirement,
@@ -187,81 +201,126 @@ impl Gate for GateService {
         Ok(Response::new(to_proto(&promotion)))
     }
 
-    #[instrument(name = "gate.PreviewGates", skip_all, fields(tenant, subject, promotion_id))]
+    #[instrument(
+        name = "gate.PreviewGates",
+        skip_all,
+        fields(tenant, subject, promotion_id, policy_digest, evaluation_time)
+    )]
     async fn preview_gates(
         &self,
         request: Request<pb::EvaluateRequest>,
     ) -> Result<Response<pb::EvaluateResponse>, Status> {
         let caller = self.authorize(&request, "PreviewGates", Scope::PromotionPreview)?;
-        tracing::Span::current().record("promotion_id", request.get_ref().promotion_id.as_str());
-        let (promotion, evaluation) = self.evaluate_promotion(&caller, request.get_ref()).await?;
-        let preview = record::preview(&promotion, &evaluation, &self.policy.digest).map_err(internal)?;
-        info!(decision = evaluation.decision.as_str(), reason_codes = ?sorted_code_strings(&evaluation.reason_codes), "gates previewed");
+        let message = request.get_ref();
+        let span = tracing::Span::current();
+        span.record("promotion_id", message.promotion_id.as_str());
+        break_glass_rpc::reject_in_preview(message)?;
+        if !message.request_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "request_id applies only to Evaluate: a preview writes no record to return again",
+            ));
+        }
+        let evaluation_time = preview_time(message.evaluation_time)?;
+        let selected = self.preview_policy(&caller.store, &message.policy_digest).await?;
+        span.record("policy_digest", selected.policy.digest.as_str());
+        span.record("evaluation_time", evaluation_time);
+
+        let (promotion, evaluation) = self
+            .evaluate_promotion(&caller, message, &selected.policy, evaluation_time)
+            .await?;
+        let (evaluation, applied) =
+            break_glass_rpc::decide(&caller.store, &promotion, evaluation, evaluation_time, None).await?;
+        let context = DecisionContext {
+            policy_digest: &selected.policy.digest,
+            evaluation_time,
+            break_glass: applied.as_ref(),
+        };
+        let preview = record::preview(&promotion, &evaluation, context).map_err(internal)?;
+        info!(
+            decision = evaluation.decision.as_str(),
+            reason_codes = ?sorted_code_strings(&evaluation.reason_codes),
+            policy_version = selected.version,
+            "gates previewed"
+        );
         Ok(Response::new(response(
             &evaluation,
+            &context,
             preview.decision_digest,
             String::new(),
             preview.body_json,
         )))
     }
 
-    #[instrument(name = "gate.Evaluate", skip_all, fields(tenant, subject, promotion_id, record_id))]
+    #[instrument(
+        name = "gate.Evaluate",
+        skip_all,
+        fields(tenant, subject, promotion_id, request_id, record_id, policy_digest)
+    )]
     async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
         let caller = self.authorize(&request, "Evaluate", Scope::PromotionEvaluate)?;
-        tracing::Span::current().record("promotion_id", request.get_ref().promotion_id.as_str());
-        let (promotion, evaluation) = self.evaluate_promotion(&caller, request.get_ref()).await?;
+        let message = request.get_ref();
+        let span = tracing::Span::current();
+        span.record("promotion_id", message.promotion_id.as_str());
+        recording::check_evaluate_request(message)?;
+        let break_glass = break_glass_rpc::check_evaluate_request(&self.authenticator, &request)?;
+        if !message.request_id.is_empty() {
+            span.record("request_id", message.request_id.as_str());
+            let stored = recording::stored_response(&caller.store, &message.request_id, &message.promotion_id).await?;
+            if let Some(stored) = stored {
+                return Ok(Response::new(stored));
+            }
+        }
 
-        let evaluated_at = now_rfc3339().map_err(internal)?;
-        let record_id = new_record_id().map_err(internal)?;
-        tracing::Span::current().record("record_id", record_id.as_str());
+        let evaluation_time = unix_now();
+        let selected = self.active_policy(&caller.store).await?;
+        span.record("policy_digest", selected.policy.digest.as_str());
+        // A requested override is checked against the policy before any evidence is verified,
+        // and stored after the evaluation, before the record is written.
+        let granted = match &break_glass {
+            Some(requested) => Some(
+                break_glass_rpc::grant(&caller.store, &message.promotion_id, &selected.policy, requested, evaluation_time)
+                    .await?,
+            ),
+            None => None,
+        };
+        let (promotion, evaluation) = self
+            .evaluate_promotion(&caller, message, &selected.policy, evaluation_time)
+            .await?;
+        let (evaluation, applied) =
+            break_glass_rpc::decide(&caller.store, &promotion, evaluation, evaluation_time, granted.as_ref()).await?;
+        let context = DecisionContext {
+            policy_digest: &selected.policy.digest,
+            evaluation_time,
+            break_glass: applied.as_ref(),
+        };
 
-        // The record is built inside the append, because its chain fields depend on the
-        // tenant's chain head at the moment of writing.
-        let store = caller.store;
-        let signer = Arc::clone(&self.signer);
-        let policy_digest = self.policy.digest.clone();
-        let (built_promotion, built_evaluation, id) = (promotion.clone(), evaluation.clone(), record_id.clone());
-        let (position, record) = blocking(move || {
-            let mut built = None;
-            let (position, _) = store.append_decision(&id, |position| {
-                let record = record::build_record(
-                    &built_promotion,
-                    &built_evaluation,
-                    &policy_digest,
-                    &id,
-                    &evaluated_at,
-                    position,
-                )?;
-                let envelope_json = signer.sign_record(
-                    &built_promotion.promotion_id,
-                    &built_promotion.subject_digests,
-                    &record.record_json,
-                )?;
-                let signed = SignedRecord {
-                    envelope_json,
-                    record_digest: record.record_digest.clone(),
-                };
-                built = Some(record);
-                Ok(signed)
-            })?;
-            let record = built.ok_or_else(|| StoreError::Build("the append returned without building a record".into()))?;
-            Ok((position, record))
-        })
-        .await?;
-
-        info!(
-            decision = evaluation.decision.as_str(),
-            reason_codes = ?sorted_code_strings(&evaluation.reason_codes),
-            sequence = position.sequence,
-            record_digest = %record.record_digest,
-            "decision recorded"
-        );
-        Ok(Response::new(response(
-            &evaluation,
-            record.decision_digest,
-            record.record_id,
-            record.record_json,
-        )))
+        let recorded = self
+            .record_decision(&caller.store, &promotion, &evaluation, context, &message.request_id)
+            .await?;
+        match recorded {
+            Recorded::New { record, sequence } => {
+                info!(
+                    decision = evaluation.decision.as_str(),
+                    reason_codes = ?sorted_code_strings(&evaluation.reason_codes),
+                    policy_version = selected.version,
+                    sequence,
+                    record_digest = %record.record_digest,
+                    "decision recorded"
+                );
+                Ok(Response::new(response(
+                    &evaluation,
+                    &context,
+                    record.decision_digest,
+                    record.record_id,
+                    record.record_json,
+                )))
+            }
+            // A concurrent request with the same id was recorded first.
+            Recorded::RequestSeen(entry) => {
+                let stored = recording::replay(&caller.store, &message.request_id, &message.promotion_id, entry).await?;
+                Ok(Response::new(stored))
+            }
+        }
     }
 
     #[instrument(name = "gate.GetDecision", skip_all, fields(tenant, subject, record_id))]
@@ -321,6 +380,26 @@ impl Gate for GateService {
             .collect::<Result<Vec<_>, Status>>()?;
         Ok(Response::new(pb::ListDecisionsResponse { records, more }))
     }
+
+    #[instrument(name = "gate.ImportPolicy", skip_all, fields(tenant, subject, policy_digest))]
+    async fn import_policy(
+        &self,
+        request: Request<pb::ImportPolicyRequest>,
+    ) -> Result<Response<pb::PolicyVersion>, Status> {
+        let caller = self.authorize(&request, "ImportPolicy", Scope::PolicyImport)?;
+        let version = self.import_policy_version(caller.store, request.into_inner()).await?;
+        Ok(Response::new(version))
+    }
+
+    #[instrument(name = "gate.GetPolicy", skip_all, fields(tenant, subject, policy_digest))]
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::PolicyDocument>, Status> {
+        let caller = self.authorize(&request, "GetPolicy", Scope::PromotionPreview)?;
+        let document = self.policy_document(caller.store, request.into_inner().digest).await?;
+        Ok(Response::new(document))
+    }
 }
 
 /// Converts a stored record to its message, with the record JSON from the envelope when
@@ -347,7 +426,7 @@ fn decision_message(stored: StoredDecision, with_record: bool) -> Result<pb::Dec
 
 /// Reads a promotion of the store's tenant. Another tenant's promotion is NOT_FOUND with the
 /// same message as a missing one, so the response does not reveal that the id exists elsewhere.
-async fn load_promotion(store: &TenantStore, promotion_id: &str) -> Result<Promotion, Status> {
+pub(crate) async fn load_promotion(store: &TenantStore, promotion_id: &str) -> Result<Promotion, Status> {
     let store = store.clone();
     let id = promotion_id.to_owned();
     match blocking(move || store.promotion(&id)).await? {
@@ -365,8 +444,11 @@ fn to_proto(promotion: &Promotion) -> pb::Promotion {
     }
 }
 
+/// Builds the response of an evaluation that `context` describes, with the break-glass block
+/// when an override decided.
 fn response(
     evaluation: &Evaluation,
+    context: &DecisionContext<'_>,
     decision_digest: String,
     record_id: String,
     record_json: Vec<u8>,
@@ -387,6 +469,10 @@ fn response(
         report_digests: evaluation.report_digests.clone(),
         record_id,
         record_json,
+        break_glass: context.break_glass.map(break_glass_rpc::to_proto),
+        policy_digest: context.policy_digest.to_owned(),
+        evaluation_time: context.evaluation_time,
+        replayed: false,
     }
 }
 
@@ -394,8 +480,17 @@ fn owned(codes: Vec<&'static str>) -> Vec<String> {
     codes.into_iter().map(str::to_owned).collect()
 }
 
+/// Runs a blocking call off the async runtime.
+async fn off_runtime<T, F>(call: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(call).await.map_err(internal)
+}
+
 /// Runs a RocksDB call off the async runtime and maps store errors to statuses.
-async fn blocking<T, F>(call: F) -> Result<T, Status>
+pub(crate) async fn blocking<T, F>(call: F) -> Result<T, Status>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -410,17 +505,44 @@ where
     }
 }
 
+/// Builds the status of a rejected request and logs it at INFO: the message starts with the
+/// reason code, which the `stella-reason-code` metadata carries as well.
+pub(crate) fn rejection(code: Code, reason: ReasonCode, message: impl std::fmt::Display) -> Status {
+    let message = message.to_string();
+    // Recorded as a string, so the log quotes and escapes text that came from the request.
+    info!(reason_code = %reason, message = message.as_str(), "request rejected");
+    let mut status = Status::new(code, format!("{reason}: {message}"));
+    if let Ok(value) = reason.as_str().parse() {
+        status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);
+    }
+    status
+}
+
 /// Logs an internal error once and returns a generic status.
 fn internal(error: impl std::fmt::Display) -> Status {
     error!(error = %error, "internal error");
     Status::internal("internal error; see the gate log")
 }
 
-/// Returns the current time as RFC 3339 UTC text with whole seconds.
-fn now_rfc3339() -> Result<String, time::error::Format> {
-    let now = time::OffsetDateTime::now_utc();
-    let whole_seconds = now.replace_nanosecond(0).unwrap_or(now);
-    whole_seconds.format(&time::format_description::well_known::Rfc3339)
+/// Returns the gate's clock in whole Unix seconds.
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Latest evaluation time, in Unix seconds: 9999-12-31T23:59:59Z, the last second that a
+/// record's RFC 3339 `evaluated_at` can hold.
+const MAX_EVALUATION_TIME: i64 = 253_402_300_799;
+
+/// Returns the evaluation time of a preview: `requested`, or the gate's clock for 0.
+fn preview_time(requested: i64) -> Result<i64, Status> {
+    match requested {
+        0 => Ok(unix_now()),
+        1..=MAX_EVALUATION_TIME => Ok(requested),
+        other => Err(Status::invalid_argument(format!(
+            "evaluation_time {other} is out of range: give Unix seconds from 1 to {MAX_EVALUATION_TIME} \
+             (9999-12-31T23:59:59Z), or 0 to evaluate now"
+        ))),
+    }
 }
 
 /// Returns a new random record id: "dr-" and 32 hex digits (128 bits).

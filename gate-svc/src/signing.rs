@@ -20,7 +20,7 @@ use stella_verify::dsse::{IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, pae};
 
 /// `predicateType` of the statements that carry decision records. It names the record format
 /// and is never fetched.
-pub const DECISION_PREDICATE_TYPE: &str = "https://stella.dev/decision-record/v2";
+pub const DECISION_PREDICATE_TYPE: &str = "https://stella.dev/decision-record/v3";
 
 /// Name of the key file that the gate generates in its data directory when no key is given.
 pub const GENERATED_KEY_FILE: &str = "signing-key.pem";

@@ -27,6 +27,12 @@ const CF_DECISIONS_V1: &str = "decisions";
 pub(crate) const CF_DECISION_CHAIN: &str = "decision_chain";
 pub(crate) const CF_DECISION_INDEX: &str = "decision_index";
 pub(crate) const CF_DECISION_HEADS: &str = "decision_heads";
+/// Request id of an evaluation to the record id it wrote, keyed by tenant and request id.
+pub(crate) const CF_DECISION_REQUESTS: &str = "decision_requests";
+/// Policy documents by tenant and digest, version numbers and each tenant's active version.
+pub(crate) const CF_POLICIES: &str = "policies";
+/// Break-glass overrides, keyed by tenant and promotion id.
+pub(crate) const CF_BREAK_GLASS: &str = "break_glass";
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +96,9 @@ impl Store {
             CF_DECISION_CHAIN,
             CF_DECISION_INDEX,
             CF_DECISION_HEADS,
+            CF_DECISION_REQUESTS,
+            CF_POLICIES,
+            CF_BREAK_GLASS,
         ]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));

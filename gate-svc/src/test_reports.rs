@@ -45,6 +45,7 @@ pub fn entry(
             checkpoint_size: size,
             root_hash: root.to_owned(),
             proof_source: ProofSource::Tiles,
+            cosignatures: Vec::new(),
         }),
     }
 }

@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 /// The gate's calls with the scope each needs.
-const RPCS: [(&str, Scope); 7] = [
+const RPCS: [(&str, Scope); 9] = [
     ("CreatePromotion", Scope::PromotionEvaluate),
     ("GetPromotion", Scope::PromotionPreview),
     ("PreviewGates", Scope::PromotionPreview),
@@ -24,6 +24,8 @@ const RPCS: [(&str, Scope); 7] = [
     ("GetDecision", Scope::DecisionsRead),
     ("GetSigningKey", Scope::DecisionsRead),
     ("ListDecisions", Scope::DecisionsRead),
+    ("ImportPolicy", Scope::PolicyImport),
+    ("GetPolicy", Scope::PromotionPreview),
 ];
 
 fn now() -> i64 {
@@ -40,7 +42,7 @@ fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
     request
 }
 
-/// Makes the call `rpc` on promotion `rel-1` (or record `dr-1`) with `token`.
+/// Makes the call `rpc` on promotion `rel-1` (or record `dr-1`, or the test policy) with `token`.
 async fn call(client: &mut GateClient<Channel>, rpc: &str, token: Option<&str>) -> Result<(), Status> {
     match rpc {
         "CreatePromotion" => {
@@ -75,6 +77,17 @@ async fn call(client: &mut GateClient<Channel>, rpc: &str, token: Option<&str>) 
             .map(drop),
         "ListDecisions" => client
             .list_decisions(with_token(pb::ListDecisionsRequest::default(), token))
+            .await
+            .map(drop),
+        "ImportPolicy" => {
+            let message = pb::ImportPolicyRequest {
+                policy_yaml: POLICY.as_bytes().to_vec(),
+                file_name: "policy.yaml".to_owned(),
+            };
+            client.import_policy(with_token(message, token)).await.map(drop)
+        }
+        "GetPolicy" => client
+            .get_policy(with_token(pb::GetPolicyRequest::default(), token))
             .await
             .map(drop),
         other => panic!("unknown call {other}"),
@@ -148,8 +161,15 @@ async fn invalid_tokens_unauthenticated() {
         }
     }
 
-    // No rejected CreatePromotion stored anything.
+    // No rejected CreatePromotion or ImportPolicy stored anything.
     let mut accepted = harness.client(&gate).await;
+    let policy_version = accepted
+        .get_policy(pb::GetPolicyRequest::default())
+        .await
+        .expect("get the active policy")
+        .into_inner()
+        .version;
+    assert_eq!(policy_version, 0, "a rejected import stored a policy version");
     let status = accepted
         .get_promotion(pb::GetPromotionRequest {
             promotion_id: "rel-1".to_owned(),

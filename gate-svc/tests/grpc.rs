@@ -50,7 +50,7 @@ async fn attestor_down_pending_within_deadline() {
     assert_eq!(stored.record_json, response.record_json);
     let record: serde_json::Value = serde_json::from_slice(&stored.record_json).expect("record JSON");
     assert_eq!(record["decision"], "pending");
-    assert_eq!(record["schema"], "stella.decision-record/v2");
+    assert_eq!(record["schema"], "stella.decision-record/v3");
     assert_eq!(record["decision_digest"], response.decision_digest.as_str());
 
     // The strict environment denies instead.
@@ -93,6 +93,7 @@ async fn silent_attestor_hits_deadline() {
         .preview_gates(pb::EvaluateRequest {
             promotion_id: "rel-1".to_owned(),
             offline_rekor: true,
+            ..Default::default()
         })
         .await
         .expect("preview")
@@ -144,11 +145,13 @@ async fn real_attestor_allows_then_fails_closed() {
     assert_eq!(record["evidence_bundle_ids"][0], bundle_id.as_str());
     assert_eq!(record["checkpoints"].as_array().map(Vec::len), Some(1));
 
-    // Same inputs, same decision digest.
+    // Same inputs at the same evaluation time, same decision digest.
     let preview = client
         .preview_gates(pb::EvaluateRequest {
             promotion_id: "rel-allow".to_owned(),
             offline_rekor: true,
+            evaluation_time: allowed.evaluation_time,
+            ..Default::default()
         })
         .await
         .expect("preview")
@@ -236,6 +239,7 @@ async fn requests_validated() {
         .evaluate(pb::EvaluateRequest {
             promotion_id: "rel-1".to_owned(),
             offline_rekor: false,
+            ..Default::default()
         })
         .await
         .expect_err("online Rekor is not offered");
@@ -245,6 +249,7 @@ async fn requests_validated() {
         .evaluate(pb::EvaluateRequest {
             promotion_id: "rel-missing".to_owned(),
             offline_rekor: true,
+            ..Default::default()
         })
         .await
         .expect_err("unknown promotion");
@@ -282,6 +287,7 @@ async fn invalid_policy_stops_start() {
     let error = stella_gate::run(listener, config, std::future::pending())
         .await
         .expect_err("invalid policy");
-    let expected = format!("{}: environments.prod.require[0].issuer: missing", policy.display());
+    // Line 4, column 9 is the start of the requirement mapping that lacks `issuer`.
+    let expected = format!("{}:4:9: environments.prod.require[0].issuer: missing", policy.display());
     assert_eq!(format!("{error:#}"), expected);
 }

@@ -148,7 +148,7 @@ async fn three_evaluations_form_chain() {
     assert_eq!(stored.envelope_json, records[1].envelope_json);
     assert_eq!(stored.sequence, 2);
     let record: serde_json::Value = serde_json::from_slice(&stored.record_json).expect("record JSON");
-    assert_eq!(record["schema"], "stella.decision-record/v2");
+    assert_eq!(record["schema"], "stella.decision-record/v3");
     assert_eq!(record["sequence"], 2);
     assert_eq!(record["tenant"], TENANT);
     let first: serde_json::Value = serde_json::from_slice(

@@ -251,7 +251,8 @@ impl Stella {
     }
 }
 
-fn read_in_background<R: Read + Send + 'static>(
+/// Reads a child's pipe to the end on its own thread, so a full pipe never blocks the child.
+pub(crate) fn read_in_background<R: Read + Send + 'static>(
     pipe: Option<R>,
 ) -> Option<thread::JoinHandle<String>> {
     pipe.map(|mut pipe| {
@@ -263,7 +264,8 @@ fn read_in_background<R: Read + Send + 'static>(
     })
 }
 
-fn join_reader(handle: Option<thread::JoinHandle<String>>) -> String {
+/// Returns what [`read_in_background`] read, or an empty string without a pipe.
+pub(crate) fn join_reader(handle: Option<thread::JoinHandle<String>>) -> String {
     handle
         .map(|handle| {
             handle

@@ -360,6 +360,18 @@ impl Env {
         }
     }
 
+    /// Returns the gate for stopping, restarting or freezing it.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the environment was built without a gate.
+    pub fn gate_mut(&mut self) -> &mut Service {
+        match &mut self.gate {
+            Some(gate) => gate,
+            None => panic!("environment {} has no gate", self.name),
+        }
+    }
+
     /// Returns the policy file given to the gate.
     pub fn policy_path(&self) -> Option<&Path> {
         self.policy_path.as_deref()

@@ -162,6 +162,7 @@ pub fn verify_evidence(
 ) -> Result<VerifyEvidenceResponse, Rejection> {
     let request = caller.request(VerifyEvidenceRequest {
         bundle_id: bundle_id.to_owned(),
+        verification_time: 0,
     });
     attestor_call(caller, "VerifyEvidence", |mut client| async move {
         client
@@ -233,6 +234,7 @@ pub fn evaluate(
     let request = caller.request(EvaluateRequest {
         promotion_id: promotion_id.to_owned(),
         offline_rekor: true,
+        ..Default::default()
     });
     let method = if record { "Evaluate" } else { "PreviewGates" };
     gate_call(caller, method, |mut client| async move {

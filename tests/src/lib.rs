@@ -14,11 +14,14 @@
 
 pub mod access;
 pub mod archive;
+pub mod audit;
 pub mod binaries;
 pub mod cli;
 pub mod codes;
+pub mod compose;
 pub mod conformance;
 pub mod env;
+pub mod expiry;
 pub mod forge;
 pub mod grpc;
 pub mod policy;

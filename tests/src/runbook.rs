@@ -29,7 +29,13 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn from_output(output: CliOutput) -> Decision {
+    /// Reads the decision that an evaluation or a preview printed with `--output json`.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the output when it contains no decision, such as after an unreachable gate.
+    #[track_caller]
+    pub fn from_output(output: CliOutput) -> Decision {
         let json = output.json();
         let decision = output.str_field("decision");
         let reason_codes = output.reason_codes();
@@ -362,6 +368,52 @@ impl Operator {
             promotion_id,
             "--offline-rekor",
         ])
+    }
+
+    /// Runs `stella promotion evaluate --offline-rekor --request-id REQUEST_ID`.
+    #[track_caller]
+    pub fn evaluate_with_request_id(&self, promotion_id: &str, request_id: &str) -> Decision {
+        Decision::from_output(self.stella().run_json([
+            "promotion",
+            "evaluate",
+            "--promotion",
+            promotion_id,
+            "--offline-rekor",
+            "--request-id",
+            request_id,
+        ]))
+    }
+
+    /// Runs `stella promotion preview-gates --offline-rekor --at TIME --policy-digest DIGEST`,
+    /// which replays a decision recorded at `time` (RFC 3339 or Unix seconds) under that policy
+    /// version.
+    #[track_caller]
+    pub fn preview_at(&self, promotion_id: &str, time: &str, policy_digest: &str) -> Decision {
+        Decision::from_output(self.stella().run_json([
+            "promotion",
+            "preview-gates",
+            "--promotion",
+            promotion_id,
+            "--offline-rekor",
+            "--at",
+            time,
+            "--policy-digest",
+            policy_digest,
+        ]))
+    }
+
+    /// Runs `stella policy import --file FILE` and returns its output, whatever the exit code.
+    pub fn policy_import(&self, file: &Path) -> CliOutput {
+        self.stella()
+            .run_json(["policy", "import", "--file", &path_arg(file)])
+    }
+
+    /// Runs `stella policy show` with `args`, such as `--digest DIGEST --out FILE`, and returns
+    /// its output, whatever the exit code.
+    pub fn policy_show(&self, args: &[&str]) -> CliOutput {
+        let mut full = vec!["policy", "show"];
+        full.extend_from_slice(args);
+        self.stella().run_json(&full)
     }
 
     /// Creates a promotion for `evidence_ids` and evaluates it.

@@ -104,7 +104,7 @@ fn assert_record_matches(
     let record = decision_record(&output);
     let field = |key: &str| record.get(key).cloned().unwrap_or(Value::Null);
 
-    assert_eq!(field("schema"), "stella.decision-record/v2", "{record}");
+    assert_eq!(field("schema"), "stella.decision-record/v3", "{record}");
     assert_eq!(field("record_id"), decision.record_id.as_str(), "{record}");
     assert_eq!(field("promotion_id"), promotion_id, "{record}");
     assert_eq!(field("decision"), decision.decision.as_str(), "{record}");
@@ -269,10 +269,17 @@ fn full_runbook_allows_both_happy_paths() {
     );
     let decision = env.evaluate("full-dsse");
     decision.assert_allow();
+    // The digest covers the evaluation time, so the preview that repeats the evaluation runs at
+    // the evaluation's time.
+    let replay = env.preview_at(
+        "full-dsse",
+        &decision.output.str_field("evaluated_at"),
+        &decision.output.str_field("policy_digest"),
+    );
     assert_eq!(
         decision.output.str_field("decision_digest"),
-        preview.output.str_field("decision_digest"),
-        "preview and evaluation of the same promotion must decide the same"
+        replay.output.str_field("decision_digest"),
+        "preview and evaluation of the same promotion at the same time must decide the same"
     );
     let record = assert_record_matches(&env, &decision, "full-dsse", PROD, &[&dsse_id]);
     assert_eq!(
@@ -405,15 +412,26 @@ fn repeated_evaluation_same_digest() {
     first.assert_allow();
     let second = env.evaluate("repeat");
     second.assert_allow();
-    assert_eq!(
-        first.output.str_field("decision_digest"),
-        second.output.str_field("decision_digest"),
-        "the decision digest leaves out record id and time, so it must repeat"
-    );
     assert_ne!(
         first.record_id, second.record_id,
         "each evaluation writes its own record"
     );
+    // The decision digest leaves out the record id and chain fields but covers the evaluation
+    // time, so a preview at each record's time with its policy repeats that record's digest.
+    for decision in [&first, &second] {
+        let replay = env.preview_at(
+            "repeat",
+            &decision.output.str_field("evaluated_at"),
+            &decision.output.str_field("policy_digest"),
+        );
+        replay.assert_allow();
+        assert_eq!(
+            decision.output.str_field("decision_digest"),
+            replay.output.str_field("decision_digest"),
+            "{}",
+            replay.output
+        );
+    }
 }
 
 #[test]

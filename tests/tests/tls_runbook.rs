@@ -56,10 +56,15 @@ fn runbook_over_mutual_tls_allows() {
     preview.assert_allow();
     let decision = env.evaluate("tls-dsse");
     decision.assert_allow();
+    let replay = env.preview_at(
+        "tls-dsse",
+        &decision.output.str_field("evaluated_at"),
+        &decision.output.str_field("policy_digest"),
+    );
     assert_eq!(
         decision.output.str_field("decision_digest"),
-        preview.output.str_field("decision_digest"),
-        "preview and evaluation over TLS must decide the same"
+        replay.output.str_field("decision_digest"),
+        "preview and evaluation over TLS at the same time must decide the same"
     );
 
     let output = env.decision_get(&decision.record_id);

@@ -60,6 +60,7 @@ use crate::timestamp::TimestampError;
 use crate::trust_root::{TrustRootError, TrustSet, format_time};
 use crate::x509::{Certificate, PublicKey, X509Error};
 
+mod cosignatures;
 mod inclusion;
 mod signer;
 mod time;

@@ -87,6 +87,21 @@ pub enum ReasonCode {
     PolicyRequirementUnmet,
     #[serde(rename = "ERR_ATTESTOR_UNAVAILABLE")]
     AttestorUnavailable,
+    #[serde(rename = "ERR_EVIDENCE_STALE")]
+    EvidenceStale,
+    #[serde(rename = "ERR_CHECKPOINT_STALE")]
+    CheckpointStale,
+    #[serde(rename = "ERR_WITNESS_COSIGNATURES_INSUFFICIENT")]
+    WitnessCosignaturesInsufficient,
+    #[serde(rename = "ERR_REQUEST_ID_CONFLICT")]
+    RequestIdConflict,
+
+    // Break-glass overrides.
+    #[serde(rename = "ERR_BREAK_GLASS_REFUSED")]
+    BreakGlassRefused,
+    /// Not a failure: the marker that a break-glass override decided `allow`.
+    #[serde(rename = "BREAK_GLASS_OVERRIDE")]
+    BreakGlassOverride,
 
     // Authority tokens on service calls.
     #[serde(rename = "ERR_AUTH_UNAUTHENTICATED")]
@@ -101,7 +116,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code in the catalog, in declaration order.
-    pub const ALL: [ReasonCode; 35] = [
+    pub const ALL: [ReasonCode; 41] = [
         ReasonCode::BundleMalformed,
         ReasonCode::BundleEntryRejected,
         ReasonCode::BundleTooLarge,
@@ -134,6 +149,12 @@ impl ReasonCode {
         ReasonCode::PolicyInvalid,
         ReasonCode::PolicyRequirementUnmet,
         ReasonCode::AttestorUnavailable,
+        ReasonCode::EvidenceStale,
+        ReasonCode::CheckpointStale,
+        ReasonCode::WitnessCosignaturesInsufficient,
+        ReasonCode::RequestIdConflict,
+        ReasonCode::BreakGlassRefused,
+        ReasonCode::BreakGlassOverride,
         ReasonCode::AuthUnauthenticated,
         ReasonCode::AuthPermissionDenied,
         ReasonCode::DecisionChainBroken,
@@ -174,6 +195,12 @@ impl ReasonCode {
             ReasonCode::PolicyInvalid => "ERR_POLICY_INVALID",
             ReasonCode::PolicyRequirementUnmet => "ERR_POLICY_REQUIREMENT_UNMET",
             ReasonCode::AttestorUnavailable => "ERR_ATTESTOR_UNAVAILABLE",
+            ReasonCode::EvidenceStale => "ERR_EVIDENCE_STALE",
+            ReasonCode::CheckpointStale => "ERR_CHECKPOINT_STALE",
+            ReasonCode::WitnessCosignaturesInsufficient => "ERR_WITNESS_COSIGNATURES_INSUFFICIENT",
+            ReasonCode::RequestIdConflict => "ERR_REQUEST_ID_CONFLICT",
+            ReasonCode::BreakGlassRefused => "ERR_BREAK_GLASS_REFUSED",
+            ReasonCode::BreakGlassOverride => "BREAK_GLASS_OVERRIDE",
             ReasonCode::AuthUnauthenticated => "ERR_AUTH_UNAUTHENTICATED",
             ReasonCode::AuthPermissionDenied => "ERR_AUTH_PERMISSION_DENIED",
             ReasonCode::DecisionChainBroken => "ERR_DECISION_CHAIN_BROKEN",

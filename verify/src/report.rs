@@ -78,6 +78,21 @@ pub struct TlogRef {
     /// Standard base64 root hash of that checkpoint.
     pub root_hash: String,
     pub proof_source: ProofSource,
+    /// Witness cosignatures (c2sp.org/tlog-cosignature, note key type `0x04`) on that checkpoint
+    /// that verified under witness keys of the trust root set, sorted by witness name, then
+    /// timestamp, each pair once. Empty when no trusted witness cosigned, and when a report
+    /// written before this field existed is read back.
+    #[serde(default)]
+    pub cosignatures: Vec<WitnessCosignature>,
+}
+
+/// A verified witness cosignature on a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WitnessCosignature {
+    /// The witness key's name.
+    pub witness: String,
+    /// Unix seconds at which the witness cosigned.
+    pub timestamp: i64,
 }
 
 /// The verification result of one Sigstore bundle.
@@ -216,6 +231,7 @@ mod tests {
                 checkpoint_size: 4_026_479,
                 root_hash: "5iaX4xK6PMnp4ZFTP4iywMcwLgaTjzgRTkrTOUFIrfY=".to_owned(),
                 proof_source: ProofSource::Tiles,
+                cosignatures: Vec::new(),
             }),
         }
     }

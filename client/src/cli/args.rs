@@ -240,6 +240,56 @@ pub fn parse_timeout_ms(text: &str) -> Result<u64, String> {
     Ok(value)
 }
 
+/// Maximum length of a request id, in bytes.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// Parses `--request-id`: 1 to 128 bytes of ASCII letters, digits and `.`, `_`, `:`, `-`, the
+/// rule the gate applies.
+pub fn parse_request_id(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_REQUEST_ID_BYTES {
+        return Err(format!(
+            "invalid request id {text:?}: expected 1 to {MAX_REQUEST_ID_BYTES} bytes, got {}",
+            text.len()
+        ));
+    }
+    if let Some(invalid) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(format!(
+            "invalid request id {text:?}: {invalid:?} is not allowed; use only A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Parses a point in time: an RFC 3339 time such as `2026-12-04T10:00:00Z`, or whole Unix
+/// seconds such as `1796378400`. Returns Unix seconds from 1 (the gate reads 0 as "now") to
+/// [`MAX_EXPIRES_AT`].
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let seconds = match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(at) => at.unix_timestamp(),
+        Err(_) if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) => {
+            text.parse::<i64>().map_err(|_| {
+                format!("invalid time {text:?}: the number of Unix seconds is too large")
+            })?
+        }
+        Err(_) => {
+            return Err(format!(
+                "invalid time {text:?}: expected an RFC 3339 time (2026-12-04T10:00:00Z) or \
+                 whole Unix seconds (1796378400)"
+            ));
+        }
+    };
+    if !(1..=MAX_EXPIRES_AT).contains(&seconds) {
+        return Err(format!(
+            "invalid time {text:?}: it must lie after 1970-01-01T00:00:00Z and not after {}",
+            format_rfc3339(MAX_EXPIRES_AT)
+        ));
+    }
+    Ok(seconds)
+}
+
 /// Formats Unix seconds as RFC 3339 UTC, or as the plain number when out of range.
 pub fn format_rfc3339(unix_seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix_seconds)
@@ -339,6 +389,42 @@ mod tests {
         assert_eq!(parse_timeout_ms("120000"), Ok(120_000));
         for text in ["0", "-1", "1.5", "", "5s"] {
             assert!(parse_timeout_ms(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn request_id_charset_and_length() {
+        let longest = "a".repeat(MAX_REQUEST_ID_BYTES);
+        for valid in ["ci-run:4711.2", "A_b", longest.as_str()] {
+            assert_eq!(parse_request_id(valid), Ok(valid.to_owned()), "{valid:?}");
+        }
+        let too_long = "a".repeat(MAX_REQUEST_ID_BYTES + 1);
+        for invalid in ["", "run 1", "run/1", "r\u{e9}", "run\n1", too_long.as_str()] {
+            assert!(
+                parse_request_id(invalid).is_err(),
+                "{invalid:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn time_accepts_rfc3339_and_unix() {
+        assert_eq!(parse_time("2026-12-04T10:00:00Z"), Ok(1_796_378_400));
+        assert_eq!(parse_time("2026-12-04T12:00:00+02:00"), Ok(1_796_378_400));
+        assert_eq!(parse_time("1796378400"), Ok(1_796_378_400));
+        assert_eq!(parse_time("253402300799"), Ok(MAX_EXPIRES_AT));
+        for invalid in [
+            "",
+            "0",
+            "-5",
+            "+5",
+            "1.5",
+            "253402300800",
+            "99999999999999999999",
+            "2026-12-04",
+            "now",
+        ] {
+            assert!(parse_time(invalid).is_err(), "{invalid:?} was accepted");
         }
     }
 

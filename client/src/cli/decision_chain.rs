@@ -16,19 +16,39 @@ use stella_verify::dsse::{IN_TOTO_PAYLOAD_TYPE, parse_envelope, verify_envelope}
 use stella_verify::reason::ReasonCode;
 use stella_verify::x509::PublicKey;
 
-/// `predicateType` of the statements that carry decision records.
-pub const DECISION_PREDICATE_TYPE: &str = "https://stella.dev/decision-record/v2";
-/// `schema` of the records this verifier accepts.
-pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v2";
+/// `predicateType` of the statements that carry the records the gate writes now.
+pub const DECISION_PREDICATE_TYPE: &str = "https://stella.dev/decision-record/v3";
+/// `schema` of the records the gate writes now.
+pub const DECISION_RECORD_SCHEMA: &str = "stella.decision-record/v3";
 
-/// Fields that the decision digest leaves out: the record id, the time and the chain fields.
-const FIELDS_OUTSIDE_DECISION_DIGEST: [&str; 6] = [
-    "decision_digest",
-    "record_id",
-    "evaluated_at",
-    "tenant",
-    "sequence",
-    "previous_record_digest",
+/// A record version this verifier accepts, with the fields its decision digest leaves out.
+struct RecordVersion {
+    schema: &'static str,
+    predicate_type: &'static str,
+    outside_digest: &'static [&'static str],
+}
+
+/// Accepted record versions. In v3 the decision digest leaves out only the digest itself, the
+/// record id and the chain fields, so a replay at `evaluated_at` gives the same digest. Records
+/// of v2, written by earlier gates into the same chains, also left `evaluated_at` out.
+const RECORD_VERSIONS: [RecordVersion; 2] = [
+    RecordVersion {
+        schema: DECISION_RECORD_SCHEMA,
+        predicate_type: DECISION_PREDICATE_TYPE,
+        outside_digest: &["decision_digest", "record_id", "tenant", "sequence", "previous_record_digest"],
+    },
+    RecordVersion {
+        schema: "stella.decision-record/v2",
+        predicate_type: "https://stella.dev/decision-record/v2",
+        outside_digest: &[
+            "decision_digest",
+            "record_id",
+            "tenant",
+            "sequence",
+            "previous_record_digest",
+            "evaluated_at",
+        ],
+    },
 ];
 
 /// The public key an auditor trusts to have signed the records.
@@ -75,6 +95,8 @@ pub struct VerifiedChain {
     pub tenant: Option<String>,
     /// "sha256:<hex>" of the last record's canonical JSON; `None` for an empty chain.
     pub head_digest: Option<String>,
+    /// Ids of the records whose decision a break-glass override made, in sequence order.
+    pub break_glass_record_ids: Vec<String>,
 }
 
 /// The first place where the chain does not verify.
@@ -110,6 +132,8 @@ impl std::fmt::Display for BrokenLink {
 struct Link {
     tenant: String,
     record_digest: String,
+    /// The record id when a break-glass override made the record's decision.
+    break_glass_record_id: Option<String>,
 }
 
 /// Verifies a chain given as envelope JSON documents in sequence order.
@@ -123,6 +147,7 @@ pub fn verify_chain<'a>(
 ) -> Result<VerifiedChain, BrokenLink> {
     let mut previous: Option<Link> = None;
     let mut count: u64 = 0;
+    let mut break_glass_record_ids = Vec::new();
     for (index, envelope_json) in envelopes.into_iter().enumerate() {
         let sequence = count + 1;
         let line = index + 1;
@@ -135,6 +160,7 @@ pub fn verify_chain<'a>(
                 reason_code,
             },
         )?;
+        break_glass_record_ids.extend(link.break_glass_record_id.clone());
         previous = Some(link);
         count = sequence;
     }
@@ -142,6 +168,7 @@ pub fn verify_chain<'a>(
         count,
         tenant: previous.as_ref().map(|link| link.tenant.clone()),
         head_digest: previous.map(|link| link.record_digest),
+        break_glass_record_ids,
     })
 }
 
@@ -194,7 +221,10 @@ fn verify_record(
     let statement = verified
         .statement()
         .map_err(|error| fail(error.to_string(), Some(ReasonCode::DssePayloadInvalid)))?;
-    if statement.predicate_type != DECISION_PREDICATE_TYPE {
+    let Some(version) = RECORD_VERSIONS
+        .iter()
+        .find(|version| version.predicate_type == statement.predicate_type)
+    else {
         return Err(fail(
             format!(
                 "predicate type is {:?}, expected {DECISION_PREDICATE_TYPE:?}",
@@ -202,7 +232,7 @@ fn verify_record(
             ),
             Some(ReasonCode::DssePayloadInvalid),
         ));
-    }
+    };
 
     let payload: Value = serde_json::from_slice(&envelope.payload).map_err(|error| {
         fail(
@@ -221,14 +251,15 @@ fn verify_record(
         })?;
     let payload_fault = |fault: String| fail(fault, Some(ReasonCode::DssePayloadInvalid));
     let schema = string_field(record, "schema").map_err(payload_fault)?;
-    if schema != DECISION_RECORD_SCHEMA {
+    if schema != version.schema {
         return Err(payload_fault(format!(
-            "record schema is {schema:?}, expected {DECISION_RECORD_SCHEMA:?}"
+            "record schema is {schema:?}, expected {:?} for predicate type {:?}",
+            version.schema, version.predicate_type
         )));
     }
     check_subjects(record, &statement.subjects)
         .map_err(|fault| fail(fault, Some(ReasonCode::SubjectMismatch)))?;
-    check_decision_digest(record).map_err(payload_fault)?;
+    check_decision_digest(record, version.outside_digest).map_err(payload_fault)?;
 
     let found_sequence = record
         .get("sequence")
@@ -300,11 +331,22 @@ fn verify_record(
         }
     }
 
+    let break_glass_record_id = match record.get("break_glass") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(_)) => Some(string_field(record, "record_id").map_err(payload_fault)?.to_owned()),
+        Some(_) => {
+            return Err(payload_fault(
+                "record field break_glass is neither an object nor null".to_owned(),
+            ));
+        }
+    };
+
     let canonical = serde_json_canonicalizer::to_vec(record)
         .map_err(|error| payload_fault(format!("cannot canonicalize the record: {error}")))?;
     Ok(Link {
         tenant: tenant.to_owned(),
         record_digest: sha256_digest(&canonical),
+        break_glass_record_id,
     })
 }
 
@@ -363,11 +405,11 @@ fn check_subjects(
 }
 
 /// Recomputes the decision digest over the record without the fields it leaves out.
-fn check_decision_digest(record: &Map<String, Value>) -> Result<(), String> {
+fn check_decision_digest(record: &Map<String, Value>, outside_digest: &[&str]) -> Result<(), String> {
     let stated = string_field(record, "decision_digest")?;
     let mut body = record.clone();
-    for field in FIELDS_OUTSIDE_DECISION_DIGEST {
-        body.remove(field);
+    for field in outside_digest {
+        body.remove(*field);
     }
     let canonical = serde_json_canonicalizer::to_vec(&body)
         .map_err(|error| format!("cannot canonicalize the record: {error}"))?;
@@ -412,6 +454,11 @@ mod tests {
 
     /// Builds a record as the gate writes it and returns it with its canonical digest.
     fn record(tenant: &str, sequence: u64, previous: Option<&str>) -> Value {
+        record_with_override(tenant, sequence, previous, Value::Null)
+    }
+
+    /// Builds a record as [`record`] does, with `break_glass` as its override block.
+    fn record_with_override(tenant: &str, sequence: u64, previous: Option<&str>, break_glass: Value) -> Value {
         let mut record = json!({
             "schema": DECISION_RECORD_SCHEMA,
             "promotion_id": format!("rel-{sequence}"),
@@ -423,14 +470,14 @@ mod tests {
             "evidence_bundle_ids": [],
             "report_digests": [],
             "checkpoints": [],
-            "break_glass": null,
+            "evaluated_at": "2026-12-05T00:00:00Z",
+            "break_glass": break_glass,
         });
         let digest =
             sha256_digest(&serde_json_canonicalizer::to_vec(&record).expect("canonicalize"));
         let fields = record.as_object_mut().expect("object");
         fields.insert("decision_digest".to_owned(), json!(digest));
         fields.insert("record_id".to_owned(), json!(format!("dr-{sequence}")));
-        fields.insert("evaluated_at".to_owned(), json!("2026-12-05T00:00:00Z"));
         fields.insert("tenant".to_owned(), json!(tenant));
         fields.insert("sequence".to_owned(), json!(sequence));
         fields.insert("previous_record_digest".to_owned(), json!(previous));
@@ -441,11 +488,28 @@ mod tests {
         sha256_digest(&serde_json_canonicalizer::to_vec(record).expect("canonicalize"))
     }
 
+    /// Builds a version 2 record, whose decision digest leaves `evaluated_at` out.
+    fn record_v2(tenant: &str, sequence: u64, previous: Option<&str>) -> Value {
+        let mut record = record(tenant, sequence, previous);
+        record["schema"] = json!("stella.decision-record/v2");
+        let mut body = record.as_object().expect("object").clone();
+        for field in ["decision_digest", "record_id", "tenant", "sequence", "previous_record_digest", "evaluated_at"] {
+            body.remove(field);
+        }
+        let digest = sha256_digest(&serde_json_canonicalizer::to_vec(&body).expect("canonicalize"));
+        record["decision_digest"] = json!(digest);
+        record
+    }
+
     fn sign(record: &Value, seed: u8) -> Vec<u8> {
+        let predicate_type = match record["schema"].as_str() {
+            Some("stella.decision-record/v2") => "https://stella.dev/decision-record/v2",
+            _ => DECISION_PREDICATE_TYPE,
+        };
         let statement = json!({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": record["promotion_id"], "digest": {"sha256": SUBJECT_HEX}}],
-            "predicateType": DECISION_PREDICATE_TYPE,
+            "predicateType": predicate_type,
             "predicate": record,
         });
         let payload = serde_json_canonicalizer::to_vec(&statement).expect("canonicalize");
@@ -483,6 +547,54 @@ mod tests {
         assert_eq!(chain.count, 3);
         assert_eq!(chain.tenant.as_deref(), Some("acme"));
         assert_eq!(chain.head_digest, Some(record_digest(&records[2])));
+    }
+
+    #[test]
+    fn chain_lists_override_records() {
+        let first = record("acme", 1, None);
+        let block = json!({
+            "reason": "outage fix",
+            "ticket": "INC-42",
+            "requested_by": "alice@acme",
+            "issued_at": "2026-12-05T00:00:00Z",
+            "expires_at": "2026-12-05T01:00:00Z",
+            "overridden_decision": "deny",
+            "overridden_reason_codes": ["ERR_SUBJECT_MISMATCH"],
+        });
+        let second = record_with_override("acme", 2, Some(&record_digest(&first)), block);
+        let third = record("acme", 3, Some(&record_digest(&second)));
+        let chain = verify(&signed_chain(&[first, second, third])).expect("chain verifies");
+        assert_eq!(chain.count, 3);
+        assert_eq!(chain.break_glass_record_ids, vec!["dr-2"]);
+        assert!(verify(&signed_chain(&records(2))).expect("chain verifies").break_glass_record_ids.is_empty());
+    }
+
+    #[test]
+    fn chain_from_v2_to_v3_verifies() {
+        let first = record_v2("acme", 1, None);
+        let second = record("acme", 2, Some(&record_digest(&first)));
+        let chain = verify(&signed_chain(&[first.clone(), second])).expect("mixed chain verifies");
+        assert_eq!(chain.count, 2);
+
+        // A v2 record whose digest covers `evaluated_at` is not a valid v2 record.
+        let mut wrong = record("acme", 1, None);
+        wrong["schema"] = json!("stella.decision-record/v2");
+        let broken = verify(&signed_chain(&[wrong])).expect_err("v3 digest accepted as v2");
+        assert_eq!(broken.reason_code, Some(ReasonCode::DssePayloadInvalid));
+
+        // The v2 digest leaves the time out, so only the signature binds a v2 record's time.
+        let mut moved = first;
+        moved["evaluated_at"] = json!("2026-12-05T00:00:09Z");
+        assert!(verify(&signed_chain(&[moved])).is_ok(), "v2 digest leaves the time out");
+    }
+
+    #[test]
+    fn digest_covers_evaluation_time() {
+        let mut records = records(1);
+        records[0]["evaluated_at"] = json!("2026-12-05T00:00:01Z");
+        let broken = verify(&signed_chain(&records)).expect_err("changed time accepted");
+        assert_eq!(broken.reason_code, Some(ReasonCode::DssePayloadInvalid));
+        assert!(broken.fault.contains("decision_digest"), "{}", broken.fault);
     }
 
     #[test]

@@ -143,7 +143,8 @@ fn chain_report(key: &TrustedKey, outcome: Result<VerifiedChain, BrokenLink>) ->
                 .field("records", chain.count)
                 .field("tenant", chain.tenant.clone())
                 .field("head_digest", chain.head_digest.clone())
-                .field("key_id", key.key_id().to_owned());
+                .field("key_id", key.key_id().to_owned())
+                .field("break_glass_record_ids", chain.break_glass_record_ids.clone());
             report.line(format!(
                 "OK: {} decision records of tenant {} verified with key {}, head {}",
                 chain.count,
@@ -151,6 +152,12 @@ fn chain_report(key: &TrustedKey, outcome: Result<VerifiedChain, BrokenLink>) ->
                 key.key_id(),
                 chain.head_digest.as_deref().unwrap_or("-"),
             ));
+            // The chain is intact, but these decisions are not standard verifications.
+            for record_id in &chain.break_glass_record_ids {
+                report.line(format!(
+                    "BREAK-GLASS OVERRIDE: record {record_id} is not a standard verification"
+                ));
+            }
             report
         }
         Err(broken) => {

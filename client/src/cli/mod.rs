@@ -15,6 +15,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 
 pub mod args;
 pub mod auth;
+mod break_glass;
 mod checkpoints;
 pub mod config;
 mod consistency;
@@ -24,8 +25,11 @@ mod decisions;
 mod evidence;
 mod files;
 mod gate;
+mod health;
 mod inclusion_batch;
 pub mod output;
+mod policy;
+mod preview;
 mod rekor;
 mod tiles_dir;
 mod tiles_input;
@@ -149,6 +153,9 @@ pub enum Command {
     /// Create promotions and evaluate their gates.
     #[command(subcommand)]
     Promotion(PromotionCommand),
+    /// Import and show the tenant's gate policy versions.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Read, export and verify signed decision records.
     #[command(subcommand)]
     Decisions(DecisionsCommand),
@@ -157,6 +164,8 @@ pub enum Command {
     /// Generate Authority keys, write their JWKS and mint tokens, without any service.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Check that a service reports SERVING on the gRPC health service (no token needed).
+    Health(health::HealthArgs),
 }
 
 /// Arguments of `stella verify-bundle`, in the order the Sigstore conformance suite passes them.
@@ -359,8 +368,8 @@ pub struct EvidenceVerifyArgs {
 pub enum PromotionCommand {
     /// Create a promotion of subject digests to an environment.
     Create(PromotionCreateArgs),
-    /// Evaluate the gates of a promotion without recording a decision.
-    PreviewGates(PromotionEvaluateArgs),
+    /// Evaluate the gates of a promotion without recording a decision, now or at a past time.
+    PreviewGates(preview::PromotionPreviewArgs),
     /// Evaluate the gates of a promotion and record the decision.
     Evaluate(PromotionEvaluateArgs),
 }
@@ -389,6 +398,12 @@ pub struct PromotionEvaluateArgs {
     /// Required: prove Rekor inclusion only from the attestor's offline cache.
     #[arg(long)]
     pub offline_rekor: bool,
+    /// Id of this evaluation, 1 to 128 characters of A-Z a-z 0-9 . _ : -. Sending the same id
+    /// again returns the decision recorded for it instead of recording a second one.
+    #[arg(long, value_name = "ID", value_parser = args::parse_request_id)]
+    pub request_id: Option<String>,
+    #[command(flatten)]
+    pub break_glass: break_glass::BreakGlassArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -507,11 +522,10 @@ async fn run_command(cli: &Cli, services: &Services) -> Result<Report, Failure> 
         Command::Evidence(EvidenceCommand::Verify(args)) => evidence::verify(services, args).await,
         Command::Promotion(PromotionCommand::Create(args)) => gate::create(services, args).await,
         Command::Promotion(PromotionCommand::PreviewGates(args)) => {
-            gate::evaluate(services, args, gate::Mode::Preview).await
+            preview::run(services, args).await
         }
-        Command::Promotion(PromotionCommand::Evaluate(args)) => {
-            gate::evaluate(services, args, gate::Mode::Record).await
-        }
+        Command::Promotion(PromotionCommand::Evaluate(args)) => gate::evaluate(services, args).await,
+        Command::Policy(command) => policy::run(services, command).await,
         Command::Decisions(DecisionsCommand::Get(args)) => {
             gate::get_decision(services, args).await
         }
@@ -523,6 +537,7 @@ async fn run_command(cli: &Cli, services: &Services) -> Result<Report, Failure> 
         }
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Auth(command) => auth::run(command),
+        Command::Health(args) => health::check(services, args).await,
     }
 }
 

@@ -25,6 +25,9 @@ pub enum Exit {
     Unreachable = 4,
     /// Any other error: file I/O, an invalid response, an internal error.
     Other = 5,
+    /// The gate allowed the promotion only because of a break-glass override, which is not a
+    /// standard verification.
+    BreakGlass = 6,
 }
 
 impl Exit {
@@ -37,6 +40,7 @@ impl Exit {
             Exit::Pending => 3,
             Exit::Unreachable => 4,
             Exit::Other => 5,
+            Exit::BreakGlass => 6,
         }
     }
 }

@@ -180,6 +180,15 @@ impl Harness {
         .await
     }
 
+    /// Starts a plaintext gate in `dir/gate` with [`POLICY`] (written to `dir/policy.yaml`) as
+    /// its site-wide default, whose attestor is down, so each evaluation decides by the
+    /// environment's `on_attestor_unavailable`.
+    pub async fn gate_with_attestor_down(&self, dir: &Path) -> Running {
+        let policy = write_policy(dir, POLICY);
+        self.gate(&dir.join("gate"), &policy, closed_port_url(), Duration::from_millis(500))
+            .await
+    }
+
     /// Starts a gate with any configuration.
     pub async fn gate_with(&self, config: GateConfig) -> Running {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -249,6 +258,7 @@ pub fn evaluate_request(id: &str) -> pb::EvaluateRequest {
     pb::EvaluateRequest {
         promotion_id: id.to_owned(),
         offline_rekor: true,
+        ..Default::default()
     }
 }
 

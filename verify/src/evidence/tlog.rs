@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::cosignatures::{trusted_cosignatures, witness_verifiers};
 use super::{
     CachedInclusion, EvidenceError, InclusionLookupError, InclusionSource, ProofSource, Run,
     SigningKey, TlogRef,
@@ -62,10 +63,14 @@ impl Run {
             });
             return None;
         };
+        let keys = LogKeys {
+            log,
+            witnesses: witness_verifiers(trust),
+        };
         if format.is_rekor_v1() {
-            self.verify_v1_entry(bundle, entry, format, signing_key, log, inclusion)
+            self.verify_v1_entry(bundle, entry, format, signing_key, &keys, inclusion)
         } else {
-            self.verify_v2_entry(bundle, entry, signing_key, log, inclusion);
+            self.verify_v2_entry(bundle, entry, signing_key, &keys, inclusion);
             None
         }
     }
@@ -75,9 +80,10 @@ impl Run {
         bundle: &SigstoreBundle,
         entry: &TlogEntry,
         signing_key: &SigningKey,
-        log: &TransparencyLogInstance,
+        keys: &LogKeys<'_>,
         inclusion: &dyn InclusionSource,
     ) {
+        let log = keys.log;
         // NOTE: the log key's validFor is not compared with any time, because a Rekor v2 entry
         // has no integrated time. sigstore-go's Rekor v2 path skips this check too.
         let leaf = match HashedRekordV002::from_bundle(
@@ -114,7 +120,7 @@ impl Run {
             index: entry.log_index,
             claimed_tree,
         };
-        self.report.tlog = self.prove_inclusion(&target, log, &leaf, inclusion);
+        self.report.tlog = self.prove_inclusion(&target, keys, &leaf, inclusion);
         self.report.tlog_verified = self.report.tlog.is_some();
     }
 
@@ -126,9 +132,10 @@ impl Run {
         entry: &TlogEntry,
         format: EntryFormat,
         signing_key: &SigningKey,
-        log: &TransparencyLogInstance,
+        keys: &LogKeys<'_>,
         inclusion: &dyn InclusionSource,
     ) -> Option<i64> {
+        let log = keys.log;
         let body = match check_v1_body(entry, format, &bundle.content, &signing_key.entry_verifier)
         {
             Ok(body) => body,
@@ -168,7 +175,7 @@ impl Run {
                 index: proof.log_index,
                 claimed_tree: Some((proof.tree_size, proof.root_hash.clone())),
             };
-            self.report.tlog = self.prove_inclusion(&target, log, &leaf_hash(&body), inclusion);
+            self.report.tlog = self.prove_inclusion(&target, keys, &leaf_hash(&body), inclusion);
             all_valid &= self.report.tlog.is_some();
         }
         self.report.tlog_verified = all_valid;
@@ -181,7 +188,7 @@ impl Run {
     fn prove_inclusion(
         &mut self,
         target: &ProofTarget,
-        log: &TransparencyLogInstance,
+        keys: &LogKeys<'_>,
         leaf: &Hash,
         inclusion: &dyn InclusionSource,
     ) -> Option<TlogRef> {
@@ -203,7 +210,7 @@ impl Run {
             }
         };
         // The entry names its log by key ID, so the checkpoint must carry that log key's signature.
-        let log_verifier = match log.note_verifier() {
+        let log_verifier = match keys.log.note_verifier() {
             Ok(log_verifier) => log_verifier,
             Err(error) => {
                 self.fail(EvidenceError::TrustSet(error));
@@ -217,7 +224,7 @@ impl Run {
         // reported failure are deterministic.
         let mut first_failure = None;
         for cached in &candidates {
-            match check_candidate(target, &log_verifier, leaf, cached) {
+            match check_candidate(target, &log_verifier, &keys.witnesses, leaf, cached) {
                 Ok(proven) => return Some(proven),
                 Err(error) => {
                     first_failure.get_or_insert(error);
@@ -241,10 +248,12 @@ fn inclusion_error(target: &ProofTarget, source: InclusionLookupError) -> Eviden
 
 /// Checks one inclusion candidate: its checkpoint is of the target's log and signed by the
 /// entry's log key, a proof taken from the bundle names that checkpoint's tree, and the proof
-/// leads from `leaf` to the checkpoint's root.
+/// leads from `leaf` to the checkpoint's root. The returned reference lists the checkpoint's
+/// cosignatures by `witnesses`.
 fn check_candidate(
     target: &ProofTarget,
     log_verifier: &NoteVerifier,
+    witnesses: &[&NoteVerifier],
     leaf: &Hash,
     cached: &CachedInclusion,
 ) -> Result<TlogRef, EvidenceError> {
@@ -300,7 +309,15 @@ fn check_candidate(
         checkpoint_size: checkpoint.size,
         root_hash: STANDARD.encode(checkpoint.root_hash),
         proof_source: cached.source,
+        cosignatures: trusted_cosignatures(&cached.checkpoint, witnesses),
     })
+}
+
+/// Trusted keys of the checkpoint that proves an entry: the entry's log key, and the witness keys
+/// whose cosignatures the report lists.
+struct LogKeys<'a> {
+    log: &'a TransparencyLogInstance,
+    witnesses: Vec<&'a NoteVerifier>,
 }
 
 /// Checks that a bundle's inclusion proof claims the tree size and root hash of the checkpoint
@@ -344,7 +361,7 @@ pub(super) fn is_shard_origin(origin: &str, host: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::reason::ReasonCode;
 
@@ -367,7 +384,7 @@ mod tests {
 
     /// Returns the trust set and bundle of the `rekor2-happy-path` conformance case, or `None`
     /// (with a message) when the vectors folder is absent.
-    fn happy_rekor2_case() -> Option<(TrustSet, Vec<u8>)> {
+    pub(in crate::evidence) fn happy_rekor2_case() -> Option<(TrustSet, Vec<u8>)> {
         let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/vectors/sigstore-conformance/bundle-verify/rekor2-happy-path");
         if !case.is_dir() {
@@ -396,7 +413,7 @@ mod tests {
     }
 
     /// Offers fixed candidates, as a cache holding several proofs for one leaf.
-    struct Candidates(Vec<CachedInclusion>);
+    pub(in crate::evidence) struct Candidates(pub(in crate::evidence) Vec<CachedInclusion>);
 
     impl InclusionSource for Candidates {
         fn inclusion(
