@@ -225,6 +225,9 @@ impl ImportBatch {
 
     /// Stores a tile-verified checkpoint note for (origin, tree size). An existing note for
     /// the same key is kept.
+    // NOTE: witness cosignatures that arrive later on the same checkpoint are therefore dropped
+    // for proofs built from tiles, which can fail a policy's `min_witness_cosignatures` or
+    // `max_checkpoint_age` until a larger cosigned checkpoint is imported.
     pub fn put_checkpoint(&mut self, origin: &str, size: u64, note: Vec<u8>) {
         self.checkpoints.push((origin.to_owned(), size, note));
     }

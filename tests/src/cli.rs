@@ -27,6 +27,8 @@ pub mod exit {
     pub const UNREACHABLE: i32 = 4;
     /// Any other error (I/O, internal).
     pub const OTHER: i32 = 5;
+    /// The gate decision `allow` through a break-glass override, never a standard verification.
+    pub const BREAK_GLASS: i32 = 6;
 }
 
 /// Maximum time one `stella` command may run before the harness kills it.

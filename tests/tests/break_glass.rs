@@ -19,8 +19,6 @@ use stella_e2e::runbook::{decision_record, path_arg};
 use stella_e2e::vectors::{DSSE_HAPPY, Vectors};
 use stella_e2e::{IDENTITY, ISSUER, SLSA_PROVENANCE_V1};
 
-/// Exit code of an allow that a break-glass override made, as `docs/cli.md` documents it.
-const EXIT_BREAK_GLASS: i32 = 6;
 /// Reason code of a refused override request.
 const BREAK_GLASS_REFUSED: &str = "ERR_BREAK_GLASS_REFUSED";
 /// Reason code that marks an overridden decision.
@@ -121,7 +119,7 @@ fn override_exits_six_with_marker() {
         "INC-4711",
         "30m",
     ));
-    output.assert_code(EXIT_BREAK_GLASS);
+    output.assert_code(exit::BREAK_GLASS);
     let json = output.json();
     assert_eq!(output.str_field("decision"), "allow", "{output}");
     assert!(!output.bool_field("standard_verification"), "{output}");
@@ -153,7 +151,7 @@ fn override_exits_six_with_marker() {
 
     // The stored record carries the same block, and `decisions get` exits 6 as well.
     let stored = env.decision_get(&record_id);
-    stored.assert_code(EXIT_BREAK_GLASS);
+    stored.assert_code(exit::BREAK_GLASS);
     assert!(!stored.bool_field("standard_verification"), "{stored}");
     let record = decision_record(&stored);
     assert_eq!(record["decision"], "allow", "{stored}");
@@ -170,7 +168,7 @@ fn override_exits_six_with_marker() {
 
     // In text mode the marker is the first line of both commands.
     let text = env.stella().run(["decisions", "get", &record_id]);
-    text.assert_code(EXIT_BREAK_GLASS);
+    text.assert_code(exit::BREAK_GLASS);
     assert_eq!(text.stdout.lines().next(), Some(MARKER_LINE), "{text}");
     let again = env.stella().run([
         "promotion",
@@ -179,7 +177,7 @@ fn override_exits_six_with_marker() {
         "bg-marker",
         "--offline-rekor",
     ]);
-    again.assert_code(EXIT_BREAK_GLASS);
+    again.assert_code(exit::BREAK_GLASS);
     assert_eq!(again.stdout.lines().next(), Some(MARKER_LINE), "{again}");
     assert!(
         again.stdout.contains("break-glass ticket: INC-4711"),
@@ -189,7 +187,7 @@ fn override_exits_six_with_marker() {
 
     // Previews inside the window are overridden too.
     let preview = env.preview_gates_output("bg-marker");
-    preview.assert_code(EXIT_BREAK_GLASS);
+    preview.assert_code(exit::BREAK_GLASS);
     assert!(!preview.bool_field("standard_verification"), "{preview}");
 }
 
@@ -226,7 +224,7 @@ fn decisions_verify_names_overrides() {
     let output = env
         .stella()
         .run_json(override_args("bg-verify", "verify test", "CHG-1", "10m"));
-    output.assert_code(EXIT_BREAK_GLASS);
+    output.assert_code(exit::BREAK_GLASS);
     let record_id = output.str_field("record_id");
 
     let dir = env.scratch("bg-verify");
@@ -357,7 +355,7 @@ fn expired_override_denies() {
     env.promotion_create("bg-expiry", OVERRIDABLE, &[env.fixture().as_str()]);
     env.stella()
         .run_json(override_args("bg-expiry", "short override", "INC-2", "2s"))
-        .assert_code(EXIT_BREAK_GLASS);
+        .assert_code(exit::BREAK_GLASS);
     // The override was issued before the command returned, so it has expired 3 seconds later.
     thread::sleep(Duration::from_secs(3));
     let expired = env.evaluate("bg-expiry");
