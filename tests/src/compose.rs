@@ -103,8 +103,9 @@ impl Deployment {
     ///
     /// # Panics
     ///
-    /// Panics when Docker is unavailable, the configuration cannot be written, or a service does
-    /// not become healthy within [`HEALTH_TIMEOUT`]; the deployment is removed first.
+    /// Panics when Docker is unavailable, when the configuration cannot be written, or when a
+    /// service does not become healthy within [`HEALTH_TIMEOUT`]. A project that was started is
+    /// removed while the panic unwinds.
     pub fn start(name: &str, settings: Settings) -> Option<Deployment> {
         let docker = Docker::get_or_skip(name)?;
         static SERIAL: Mutex<()> = Mutex::new(());
