@@ -89,7 +89,7 @@ pub struct ChainPosition {
 /// Canonical decision body and its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionPreview {
-    /// RFC 8785 JSON of the body (no record id, no evaluation time).
+    /// RFC 8785 JSON of the body (no record id and no chain fields).
     pub body_json: Vec<u8>,
     /// "sha256:<hex>" of `body_json`.
     pub decision_digest: String,
