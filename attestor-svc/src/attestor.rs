@@ -20,6 +20,7 @@ use stella_verify::tiles::TileNodeCache;
 use stella_verify::trust_root::TrustSet;
 
 use crate::error::ServiceError;
+use crate::metrics::AttestorMetrics;
 use crate::spool::SpoolDir;
 use crate::store::Store;
 
@@ -42,6 +43,8 @@ pub struct AttestorState {
     /// Interior nodes of recently read hash tiles, shared by every request and keyed by tenant
     /// and origin ([`crate::cache::node_cache_key`]).
     pub(crate) node_cache: TileNodeCache,
+    /// Prometheus metrics; registered nowhere unless [`AttestorState::with_metrics`] set them.
+    metrics: Arc<AttestorMetrics>,
 }
 
 impl AttestorState {
@@ -55,7 +58,20 @@ impl AttestorState {
             spool,
             trust_sets: Mutex::new(HashMap::new()),
             node_cache: TileNodeCache::new(crate::cache::NODE_CACHE_TILES),
+            metrics: Arc::new(AttestorMetrics::default()),
         }
+    }
+
+    /// Records into `metrics`, whose store-size gauges then read this attestor's store.
+    pub fn with_metrics(mut self, metrics: Arc<AttestorMetrics>) -> Self {
+        metrics.watch_store(self.store.clone());
+        self.metrics = metrics;
+        self
+    }
+
+    /// Returns the metrics this attestor records into.
+    pub fn metrics(&self) -> &AttestorMetrics {
+        &self.metrics
     }
 
     /// Returns the spool directory of streamed uploads.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod imports;
 pub mod inclusion_stream;
 pub mod inconsistency;
+pub mod metrics;
 pub mod service;
 pub mod spool;
 mod split_view;
@@ -33,6 +34,8 @@ use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
 use crate::attestor::AttestorState;
+use crate::metrics::AttestorMetrics;
+use stella_metrics::GrpcMetricsLayer;
 use crate::service::AttestorService;
 use crate::spool::SpoolDir;
 use crate::store::Store;
@@ -63,6 +66,13 @@ pub struct AttestorConfig {
     /// its caller.
     pub tls: Option<ServerTlsConfig>,
 }
+
+/// Encoded descriptor sets of every gRPC service the attestor serves: its own, health and reflection.
+const SERVED_DESCRIPTOR_SETS: &[&[u8]] = &[
+    stella_proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+];
 
 /// Default largest archive that ImportTilesStream accepts: 16 GiB.
 pub const DEFAULT_MAX_STREAM_BUNDLE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
@@ -95,6 +105,23 @@ pub async fn run_with_stream_limit(
     max_stream_bundle_bytes: u64,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let metrics = Arc::new(AttestorMetrics::default());
+    run_with_metrics(listener, config, max_stream_bundle_bytes, metrics, shutdown).await
+}
+
+/// Like [`run_with_stream_limit`], recording into `metrics`, which the caller serves (see
+/// [`stella_metrics::spawn`]).
+///
+/// # Errors
+///
+/// As [`run_with_stream_limit`].
+pub async fn run_with_metrics(
+    listener: TcpListener,
+    config: AttestorConfig,
+    max_stream_bundle_bytes: u64,
+    metrics: Arc<AttestorMetrics>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the attestor database in {}", config.data_dir.display()))?;
     let spool = SpoolDir::open(&config.data_dir).with_context(|| {
@@ -109,16 +136,24 @@ pub async fn run_with_stream_limit(
     let max_message =
         usize::try_from(transport_limit.saturating_add(REQUEST_OVERHEAD_BYTES)).unwrap_or(usize::MAX);
     let stream_limits = tile_import::streamed_limits(max_stream_bundle_bytes);
-    let state = Arc::new(AttestorState::new(store, config.limits, stream_limits, spool));
+    let state = Arc::new(AttestorState::new(store, config.limits, stream_limits, spool).with_metrics(Arc::clone(&metrics)));
 
     let service = AttestorServer::new(AttestorService::new(state, config.authenticator))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<AttestorServer<AttestorService>>().await;
+    // Reflection lets grpcurl list and call the attestor and health services without the .proto files.
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(stella_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the gRPC reflection service")?;
+    let grpc_metrics = GrpcMetricsLayer::for_descriptor_sets(Arc::clone(&metrics.grpc), SERVED_DESCRIPTOR_SETS)
+        .context("cannot list the gRPC methods for the metrics")?;
 
     let address = listener.local_addr()?;
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder().layer(grpc_metrics);
     let transport = match config.tls {
         Some(tls) => {
             builder = builder
@@ -134,7 +169,10 @@ pub async fn run_with_stream_limit(
         // 50 MiB/s. Larger windows let a streamed bundle arrive at disk speed.
         .initial_stream_window_size(HTTP2_STREAM_WINDOW)
         .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        // One span per request, continuing the gate's or the CLI's W3C trace context.
+        .trace_fn(stella_telemetry::server_span)
         .add_service(health_service)
+        .add_service(reflection)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await

@@ -3,11 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use stella_access::{AUDIENCE_ATTESTOR, AccessError, ServerAccessArgs};
+use stella_attestor::metrics::AttestorMetrics;
 use stella_attestor::{AttestorConfig, DEFAULT_MAX_STREAM_BUNDLE_BYTES};
 use stella_bundle::{DEFAULT_MAX_ARCHIVE_BYTES, Limits};
+use stella_metrics::MetricsArgs;
+use stella_telemetry::LogFormat;
 use tracing::error;
 
 /// Imports trust roots, Rekor tiles and evidence, and verifies inclusion offline.
@@ -34,19 +38,25 @@ struct Args {
     /// Authority tokens (audience stella-attestor) and TLS.
     #[command(flatten)]
     access: ServerAccessArgs,
+    /// Prometheus metrics endpoint.
+    #[command(flatten)]
+    metrics: MetricsArgs,
+    /// Format of the log lines on standard error: text, or json with one object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // Dropped when main returns, which flushes the spans not yet exported over OTLP.
+    let _telemetry = match stella_telemetry::init("stella-attestor", args.log_format) {
+        Ok(guard) => guard,
+        Err(telemetry_error) => {
+            eprintln!("stella-attestor: {telemetry_error}");
+            return ExitCode::FAILURE;
+        }
+    };
     stella_access::install_crypto_provider();
 
     let authenticator = match args.access.authenticator(AUDIENCE_ATTESTOR) {
@@ -75,7 +85,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match stella_attestor::run_with_stream_limit(listener, config, args.max_stream_bundle_bytes, shutdown_signal()).await {
+    let metrics = match stella_metrics::start(&args.metrics, AttestorMetrics::register).await {
+        Ok(metrics) => Arc::new(metrics),
+        Err(start_error) => {
+            error!(error = %start_error, "cannot start the attestor");
+            return start_error.exit_code();
+        }
+    };
+    match stella_attestor::run_with_metrics(listener, config, args.max_stream_bundle_bytes, metrics, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(run_error) => {
             error!(error = error_chain(&run_error), "attestor failed");

@@ -107,7 +107,9 @@ impl AttestorService {
         F: FnOnce(&Attestor, i64) -> Result<T, ServiceError> + Send + 'static,
     {
         let now = now_unix();
-        match tokio::task::spawn_blocking(move || call(&attestor, now)).await {
+        // The blocking thread enters the RPC span, so the verification spans are its children.
+        let span = Span::current();
+        match tokio::task::spawn_blocking(move || span.in_scope(|| call(&attestor, now))).await {
             Ok(result) => result.map_err(ServiceError::into_status),
             Err(join_error) => Err(ServiceError::Internal(format!("request task failed: {join_error}")).into_status()),
         }
@@ -222,9 +224,11 @@ impl AttestorRpc for AttestorService {
         let attestor = self.authorize_import(&request, "ImportTiles", Scope::TilesImport)?;
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
         record_archive(&file_name, archive.len());
+        let archive_bytes = archive.len() as u64;
         let imported = self
             .run_import(attestor, move |attestor, now| attestor.import_tiles(&file_name, &archive, now))
             .await?;
+        self.state.metrics().observe_tile_import(&imported, archive_bytes);
         Ok(Response::new(tiles_response(imported)))
     }
 
@@ -241,9 +245,11 @@ impl AttestorRpc for AttestorService {
         let spooled = spool::receive(request.into_inner(), self.state.spool(), max_bytes)
             .await
             .map_err(ServiceError::into_status)?;
+        let archive_bytes = spooled.bytes;
         let imported = self
             .run_import(attestor, move |attestor, now| attestor.import_tiles_spooled(&spooled, now))
             .await?;
+        self.state.metrics().observe_tile_import(&imported, archive_bytes);
         Ok(Response::new(tiles_response(imported)))
     }
 
@@ -286,6 +292,7 @@ impl AttestorRpc for AttestorService {
             })
             .await?;
         info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = ?verified.reason_codes, verification_time, "evidence verified");
+        self.state.metrics().observe_evidence(&verified);
         Ok(Response::new(pb::VerifyEvidenceResponse {
             bundle_id,
             report_digest: verified.report_digest,

@@ -29,7 +29,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use stella_authority::Tenant;
@@ -268,6 +268,15 @@ pub enum CommitOutcome {
     AlreadyImported(ImportRecord),
 }
 
+/// Size of the database from [`Store::size_estimate`]; RocksDB's estimates, not exact counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSizeEstimate {
+    /// Tiles stored, for all tenants.
+    pub tiles: u64,
+    /// Bytes of the SST files of all column families, without the data still in memtables.
+    pub sst_bytes: u64,
+}
+
 /// A view of the attestor's RocksDB database that reads and writes the keys of one tenant. Cloning is cheap: every clone and
 /// every view from [`Store::for_tenant`] shares the database and the import lock.
 ///
@@ -295,6 +304,10 @@ impl Store {
         let mut options = column_family_options(&cache);
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // A record in the write-ahead log that fails its checksum stops the open, instead of
+        // RocksDB's default of silently dropping it and everything logged after it. Only an
+        // incomplete record at the very end, left by a crash during a write, is dropped.
+        options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         options.set_db_write_buffer_size(TOTAL_WRITE_BUFFER_BYTES);
         let descriptors = COLUMN_FAMILIES
             .iter()
@@ -539,6 +552,31 @@ impl Store {
     /// Returns a stored verification report by its digest.
     pub fn report(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(CF_REPORTS, &self.simple_key(digest))
+    }
+
+    /// Estimates the size of the whole database, for all tenants, from RocksDB's own counters,
+    /// which cost no scan: `rocksdb.estimate-num-keys` of the tiles column family and
+    /// `rocksdb.total-sst-files-size` summed over every column family.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Rocks`] when RocksDB cannot read a property.
+    pub fn size_estimate(&self) -> Result<StoreSizeEstimate, StoreError> {
+        let tiles = self
+            .db
+            .property_int_value_cf(self.cf(CF_TILES)?, "rocksdb.estimate-num-keys")
+            .map_err(rocks("read a property"))?
+            .unwrap_or(0);
+        let mut sst_bytes = 0_u64;
+        for name in COLUMN_FAMILIES {
+            let size = self
+                .db
+                .property_int_value_cf(self.cf(name)?, "rocksdb.total-sst-files-size")
+                .map_err(rocks("read a property"))?
+                .unwrap_or(0);
+            sst_bytes = sst_bytes.saturating_add(size);
+        }
+        Ok(StoreSizeEstimate { tiles, sst_bytes })
     }
 
     fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, StoreError> {

@@ -74,7 +74,8 @@ impl Attestor {
                 artifact: artifact_for(json, &evidence),
                 now,
             };
-            let entry = verify_bundle(&input, &cache);
+            let entry = tracing::info_span!("attestor.verify_entry", bundle_id, entry_path = %path)
+                .in_scope(|| verify_bundle(&input, &cache));
             cache.take_error()?;
             entries.insert(path.clone(), entry);
         }
@@ -144,6 +145,19 @@ impl Attestor {
     ///
     /// Only internal errors (storage); a missing or failing proof is a result.
     pub fn verify_inclusion_with(
+        &self,
+        trust: &TrustSet,
+        origin: &str,
+        index: u64,
+        entry: &[u8],
+    ) -> Result<InclusionResult, ServiceError> {
+        let result = self.prove_inclusion(trust, origin, index, entry)?;
+        self.state.metrics().observe_inclusion(&result);
+        Ok(result)
+    }
+
+    /// Proves inclusion for [`Attestor::verify_inclusion_with`], without counting the result.
+    fn prove_inclusion(
         &self,
         trust: &TrustSet,
         origin: &str,

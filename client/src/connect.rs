@@ -64,10 +64,16 @@ fn request<T>(message: T, options: &ConnectOptions) -> tonic::Request<T> {
     request_with_deadline(message, options.request_timeout)
 }
 
-/// Builds a request with the deadline `timeout`, sent to the server as `grpc-timeout`.
+/// Builds a request with the deadline `timeout`, sent to the server as `grpc-timeout`, and the
+/// process's W3C trace context ([`crate::trace_context`]).
 fn request_with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
+    if let Some(parent) = crate::trace_context::process_trace()
+        && let Ok(value) = parent.header().parse()
+    {
+        request.metadata_mut().insert(crate::trace_context::TRACEPARENT_KEY, value);
+    }
     request
 }
 

@@ -29,6 +29,7 @@
 pub mod cli;
 mod connect;
 mod error;
+pub mod trace_context;
 mod transport;
 
 pub use connect::{

@@ -186,6 +186,8 @@ impl AttestorClient {
         });
         request.set_timeout(self.timeout);
         token.apply(&mut request);
+        // W3C trace context, so that the attestor's spans join the gate's trace.
+        stella_telemetry::inject_context(request.metadata_mut());
         let mut client = self.client.clone();
 
         // The outer timeout also bounds connection setup and any stall outside gRPC.

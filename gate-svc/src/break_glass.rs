@@ -74,6 +74,10 @@ pub enum Refusal {
         "the ticket contains a character that is not printable ASCII; use the ticket id as the tracker shows it"
     )]
     TicketNotPrintable,
+    #[error(
+        "the reason contains a control character or no letter or digit; write it as plain text, one line or several"
+    )]
+    ReasonNotText,
     #[error("the duration is 0 seconds; an override must last at least 1 second")]
     ZeroDuration,
     #[error("environment {environment:?} has no policy, so it allows no break-glass override")]
@@ -127,6 +131,13 @@ pub fn check_request(request: &OverrideRequest<'_>) -> Result<(), Refusal> {
         return Err(Refusal::ReasonTooLong {
             length: request.reason.len(),
         });
+    }
+    // The reason is printed on operators' terminals, so it may hold line breaks and tabs but
+    // no other control character (such as an escape sequence), and some letter or digit, so
+    // that invisible characters alone do not pass as a reason.
+    let control = |character: char| character.is_control() && !matches!(character, '\n' | '\t');
+    if request.reason.chars().any(control) || !request.reason.chars().any(char::is_alphanumeric) {
+        return Err(Refusal::ReasonNotText);
     }
     if request.ticket.trim().is_empty() {
         return Err(Refusal::MissingTicket);
@@ -335,6 +346,9 @@ mod tests {
                 Refusal::TicketTooLong { length: 129 },
             ),
             (request("r", "INC\n42", 60), Refusal::TicketNotPrintable),
+            (request("fix\u{1b}[2J", "INC-1", 60), Refusal::ReasonNotText),
+            (request("\u{200b}", "INC-1", 60), Refusal::ReasonNotText),
+            (request("\u{1}", "INC-1", 60), Refusal::ReasonNotText),
             (request("r", "INC-4\u{e9}", 60), Refusal::TicketNotPrintable),
             (request("r", "T-1", 0), Refusal::ZeroDuration),
         ];

@@ -115,11 +115,25 @@ pub async fn grant(
     .map_err(|refusal| refused(promotion_id, request, &refusal))
 }
 
+/// Logs a break-glass override that was stored with its record, at WARN.
+pub fn log_granted(tenant: &stella_access::Tenant, grant: &Override) {
+    warn!(
+        tenant = %tenant,
+        promotion_id = grant.promotion_id.as_str(),
+        ticket = grant.ticket.as_str(),
+        requested_by = grant.requested_by.as_str(),
+        reason = grant.reason.as_str(),
+        expires_at = %rfc3339(grant.expires_at).unwrap_or_default(),
+        "break-glass override granted"
+    );
+}
+
+
 /// Decides which override, if any, applies to `evaluation`, made of `promotion` at
 /// `evaluation_time`, and returns the evaluation to report with that override.
 ///
-/// A `granted` override (from [`grant`]) is stored first and then applied. Without one, the
-/// override of this tenant's promotion that is in effect at `evaluation_time` is applied, if
+/// A `granted` override (from [`grant`]) is applied; the caller stores it with the record.
+/// Without one, the override of this tenant's promotion that is in effect at `evaluation_time` is applied, if
 /// there is one.
 ///
 /// # Errors
@@ -135,21 +149,8 @@ pub async fn decide(
     let promotion_id = promotion.promotion_id.as_str();
     let grant = match granted {
         Some(grant) => {
-            let tenant_store = store.clone();
-            let stored = grant.clone();
-            // NOTE: the override is written before, not in, the record's write batch. If the
-            // append fails after this, the override stays in effect without a record of its
-            // grant, and the next evaluation in its window records it.
-            blocking(move || tenant_store.put_override(&stored)).await?;
-            warn!(
-                tenant = %store.tenant(),
-                promotion_id,
-                ticket = grant.ticket.as_str(),
-                requested_by = grant.requested_by.as_str(),
-                reason = grant.reason.as_str(),
-                expires_at = %rfc3339(grant.expires_at).unwrap_or_default(),
-                "break-glass override granted"
-            );
+            // The caller stores a new grant in the record's write batch (`SignedRecord::grant`),
+            // so it takes effect only together with the record of its grant.
             Some(grant.clone())
         }
         None => {

@@ -17,10 +17,11 @@
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::break_glass::Override;
 use crate::idempotency::RequestEntry;
 use crate::record::ChainPosition;
 use crate::store::{
-    CF_DECISION_CHAIN, CF_DECISION_HEADS, CF_DECISION_INDEX, CF_DECISION_REQUESTS, StoreError, TenantStore,
+    CF_BREAK_GLASS, CF_DECISION_CHAIN, CF_DECISION_HEADS, CF_DECISION_INDEX, CF_DECISION_REQUESTS, StoreError, TenantStore,
     decode_component, encode_component, rocks,
 };
 
@@ -40,6 +41,9 @@ pub struct SignedRecord {
     pub envelope_json: Vec<u8>,
     /// "sha256:<hex>" of the record's canonical JSON.
     pub record_digest: String,
+    /// A break-glass override that this record's evaluation granted. It is stored in the
+    /// record's write batch, so an override never takes effect without the record of its grant.
+    pub grant: Option<Override>,
 }
 
 /// One stored record of a tenant's chain.
@@ -162,6 +166,10 @@ impl TenantStore {
         batch.put_cf(self.cf(CF_DECISION_HEADS)?, &head_key, head_json);
         if let Some((request_id, entry)) = request {
             batch.put_cf(self.cf(CF_DECISION_REQUESTS)?, self.key(request_id), entry.to_json()?);
+        }
+        if let Some(grant) = &signed.grant {
+            let (key, value) = self.override_entry(grant)?;
+            batch.put_cf(self.cf(CF_BREAK_GLASS)?, key, value);
         }
         self.db.write(batch).map_err(rocks("append decision"))?;
         Ok((position, signed))
@@ -327,6 +335,7 @@ mod tests {
                 Ok(SignedRecord {
                     record_digest: sha256_digest(&envelope_json),
                     envelope_json,
+                    grant: None,
                 })
             })
             .expect("append")
@@ -466,7 +475,45 @@ mod tests {
         SignedRecord {
             envelope_json: record_id.as_bytes().to_vec(),
             record_digest: sha256_digest(record_id.as_bytes()),
+            grant: None,
         }
+    }
+
+    fn grant(promotion_id: &str) -> Override {
+        Override {
+            promotion_id: promotion_id.to_owned(),
+            reason: "outage".to_owned(),
+            ticket: "INC-1".to_owned(),
+            requested_by: "alice".to_owned(),
+            issued_at: 1_000,
+            expires_at: 2_000,
+        }
+    }
+
+    #[test]
+    fn grant_stored_only_with_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open").for_tenant(&tenant("acme"));
+
+        let failed = store.append_decision("dr-1", |_| Err("signing failed".into()));
+        assert!(failed.is_err());
+        assert_eq!(store.override_at("rel-1", 1_500).expect("read"), None, "a failed append stores no grant");
+
+        store
+            .append_decision_once("req-1", &request_entry("dr-1", "rel-1"), |_| Ok(signed("dr-1")))
+            .expect("first append");
+        let lost_race = store
+            .append_decision_once("req-1", &request_entry("dr-2", "rel-1"), |_| {
+                Ok(SignedRecord { grant: Some(grant("rel-1")), ..signed("dr-2") })
+            })
+            .expect("second append");
+        assert!(matches!(lost_race, AppendOutcome::RequestSeen(_)), "{lost_race:?}");
+        assert_eq!(store.override_at("rel-1", 1_500).expect("read"), None, "a seen request id stores no grant");
+
+        store
+            .append_decision("dr-3", |_| Ok(SignedRecord { grant: Some(grant("rel-1")), ..signed("dr-3") }))
+            .expect("append with grant");
+        assert_eq!(store.override_at("rel-1", 1_500).expect("read"), Some(grant("rel-1")));
     }
 
     #[test]

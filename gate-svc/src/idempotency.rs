@@ -224,6 +224,7 @@ mod tests {
                 Ok(crate::chain::SignedRecord {
                     envelope_json: b"{}".to_vec(),
                     record_digest: "sha256:00".to_owned(),
+                    grant: None,
                 })
             })
             .expect("append");

@@ -7,6 +7,7 @@ pub mod break_glass_rpc;
 pub mod chain;
 pub mod evaluate;
 pub mod idempotency;
+pub mod metrics;
 pub mod overrides;
 pub mod policy;
 pub mod policy_store;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stella_access::Authenticator;
+use stella_metrics::GrpcMetricsLayer;
 use stella_proto::gate::v1::gate_server::GateServer;
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
@@ -34,11 +36,19 @@ use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
 use crate::attestor::{AttestorClient, AttestorTls};
+use crate::metrics::GateMetrics;
 use crate::policy::{Policy, PolicyError};
 use crate::policy_versions::PolicyVersions;
 use crate::service::GateService;
 use crate::signing::{KeySource, RecordSigner};
 use crate::store::Store;
+
+/// Encoded descriptor sets of every gRPC service the gate serves: its own, health and reflection.
+const SERVED_DESCRIPTOR_SETS: &[&[u8]] = &[
+    stella_proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+];
 
 /// Settings of one gate instance.
 #[derive(Debug, Clone)]
@@ -77,6 +87,21 @@ pub async fn run(
     config: GateConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    run_with_metrics(listener, config, Arc::new(GateMetrics::default()), shutdown).await
+}
+
+/// Like [`run`], recording into `metrics`, which the caller serves (see
+/// [`stella_metrics::spawn`]).
+///
+/// # Errors
+///
+/// As [`run`].
+pub async fn run_with_metrics(
+    listener: TcpListener,
+    config: GateConfig,
+    metrics: Arc<GateMetrics>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     if config.tls.is_none() && !address.ip().is_loopback() {
         anyhow::bail!(
@@ -104,18 +129,30 @@ pub async fn run(
     }
 
     let policies = PolicyVersions::new(policy, policy_document);
-    let service = GateService::new(store, policies, attestor, config.authenticator, Arc::new(signer));
+    let service = GateService::new(store, policies, attestor, config.authenticator, Arc::new(signer))
+        .with_metrics(Arc::clone(&metrics));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GateServer<GateService>>().await;
+    // Reflection lets grpcurl list and call the gate and health services without the .proto files.
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(stella_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the gRPC reflection service")?;
+    let grpc_metrics = GrpcMetricsLayer::for_descriptor_sets(Arc::clone(&metrics.grpc), SERVED_DESCRIPTOR_SETS)
+        .context("cannot list the gRPC methods for the metrics")?;
 
     let serves_tls = config.tls.is_some();
-    let mut server = tonic::transport::Server::builder();
+    let mut server = tonic::transport::Server::builder().layer(grpc_metrics);
     if let Some(tls) = config.tls {
         server = server.tls_config(tls).context("invalid TLS configuration of the gate server")?;
     }
     info!(%address, tls = serves_tls, attestor = %config.attestor_url, "gate listening");
     server
+        // One span per request, continuing the caller's W3C trace context when it sends one.
+        .trace_fn(stella_telemetry::server_span)
         .add_service(health_service)
+        .add_service(reflection)
         .add_service(GateServer::new(service))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await

@@ -1,16 +1,19 @@
 //! `stella-gate`: the promotion gate gRPC server. Its flags, logs and exit codes are documented
 //! in `docs/services.md`.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use stella_access::{AUDIENCE_GATE, AccessError, ServerAccessArgs};
 use stella_gate::GateConfig;
 use stella_gate::attestor::{AttestorTls, DEFAULT_TIMEOUT_MS};
+use stella_gate::metrics::GateMetrics;
+use stella_metrics::MetricsArgs;
+use stella_telemetry::LogFormat;
 use tracing::error;
 
 /// Evaluates promotions against a policy using the attestor's offline Rekor verification.
@@ -55,20 +58,25 @@ struct Args {
     attestor_timeout_ms: u64,
     #[command(flatten)]
     access: ServerAccessArgs,
+    /// Prometheus metrics endpoint.
+    #[command(flatten)]
+    metrics: MetricsArgs,
+    /// Format of the log lines on standard error: text, or json with one object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, so a log file or journal gets plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // Dropped when main returns, which flushes the spans not yet exported over OTLP.
+    let _telemetry = match stella_telemetry::init("stella-gate", args.log_format) {
+        Ok(guard) => guard,
+        Err(telemetry_error) => {
+            eprintln!("stella-gate: {telemetry_error}");
+            return ExitCode::FAILURE;
+        }
+    };
     stella_access::install_crypto_provider();
 
     if let Err(url_error) = stella_gate::attestor::check_url_tls(&args.attestor, args.attestor_tls_ca.is_some()) {
@@ -105,7 +113,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match stella_gate::run(listener, config, shutdown_signal()).await {
+    let metrics = match stella_metrics::start(&args.metrics, GateMetrics::register).await {
+        Ok(metrics) => Arc::new(metrics),
+        Err(start_error) => {
+            error!(error = %start_error, "cannot start the gate");
+            return start_error.exit_code();
+        }
+    };
+    match stella_gate::run_with_metrics(listener, config, metrics, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(run_error) => {
             error!(error = error_chain(&run_error), "gate failed");

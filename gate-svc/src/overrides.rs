@@ -26,6 +26,19 @@ impl TenantStore {
     ///
     /// [`StoreError::Corrupt`] if the grant cannot be serialized, and RocksDB errors.
     pub fn put_override(&self, grant: &Override) -> Result<(), StoreError> {
+        let (key, value) = self.override_entry(grant)?;
+        let cf = self.cf(CF_BREAK_GLASS)?;
+        self.db
+            .put_cf(cf, key, value)
+            .map_err(rocks("put break-glass override"))
+    }
+
+    /// Returns the key and value under which `grant` is stored, for a write batch.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] if the grant cannot be serialized.
+    pub(crate) fn override_entry(&self, grant: &Override) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         let value = serde_json::to_vec(grant).map_err(|error| StoreError::Corrupt {
             what: "break-glass override",
             key: grant.promotion_id.clone(),
@@ -33,10 +46,7 @@ impl TenantStore {
         })?;
         let mut key = self.key(&grant.promotion_id);
         key.extend_from_slice(&time_component(grant.issued_at));
-        let cf = self.cf(CF_BREAK_GLASS)?;
-        self.db
-            .put_cf(cf, key, value)
-            .map_err(rocks("put break-glass override"))
+        Ok((key, value))
     }
 
     /// Returns the newest override of this tenant's promotion `promotion_id` issued at or before

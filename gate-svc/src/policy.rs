@@ -27,6 +27,7 @@
 //! policy.
 
 mod locate;
+mod nesting;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -193,6 +194,13 @@ pub enum PolicyError {
     },
     #[error("{file}: {size} bytes, maximum is {MAX_POLICY_BYTES}")]
     TooLarge { file: String, size: usize },
+    /// The file nests too deeply to be a policy; checked before the YAML parse.
+    #[error("{}: nesting too deep: {why}", Place { file, position: Some(*position) })]
+    TooDeep {
+        file: String,
+        position: Position,
+        why: String,
+    },
     /// The bytes are not one valid YAML document. `position` is `None` for faults that
     /// `serde_yaml_ng` reports without one, such as a second document.
     #[error("{}: invalid YAML: {source}", Place { file, position: *position })]
@@ -233,6 +241,7 @@ impl HasReasonCode for PolicyError {
         match self {
             PolicyError::Read { .. }
             | PolicyError::TooLarge { .. }
+            | PolicyError::TooDeep { .. }
             | PolicyError::Yaml { .. }
             | PolicyError::Field { .. } => ReasonCode::PolicyInvalid,
         }
@@ -264,6 +273,13 @@ pub fn parse_policy(file: &str, bytes: &[u8]) -> Result<Policy, PolicyError> {
         return Err(PolicyError::TooLarge {
             file: file.to_owned(),
             size: bytes.len(),
+        });
+    }
+    if let Some(too_deep) = nesting::check_nesting(bytes) {
+        return Err(PolicyError::TooDeep {
+            file: file.to_owned(),
+            position: too_deep.position,
+            why: too_deep.why,
         });
     }
     let yaml_error = |source: serde_yaml_ng::Error| PolicyError::Yaml {

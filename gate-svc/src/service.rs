@@ -20,10 +20,11 @@ use stella_proto::gate::v1::gate_server::Gate;
 use stella_verify::reason::ReasonCode;
 use tokio::task::JoinSet;
 use tonic::{Code, Request, Response, Status};
-use tracing::{error, info, instrument};
+use tracing::{Instrument as _, error, info, instrument};
 
 use crate::attestor::{AttestorClient, CallerRejected};
 use crate::break_glass_rpc;
+use crate::metrics::GateMetrics;
 use crate::evaluate::{self, Evaluation, EvidenceOutcome, EvidenceResult};
 use crate::policy::Policy;
 use crate::policy_versions::PolicyVersions;
@@ -46,6 +47,7 @@ pub struct GateService {
     attestor: AttestorClient,
     authenticator: Authenticator,
     signer: Arc<RecordSigner>,
+    metrics: Arc<GateMetrics>,
 }
 
 /// An accepted caller: its tenant's view of the store and the token to forward.
@@ -71,7 +73,14 @@ impl GateService {
             attestor,
             authenticator,
             signer,
+            metrics: Arc::new(GateMetrics::default()),
         }
+    }
+
+    /// Records into `metrics` instead of metrics registered nowhere.
+    pub fn with_metrics(mut self, metrics: Arc<GateMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Checks the caller's token and `scope`, records the tenant in the current span and
@@ -121,10 +130,16 @@ impl GateService {
             let client = self.attestor.clone();
             let token = caller.token.clone();
             let bundle_id = bundle_id.clone();
-            calls.spawn(async move {
-                let outcome = client.verify_evidence(&bundle_id, &token, evaluation_time).await;
-                (bundle_id, outcome)
-            });
+            // A child of the RPC span, so the attestor call carries this trace and the
+            // attestor's spans join it.
+            let span = tracing::info_span!("gate.verify_evidence", bundle_id = %bundle_id);
+            calls.spawn(
+                async move {
+                    let outcome = client.verify_evidence(&bundle_id, &token, evaluation_time).await;
+                    (bundle_id, outcome)
+                }
+                .instrument(span),
+            );
         }
         let mut evidence = Vec::with_capacity(promotion.evidence_bundle_ids.len());
         while let Some(joined) = calls.join_next().await {
@@ -148,7 +163,12 @@ impl GateService {
         }
 
         let environment = policy.environments.get(&promotion.target_environment);
-        let evaluation = evaluate::evaluate(&promotion, environment, &evidence, evaluation_time);
+        let evaluation = tracing::info_span!(
+            "gate.evaluate_policy",
+            promotion_id = %promotion.promotion_id,
+            environment = %promotion.target_environment,
+        )
+        .in_scope(|| evaluate::evaluate(&promotion, environment, &evidence, evaluation_time));
         for gate in evaluation.gates.iter().filter(|gate| !gate.satisfied) {
             info!(
                 gate = %gate.requirement,
@@ -295,10 +315,14 @@ impl Gate for GateService {
         };
 
         let recorded = self
-            .record_decision(&caller.store, &promotion, &evaluation, context, &message.request_id)
+            .record_decision(&caller.store, &promotion, &evaluation, context, &message.request_id, granted.as_ref())
             .await?;
         match recorded {
             Recorded::New { record, sequence } => {
+                if let Some(grant) = &granted {
+                    break_glass_rpc::log_granted(caller.store.tenant(), grant);
+                }
+                self.metrics.observe_decision(evaluation.decision, applied.is_some());
                 info!(
                     decision = evaluation.decision.as_str(),
                     reason_codes = ?sorted_code_strings(&evaluation.reason_codes),

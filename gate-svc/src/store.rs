@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Options};
+use rocksdb::{ColumnFamilyDescriptor, DB, DBRecoveryMode, Options};
 use stella_access::Tenant;
 
 use crate::promotion::Promotion;
@@ -90,6 +90,10 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // A record in the write-ahead log that fails its checksum stops the open, instead of
+        // RocksDB's default of silently dropping it and everything logged after it. Only an
+        // incomplete record at the very end, left by a crash during a write, is dropped.
+        options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         let descriptors = [
             CF_PROMOTIONS,
             CF_DECISIONS_V1,
@@ -291,6 +295,7 @@ mod tests {
                     Ok(crate::chain::SignedRecord {
                         envelope_json: b"{}".to_vec(),
                         record_digest: "sha256:00".to_owned(),
+                        grant: None,
                     })
                 })
                 .expect("append");

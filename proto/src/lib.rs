@@ -12,5 +12,9 @@ pub mod gate {
     }
 }
 
+/// Encoded `google.protobuf.FileDescriptorSet` of the attestor and gate protos, for gRPC server
+/// reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stella_descriptor.bin"));
+
 /// gRPC metadata key that carries the reason code of a rejected request.
 pub const REASON_CODE_METADATA_KEY: &str = "stella-reason-code";

@@ -54,6 +54,9 @@ pub struct EnvBuilder {
     attestor_args: Vec<OsString>,
     gate_args: Vec<OsString>,
     transport: Transport,
+    service_env: Vec<(OsString, Option<OsString>)>,
+    attestor_wrapper: Vec<OsString>,
+    gate_wrapper: Vec<OsString>,
 }
 
 impl EnvBuilder {
@@ -86,6 +89,26 @@ impl EnvBuilder {
     /// Sets how the services and their clients connect; the default is plaintext on loopback.
     pub fn transport(mut self, transport: Transport) -> EnvBuilder {
         self.transport = transport;
+        self
+    }
+
+    /// Sets an environment variable of both services.
+    pub fn service_env(mut self, key: &str, value: &str) -> EnvBuilder {
+        self.service_env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Removes an environment variable that both services would inherit from the test.
+    pub fn service_env_remove(mut self, key: &str) -> EnvBuilder {
+        self.service_env.push((key.into(), None));
+        self
+    }
+
+    /// Runs the attestor and the gate under these programs, such as `strace -D -o FILE`: each
+    /// list is the program and its arguments, followed by the service binary.
+    pub fn service_wrappers(mut self, attestor: Vec<OsString>, gate: Vec<OsString>) -> EnvBuilder {
+        self.attestor_wrapper = attestor;
+        self.gate_wrapper = gate;
         self
     }
 
@@ -133,6 +156,8 @@ impl EnvBuilder {
             extra_args: attestor_args,
             working_dir: root.clone(),
             tls: client_tls.clone(),
+            env: self.service_env.clone(),
+            wrapper: self.attestor_wrapper,
         });
 
         let (gate, policy_path) = match self.policy {
@@ -166,6 +191,8 @@ impl EnvBuilder {
                     extra_args: args,
                     working_dir: root.clone(),
                     tls: client_tls.clone(),
+                    env: self.service_env,
+                    wrapper: self.gate_wrapper,
                 });
                 (Some(gate), Some(policy_path))
             }
@@ -272,6 +299,9 @@ impl Env {
             attestor_args: Vec::new(),
             gate_args: Vec::new(),
             transport: Transport::default(),
+            service_env: Vec::new(),
+            attestor_wrapper: Vec::new(),
+            gate_wrapper: Vec::new(),
         }
     }
 

@@ -68,6 +68,11 @@ pub struct ServiceConfig {
     /// TLS settings of the health probe when the service serves TLS (its URL is then `https`),
     /// or `None` for plaintext.
     pub tls: Option<ClientTls>,
+    /// Environment variables set (`Some`) or removed (`None`) for the process.
+    pub env: Vec<(OsString, Option<OsString>)>,
+    /// Program and arguments that run the binary, such as `strace -D -o LOG`. When empty, the
+    /// binary runs directly.
+    pub wrapper: Vec<OsString>,
 }
 
 /// How a service stopped.
@@ -377,7 +382,14 @@ fn launch(config: &ServiceConfig, port: u16, attempt: u32) -> Result<Child, Laun
             config.log_path.display()
         ),
     };
-    let mut command = Command::new(&config.binary);
+    let mut command = match config.wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut command = Command::new(program);
+            command.args(wrapper_args).arg(&config.binary);
+            command
+        }
+        None => Command::new(&config.binary),
+    };
     command
         .arg("--listen")
         .arg(&listen)
@@ -393,6 +405,12 @@ fn launch(config: &ServiceConfig, port: u16, attempt: u32) -> Result<Child, Laun
     }
     // The log is a file, so terminal colour codes would only clutter it.
     command.env("NO_COLOR", "1");
+    for (key, value) in &config.env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
 
     let mut child = match spawn_tied_to_test_process(command) {
         Ok(child) => child,

@@ -360,7 +360,9 @@ fn verify_with(
     if let Err(error) = input.trust.check_valid_at(input.now) {
         run.fail(EvidenceError::TrustSet(error));
     }
-    match parse_bundle(input.bundle_json) {
+    let parsed = tracing::info_span!("verify.bundle_integrity", bytes = input.bundle_json.len())
+        .in_scope(|| parse_bundle(input.bundle_json));
+    match parsed {
         Ok(bundle) => run.verify(&bundle, input, signer, inclusion),
         Err(error) => run.fail(EvidenceError::Bundle(error)),
     }
@@ -418,14 +420,23 @@ impl Run {
         });
         let signing_key = self.resolve_key(bundle, input.trust, signer);
         let mut integrated_time = None;
-        if let Some(signing_key) = &signing_key
-            && self.verify_signature(bundle, &signing_key.key, input.artifact)
-        {
-            integrated_time = self.verify_tlog(bundle, signing_key, input.trust, inclusion);
-        }
-        let times = self.verify_observer_times(bundle, input.trust, integrated_time);
         if let Some(signing_key) = &signing_key {
-            self.verify_certificate(signing_key, input.trust, &times);
+            let signature_span = match bundle.content {
+                BundleContent::MessageSignature(_) => tracing::info_span!("verify.message_signature"),
+                BundleContent::Dsse(_) => tracing::info_span!("verify.dsse"),
+            };
+            let signed = signature_span
+                .in_scope(|| self.verify_signature(bundle, &signing_key.key, input.artifact));
+            if signed {
+                integrated_time = tracing::info_span!("verify.tlog")
+                    .in_scope(|| self.verify_tlog(bundle, signing_key, input.trust, inclusion));
+            }
+        }
+        let times = tracing::info_span!("verify.timestamps")
+            .in_scope(|| self.verify_observer_times(bundle, input.trust, integrated_time));
+        if let Some(signing_key) = &signing_key {
+            tracing::info_span!("verify.certificate")
+                .in_scope(|| self.verify_certificate(signing_key, input.trust, &times));
         }
         // Without a resolved key or a certificate identity the signer is unknown, and that
         // failure is already recorded.

@@ -97,7 +97,12 @@ pub async fn evaluate(
             "the gate evaluated the promotion but returned no record id; the decision was not recorded",
         ));
     }
-    evaluation_report(&args.promotion_id, &response, Mode::Record)
+    let mut report = evaluation_report(&args.promotion_id, &response, Mode::Record)?;
+    // The trace id lets an operator find this evaluation's spans in the trace collector.
+    if let Some(parent) = crate::trace_context::process_trace() {
+        report.field("trace_id", parent.trace_id());
+    }
+    Ok(report)
 }
 
 /// Builds the report of an evaluation or preview. The evaluation time is printed as RFC 3339.

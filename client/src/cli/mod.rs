@@ -17,6 +17,7 @@ pub mod args;
 pub mod auth;
 mod break_glass;
 mod checkpoints;
+pub mod completions;
 pub mod config;
 mod consistency;
 pub mod credentials;
@@ -30,6 +31,7 @@ mod inclusion_batch;
 pub mod output;
 mod policy;
 mod preview;
+mod progress;
 mod rekor;
 mod tiles_dir;
 mod tiles_input;
@@ -166,6 +168,8 @@ pub enum Command {
     Auth(auth::AuthCommand),
     /// Check that a service reports SERVING on the gRPC health service (no token needed).
     Health(health::HealthArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell or elvish) on stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Arguments of `stella verify-bundle`, in the order the Sigstore conformance suite passes them.
@@ -503,9 +507,9 @@ async fn run_command(cli: &Cli, services: &Services) -> Result<Report, Failure> 
     match &cli.command {
         Command::Trust(TrustCommand::Pack(args)) => trust::pack(args),
         Command::Trust(TrustCommand::Import(args)) => trust::import(services, args).await,
-        Command::Rekor(RekorCommand::Tiles(TilesCommand::Pack(args))) => rekor::pack_tiles(args),
+        Command::Rekor(RekorCommand::Tiles(TilesCommand::Pack(args))) => rekor::pack_tiles(args, cli.global.output),
         Command::Rekor(RekorCommand::Tiles(TilesCommand::Import(args))) => {
-            rekor::import_tiles(services, args).await
+            rekor::import_tiles(services, args, cli.global.output).await
         }
         Command::Rekor(RekorCommand::Verify(args)) => rekor::verify(services, args).await,
         Command::Rekor(RekorCommand::Inclusion(args)) => rekor::inclusion(services, args).await,
@@ -538,6 +542,7 @@ async fn run_command(cli: &Cli, services: &Services) -> Result<Report, Failure> 
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Auth(command) => auth::run(command),
         Command::Health(args) => health::check(services, args).await,
+        Command::Completions(args) => completions::script(args),
     }
 }
 
@@ -556,6 +561,7 @@ pub fn main_with_args(arguments: Vec<OsString>) -> Exit {
     match &cli.command {
         Command::VerifyBundle(args) => return output::emit(cli.global.output, verify_bundle::run(args)),
         Command::Auth(command) => return output::emit(cli.global.output, auth::run(command)),
+        Command::Completions(args) => return output::emit(cli.global.output, completions::script(args)),
         Command::Decisions(DecisionsCommand::Verify(args)) if args.file.is_some() => {
             return output::emit(cli.global.output, decisions::verify_file(args));
         }

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use crate::connect::StreamImportError;
 
 use super::files;
-use super::output::{Exit, Failure, Report, codes_text, sorted_codes};
+use super::output::{Exit, Failure, OutputFormat, Report, codes_text, sorted_codes};
+use super::progress::Progress;
 use super::tiles_input;
 use super::{
     BundleFileArgs, RekorInclusionArgs, RekorVerifyArgs, Services, TilesPackArgs, require_offline,
@@ -13,14 +14,18 @@ use super::{
 
 /// `stella rekor tiles pack`: builds a tile/proof bundle from Sigstore bundles and tlog-tiles
 /// directories, without any service.
-pub fn pack_tiles(args: &TilesPackArgs) -> Result<Report, Failure> {
+pub fn pack_tiles(args: &TilesPackArgs, format: OutputFormat) -> Result<Report, Failure> {
     if args.sigstore_bundles.is_empty() && args.tiles_dirs.is_empty() {
         return Err(Failure::usage(
             "nothing to pack: give at least one --sigstore-bundle FILE or --tiles-dir DIR",
         ));
     }
-    let packed = tiles_input::pack(&args.sigstore_bundles, &args.tiles_dirs, &args.out)?;
+    let progress = Progress::tiles(format, "packing");
+    let packed = tiles_input::pack(&args.sigstore_bundles, &args.tiles_dirs, &args.out, &progress)?;
+    progress.set_message(format!("writing {}", args.out.display()));
     files::write_atomically(&args.out, &packed.archive)?;
+    let tiles: usize = packed.logs.iter().map(|log| log.tiles + log.entry_bundles).sum();
+    progress.finish(tiles as u64, packed.archive.len() as u64);
 
     let out = args.out.display().to_string();
     let digest = files::sha256_prefixed(&packed.archive);
@@ -41,18 +46,25 @@ pub fn pack_tiles(args: &TilesPackArgs) -> Result<Report, Failure> {
 
 /// `stella rekor tiles import --bundle FILE`: streams the file to the attestor in chunks
 /// (ImportTilesStream), so bundles of any size are sent without being read into memory.
-pub async fn import_tiles(services: &Services, args: &BundleFileArgs) -> Result<Report, Failure> {
+pub async fn import_tiles(
+    services: &Services,
+    args: &BundleFileArgs,
+    format: OutputFormat,
+) -> Result<Report, Failure> {
     let (file, metadata) = files::open_regular(&args.bundle)
         .map_err(|error| error.into_failure("read", &args.bundle))?;
     let name = files::display_name(&args.bundle);
     let mut attestor = services.attestor().await?;
+    let progress = Progress::upload(format, &name, metadata.len());
+    let upload = progress.upload_reader(file, "importing on the attestor");
     let response = attestor
-        .import_tiles_stream(&name, file, metadata.len())
+        .import_tiles_stream(&name, upload, metadata.len())
         .await
         .map_err(|error| match error {
             StreamImportError::Read { source, .. } => Failure::io("read", &args.bundle, &source),
             StreamImportError::Call(call) => Failure::from(call),
         })?;
+    progress.finish(response.tiles_imported + response.entry_bundles_imported, metadata.len());
 
     let checkpoints: Vec<Value> = response
         .checkpoints

@@ -26,6 +26,7 @@ use stella_verify::tlog_proof::TlogProof;
 
 use super::files;
 use super::output::Failure;
+use super::progress::Progress;
 use super::tiles_dir::{SkipKind, SkippedFile, read_tiles_dir};
 
 /// A packed tile/proof bundle and what went into it.
@@ -147,13 +148,16 @@ pub fn pack(
     sigstore_bundles: &[PathBuf],
     tiles_dirs: &[PathBuf],
     out: &Path,
+    progress: &Progress,
 ) -> Result<Packed, Failure> {
     let mut input = TilesInput::default();
     let mut logs = Vec::new();
     let mut skipped = Vec::new();
     let mut origins: BTreeMap<String, PathBuf> = BTreeMap::new();
     for dir in tiles_dirs {
+        progress.set_message(format!("reading {}", dir.display()));
         let read = read_tiles_dir(dir)?;
+        progress.add_tiles((read.tile_count + read.entry_bundle_count) as u64);
         if let Some(first) = origins.insert(read.checkpoint.origin.clone(), dir.clone()) {
             return Err(Failure::usage(format!(
                 "{} and {} both hold log {:?}; give one directory per log",
@@ -205,6 +209,7 @@ pub fn pack(
         }
     }
 
+    progress.set_message(format!("compressing {}", files::display_name(out)));
     let archive = pack_tiles(&input)
         .map_err(|error| files::pack_failure("cannot pack the tile bundle", out, &error))?;
     let opened =

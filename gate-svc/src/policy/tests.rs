@@ -493,3 +493,11 @@ fn load_policy_missing_file() {
     assert!(matches!(error, PolicyError::Read { .. }), "unexpected {error:?}");
     assert!(error.to_string().starts_with("/nonexistent/policy.yaml: "), "{error}");
 }
+
+#[test]
+fn deeply_nested_policy_rejected() {
+    let text = "environments: ".to_owned() + &"{a: ".repeat(50_000);
+    let error = parse_policy("policy.yaml", text.as_bytes()).expect_err("too deep");
+    assert!(matches!(error, PolicyError::TooDeep { .. }), "unexpected {error:?}");
+    assert!(error.to_string().starts_with("policy.yaml:1:"), "{error}");
+}

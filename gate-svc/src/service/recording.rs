@@ -10,6 +10,7 @@ use tracing::info;
 
 use super::{GateService, blocking, internal, new_record_id, rejection};
 use crate::chain::{AppendOutcome, SignedRecord};
+use crate::break_glass::Override;
 use crate::evaluate::Evaluation;
 use crate::idempotency::{self, RequestEntry, StoredGate, validate_request_id};
 use crate::promotion::Promotion;
@@ -124,6 +125,7 @@ impl GateService {
         evaluation: &Evaluation,
         context: DecisionContext<'_>,
         request_id: &str,
+        granted: Option<&Override>,
     ) -> Result<Recorded, Status> {
         let record_id = new_record_id().map_err(internal)?;
         tracing::Span::current().record("record_id", record_id.as_str());
@@ -142,6 +144,7 @@ impl GateService {
         let evaluation_time = context.evaluation_time;
         let break_glass = context.break_glass.cloned();
         let request_id = request_id.to_owned();
+        let granted = granted.cloned();
         blocking(move || {
             let mut built = None;
             let build = |position: &record::ChainPosition| {
@@ -156,6 +159,7 @@ impl GateService {
                 let signed = SignedRecord {
                     envelope_json,
                     record_digest: record.record_digest.clone(),
+                    grant: granted,
                 };
                 built = Some(record);
                 Ok(signed)

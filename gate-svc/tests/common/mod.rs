@@ -15,6 +15,7 @@ use stella_attestor::AttestorConfig;
 use stella_bundle::{EvidenceInput, Limits, Subject, TilesInput, TrustSetInput};
 use stella_gate::GateConfig;
 use stella_gate::attestor::AttestorTls;
+use stella_gate::metrics::GateMetrics;
 use stella_proto::attestor::v1 as attestor_pb;
 use stella_proto::attestor::v1::attestor_client::AttestorClient;
 use stella_proto::gate::v1 as pb;
@@ -191,11 +192,16 @@ impl Harness {
 
     /// Starts a gate with any configuration.
     pub async fn gate_with(&self, config: GateConfig) -> Running {
+        self.gate_with_metrics(config, std::sync::Arc::new(GateMetrics::default())).await
+    }
+
+    /// Starts a gate with any configuration, recording into `metrics`.
+    pub async fn gate_with_metrics(&self, config: GateConfig, metrics: std::sync::Arc<GateMetrics>) -> Running {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let scheme = if config.tls.is_some() { "https" } else { "http" };
-        let task = tokio::spawn(stella_gate::run(listener, config, async {
+        let task = tokio::spawn(stella_gate::run_with_metrics(listener, config, metrics, async {
             let _ = stopped.await;
         }));
         Running {

@@ -195,7 +195,8 @@ impl Run {
         let origin = target.origin.as_str();
         let index = target.index;
 
-        let candidates = match inclusion.inclusion_candidates(origin, index) {
+        let lookup = tracing::info_span!("verify.tile_lookup", origin, index);
+        let candidates = match lookup.in_scope(|| inclusion.inclusion_candidates(origin, index)) {
             Ok(candidates) if !candidates.is_empty() => candidates,
             Ok(_) => {
                 self.fail(inclusion_error(
@@ -260,6 +261,42 @@ fn check_candidate(
     let origin = target.origin.as_str();
     let index = target.index;
     let checkpoint = cached.checkpoint.checkpoint();
+    tracing::info_span!("verify.checkpoint", origin, tree_size = checkpoint.size)
+        .in_scope(|| check_candidate_checkpoint(target, log_verifier, cached))?;
+    tracing::info_span!("verify.inclusion_proof", origin, index, tree_size = checkpoint.size).in_scope(|| {
+        verify_inclusion(
+            index,
+            checkpoint.size,
+            leaf,
+            &cached.proof,
+            &checkpoint.root_hash,
+        )
+        .map_err(|source| EvidenceError::InclusionProof {
+            origin: origin.to_owned(),
+            index,
+            size: checkpoint.size,
+            source,
+        })
+    })?;
+    Ok(TlogRef {
+        origin: origin.to_owned(),
+        log_index: index,
+        checkpoint_size: checkpoint.size,
+        root_hash: STANDARD.encode(checkpoint.root_hash),
+        proof_source: cached.source,
+        cosignatures: trusted_cosignatures(&cached.checkpoint, witnesses),
+    })
+}
+
+/// Checks that a candidate's checkpoint is of the target's log, signed by the entry's log key,
+/// and, for a proof taken from the bundle, of the tree that proof claims.
+fn check_candidate_checkpoint(
+    target: &ProofTarget,
+    log_verifier: &NoteVerifier,
+    cached: &CachedInclusion,
+) -> Result<(), EvidenceError> {
+    let origin = target.origin.as_str();
+    let checkpoint = cached.checkpoint.checkpoint();
     if checkpoint.origin != origin {
         return Err(EvidenceError::CheckpointOrigin {
             expected: origin.to_owned(),
@@ -289,28 +326,7 @@ fn check_candidate(
             checkpoint_root: STANDARD.encode(checkpoint.root_hash),
         });
     }
-
-    verify_inclusion(
-        index,
-        checkpoint.size,
-        leaf,
-        &cached.proof,
-        &checkpoint.root_hash,
-    )
-    .map_err(|source| EvidenceError::InclusionProof {
-        origin: origin.to_owned(),
-        index,
-        size: checkpoint.size,
-        source,
-    })?;
-    Ok(TlogRef {
-        origin: origin.to_owned(),
-        log_index: index,
-        checkpoint_size: checkpoint.size,
-        root_hash: STANDARD.encode(checkpoint.root_hash),
-        proof_source: cached.source,
-        cosignatures: trusted_cosignatures(&cached.checkpoint, witnesses),
-    })
+    Ok(())
 }
 
 /// Trusted keys of the checkpoint that proves an entry: the entry's log key, and the witness keys
