@@ -60,7 +60,7 @@ cp "$config_dir/kit/policy.yaml" "$config_dir/policy/policy.yaml"
     --out "$config_dir/authority/jwks.json" >/dev/null
 
 scopes="trust:import,tiles:import,evidence:import,evidence:verify,reports:read"
-scopes="$scopes,promotion:preview,promotion:evaluate,decisions:read"
+scopes="$scopes,promotion:preview,promotion:evaluate,decisions:read,policy:import"
 (umask 077 && "$stella" auth token --key "$config_dir/dev-authority/authority-key.pem" \
     --tenant demo --scopes "$scopes" --ttl 12h >"$config_dir/operator.token")
 

@@ -55,7 +55,7 @@ run auth jwks --key "$authority/authority-key.pem" --out "$authority/jwks.json"
 # The operator's token for the tenant "demo" goes to a file that only this user can read, and is
 # never printed.
 scopes="trust:import,tiles:import,evidence:import,evidence:verify,reports:read"
-scopes="$scopes,promotion:preview,promotion:evaluate,decisions:read"
+scopes="$scopes,promotion:preview,promotion:evaluate,decisions:read,policy:import"
 echo
 echo "\$ stella auth token --key $authority/authority-key.pem --tenant demo --scopes $scopes --ttl 1h > $token_file"
 (umask 077 && stella auth token --key "$authority/authority-key.pem" --tenant demo --scopes "$scopes" --ttl 1h \

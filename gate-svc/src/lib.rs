@@ -128,6 +128,10 @@ pub async fn run_with_metrics(
         KeySource::Generated(path) => info!(key_id = signer.key_id(), file = %path.display(), "signing key generated"),
     }
 
+    // Earlier site-wide defaults stay stored, so their decisions can still be replayed.
+    store
+        .put_site_policy(&policy_document)
+        .context("cannot store the site-wide default policy")?;
     let policies = PolicyVersions::new(policy, policy_document);
     let service = GateService::new(store, policies, attestor, config.authenticator, Arc::new(signer))
         .with_metrics(Arc::clone(&metrics));

@@ -16,7 +16,7 @@ use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::record::sha256_digest;
-use crate::store::{CF_POLICIES, StoreError, TenantStore, encode_component, rocks};
+use crate::store::{CF_POLICIES, Store, StoreError, TenantStore, encode_component, rocks};
 
 const DOCUMENT_KIND: &str = "document";
 const ACTIVE_KIND: &str = "active";
@@ -165,6 +165,53 @@ impl TenantStore {
             key.extend(encode_component(digest));
         }
         key
+    }
+}
+
+/// Returns the key of a site-wide default policy document. Every tenant key starts with the
+/// encoding of a non-empty tenant id, so a key that starts with the encoding of the empty
+/// string never collides with one.
+fn site_policy_key(digest: &str) -> Vec<u8> {
+    let mut key = encode_component("");
+    key.extend(encode_component("site-default"));
+    key.extend(encode_component(digest));
+    key
+}
+
+impl Store {
+    /// Stores the site-wide default policy document that the gate started with, so decisions
+    /// made with it can still be shown and replayed after `--policy` names another file.
+    ///
+    /// # Errors
+    ///
+    /// RocksDB errors.
+    pub fn put_site_policy(&self, document: &[u8]) -> Result<(), StoreError> {
+        let digest = sha256_digest(document);
+        self.put_raw(CF_POLICIES, &site_policy_key(&digest), document)
+    }
+}
+
+impl TenantStore {
+    /// Returns a site-wide default policy document that the gate once started with, by digest.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when the stored bytes do not have the digest of their key, and
+    /// RocksDB errors.
+    pub fn site_policy(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.cf(CF_POLICIES)?;
+        let Some(document) = self.db.get_cf(cf, site_policy_key(digest)).map_err(rocks("get site policy"))? else {
+            return Ok(None);
+        };
+        let actual = sha256_digest(&document);
+        if actual != digest {
+            return Err(StoreError::Corrupt {
+                what: "site default policy",
+                key: digest.to_owned(),
+                why: format!("the stored bytes have the digest {actual}"),
+            });
+        }
+        Ok(Some(document))
     }
 }
 

@@ -140,6 +140,12 @@ impl PolicyVersions {
         if digest == self.site_default.digest {
             return Ok(Some(self.site_default_selected()));
         }
+        if let Some(document) = store.site_policy(digest)? {
+            if let Some(policy) = self.cached(digest) {
+                return Ok(Some(SelectedPolicy { policy, version: 0 }));
+            }
+            return self.parse_stored(digest, 0, &document).map(Some);
+        }
         Ok(None)
     }
 
@@ -167,6 +173,14 @@ impl PolicyVersions {
         }
         if requested == self.site_default.digest {
             return Ok(Some(self.site_default_document(active.is_none())));
+        }
+        if let Some(document) = store.site_policy(requested)? {
+            return Ok(Some(PolicyDocument {
+                digest: requested.to_owned(),
+                version: 0,
+                document,
+                active: false,
+            }));
         }
         if digest.is_none() {
             return Err(StoreError::Corrupt {
@@ -304,6 +318,26 @@ mod tests {
         Store::open(dir.path())
             .expect("open")
             .for_tenant(&Tenant::parse(tenant).expect("valid tenant"))
+    }
+
+    #[test]
+    fn earlier_site_default_still_found() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = Store::open(dir.path()).expect("open");
+        database.put_site_policy(SITE.as_bytes()).expect("store first default");
+        let store = database.for_tenant(&Tenant::parse("acme").expect("valid tenant"));
+        let first_digest = versions().site_default().digest.clone();
+
+        // The gate restarts with another --policy file.
+        let second = parse_policy("site.yaml", TENANT_POLICY.as_bytes()).expect("second default");
+        let restarted = PolicyVersions::new(second, TENANT_POLICY.as_bytes().to_vec());
+        let selected = restarted.by_digest(&store, &first_digest).expect("lookup").expect("found");
+        assert_eq!(selected.version, 0);
+        assert_eq!(selected.policy.digest, first_digest);
+        let document = restarted.document(&store, Some(&first_digest)).expect("read").expect("found");
+        assert_eq!(document.document, SITE.as_bytes());
+        assert!(!document.active);
+        assert!(restarted.by_digest(&store, "sha256:00").expect("lookup").is_none());
     }
 
     #[test]

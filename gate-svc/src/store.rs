@@ -113,6 +113,16 @@ impl Store {
         })
     }
 
+    /// Writes one key outside any tenant's view.
+    ///
+    /// # Errors
+    ///
+    /// RocksDB errors.
+    pub(crate) fn put_raw(&self, family: &'static str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let cf = self.db.cf_handle(family).ok_or(StoreError::MissingColumnFamily(family))?;
+        self.db.put_cf(cf, key, value).map_err(rocks("put"))
+    }
+
     /// Returns the view of `tenant`: every key it reads or writes starts with that tenant.
     pub fn for_tenant(&self, tenant: &Tenant) -> TenantStore {
         TenantStore {
