@@ -255,6 +255,45 @@ mod tests {
         (dir, store.for_tenant(&tenant("acme")))
     }
 
+    /// Copies every file of the database directory `from` into `to`.
+    fn copy_database(from: &Path, to: &Path) {
+        for entry in std::fs::read_dir(from).expect("read database dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(path.file_name().expect("file name"))).expect("copy file");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_log_record_fails_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let view = store.for_tenant(&tenant("acme"));
+        for index in 0..20 {
+            view.create_promotion(&promotion(&format!("rel-{index}"), "prod")).expect("create");
+        }
+        // Leaking the database leaves its writes in the write-ahead log, as a crash does.
+        std::mem::forget(view);
+        std::mem::forget(store);
+
+        let copy = tempfile::tempdir().expect("temp dir");
+        copy_database(dir.path(), copy.path());
+        let log = std::fs::read_dir(copy.path())
+            .expect("read copy")
+            .map(|entry| entry.expect("dir entry").path())
+            .find(|path| path.extension().is_some_and(|extension| extension == "log"))
+            .expect("a write-ahead log file");
+        let mut bytes = std::fs::read(&log).expect("read log");
+        assert!(bytes.len() > 200, "the log holds the writes: {} bytes", bytes.len());
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&log, bytes).expect("write log");
+
+        let error = Store::open(copy.path()).err().expect("a corrupt log record must stop the open");
+        assert!(error.to_string().contains("open"), "{error}");
+    }
+
     #[test]
     fn promotion_create_then_get() {
         let (_dir, store) = open_temp();
