@@ -82,7 +82,7 @@ impl ServiceError {
     pub fn into_status(self) -> Status {
         match self {
             ServiceError::Rejected { code, reason, message } => {
-                info!(reason_code = %reason, message = %escape_for_log(&message), "request rejected");
+                info!(reason_code = %reason, detail = %escape_for_log(&message), "request rejected");
                 let mut status = Status::new(code, format!("{reason}: {message}"));
                 if let Ok(value) = reason.as_str().parse() {
                     status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);

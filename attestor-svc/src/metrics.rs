@@ -21,7 +21,7 @@ use crate::imports::TilesImport;
 use crate::store::Store;
 use crate::verification::{EvidenceVerification, InclusionResult};
 
-/// What a verification checked.
+/// The kind of check a verification made.
 #[derive(Debug, Clone, Copy)]
 pub enum VerificationKind {
     /// VerifyEvidence: every Sigstore bundle of an evidence bundle.

@@ -132,9 +132,9 @@ pub fn check_request(request: &OverrideRequest<'_>) -> Result<(), Refusal> {
             length: request.reason.len(),
         });
     }
-    // The reason is printed on operators' terminals, so it may hold line breaks and tabs but
-    // no other control character (such as an escape sequence), and some letter or digit, so
-    // that invisible characters alone do not pass as a reason.
+    // The reason is printed on operators' terminals, so it may contain line breaks and tabs but
+    // no other control character, such as an escape sequence. It must also contain a letter or
+    // digit, so that invisible characters alone do not pass as a reason.
     let control = |character: char| character.is_control() && !matches!(character, '\n' | '\t');
     if request.reason.chars().any(control) || !request.reason.chars().any(char::is_alphanumeric) {
         return Err(Refusal::ReasonNotText);

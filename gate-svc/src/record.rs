@@ -53,7 +53,7 @@ struct BreakGlassJson<'a> {
     overridden_reason_codes: Vec<&'static str>,
 }
 
-/// What a decision rested on besides the promotion and the evaluation.
+/// The inputs of a decision besides the promotion and the evaluation.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionContext<'a> {
     /// "sha256:<hex>" of the policy version the evaluation used.

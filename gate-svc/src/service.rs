@@ -147,7 +147,7 @@ impl GateService {
                 Ok((bundle_id, Ok(outcome))) => evidence.push(EvidenceResult { bundle_id, outcome }),
                 Ok((bundle_id, Err(CallerRejected(status)))) => {
                     // Dropping `calls` aborts the calls still running.
-                    info!(%bundle_id, code = ?status.code(), message = status.message(), "attestor rejected the caller's token");
+                    info!(%bundle_id, code = ?status.code(), detail = status.message(), "attestor rejected the caller's token");
                     return Err(status);
                 }
                 Err(join_error) => {
@@ -534,7 +534,7 @@ where
 pub(crate) fn rejection(code: Code, reason: ReasonCode, message: impl std::fmt::Display) -> Status {
     let message = message.to_string();
     // Recorded as a string, so the log quotes and escapes text that came from the request.
-    info!(reason_code = %reason, message = message.as_str(), "request rejected");
+    info!(reason_code = %reason, detail = message.as_str(), "request rejected");
     let mut status = Status::new(code, format!("{reason}: {message}"));
     if let Ok(value) = reason.as_str().parse() {
         status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);

@@ -430,9 +430,9 @@ fn outage_fails_closed(
     assert_recovers(&deployment, &release.promotion_id);
 }
 
-/// Asserts that no evaluation of the stream hung or allowed without the attestor: each one
-/// returned within the gate's deadline, every one that started once the attestor was out
-/// failed closed, and the ones that overlapped the disruption allowed or failed closed.
+/// Asserts that no evaluation of the stream hung or allowed without the attestor. Each one
+/// returned within the gate's deadline, and every one that started once the attestor was out
+/// failed closed. The ones that overlapped the disruption either allowed or failed closed.
 #[track_caller]
 fn assert_outage(outage: &Disruption, label: &str) {
     let deadline = ATTESTOR_TIMEOUT + SLACK;

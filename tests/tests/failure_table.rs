@@ -12,7 +12,7 @@
 //!
 //! A deny that leaves a requirement without verified evidence also carries
 //! `ERR_POLICY_REQUIREMENT_UNMET`. A pending evaluation leaves the requirement undecided, so it
-//! carries only the code that holds it. Each test starts its own services, so the records of the
+//! carries only the code that keeps it pending. Each test starts its own services, so the records of the
 //! tenant's chain are exactly those the test wrote, with sequence numbers from 1.
 
 use std::ops::RangeInclusive;

@@ -12,7 +12,7 @@ pub(super) const MAX_FLOW_DEPTH: usize = 32;
 /// Maximum indentation of a line, in columns.
 pub(super) const MAX_INDENT: usize = 256;
 
-/// Where and how a file nests too deeply.
+/// The position and description of nesting beyond the limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TooDeep {
     pub position: Position,
