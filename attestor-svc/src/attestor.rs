@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use stella_authority::Tenant;
 use stella_bundle::{Limits, open_trust_set};
+use stella_verify::cache::VerificationCache;
 use stella_verify::reason::ReasonCode;
 use stella_verify::tiles::TileNodeCache;
 use stella_verify::trust_root::TrustSet;
@@ -43,6 +44,11 @@ pub struct AttestorState {
     /// Interior nodes of recently read hash tiles, shared by every request and keyed by tenant
     /// and origin ([`crate::cache::node_cache_key`]).
     pub(crate) node_cache: TileNodeCache,
+    /// Certification paths and note signatures that verified, shared by VerifyEvidence and
+    /// VerifyBundleStream of every tenant, with the default capacities. Entries are keyed by
+    /// every input they depend on, trust material included, so sharing them between tenants
+    /// never changes a result.
+    pub(crate) verification_cache: Arc<VerificationCache>,
     /// Prometheus metrics; registered nowhere unless [`AttestorState::with_metrics`] set them.
     metrics: Arc<AttestorMetrics>,
 }
@@ -58,6 +64,7 @@ impl AttestorState {
             spool,
             trust_sets: Mutex::new(HashMap::new()),
             node_cache: TileNodeCache::new(crate::cache::NODE_CACHE_TILES),
+            verification_cache: Arc::new(VerificationCache::default()),
             metrics: Arc::new(AttestorMetrics::default()),
         }
     }
@@ -65,6 +72,7 @@ impl AttestorState {
     /// Records into `metrics`, whose store-size gauges then read this attestor's store.
     pub fn with_metrics(mut self, metrics: Arc<AttestorMetrics>) -> Self {
         metrics.watch_store(self.store.clone());
+        metrics.watch_verification_cache(Arc::clone(&self.verification_cache));
         self.metrics = metrics;
         self
     }
@@ -72,6 +80,12 @@ impl AttestorState {
     /// Returns the metrics this attestor records into.
     pub fn metrics(&self) -> &AttestorMetrics {
         &self.metrics
+    }
+
+    /// Returns the cache of verified certification paths and note signatures, whose
+    /// [`VerificationCache::stats`] count hits, misses and evictions.
+    pub fn verification_cache(&self) -> &VerificationCache {
+        &self.verification_cache
     }
 
     /// Returns the spool directory of streamed uploads.

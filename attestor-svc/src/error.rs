@@ -82,7 +82,9 @@ impl ServiceError {
     pub fn into_status(self) -> Status {
         match self {
             ServiceError::Rejected { code, reason, message } => {
-                info!(reason_code = %reason, detail = %escape_for_log(&message), "request rejected");
+                // Recorded as a string, so the log formatter quotes and escapes the request's
+                // text once (escaping it here too would double every backslash).
+                info!(reason_code = %reason, detail = message.as_str(), "request rejected");
                 let mut status = Status::new(code, format!("{reason}: {message}"));
                 if let Ok(value) = reason.as_str().parse() {
                     status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);

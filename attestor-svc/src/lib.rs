@@ -6,6 +6,7 @@
 //! Authority's JWKS, takes the caller's tenant from it and serves only that tenant's data.
 
 pub mod attestor;
+pub mod bundle_stream;
 pub mod cache;
 pub mod consistency;
 pub mod error;
@@ -69,7 +70,7 @@ pub struct AttestorConfig {
 
 /// Encoded descriptor sets of every gRPC service the attestor serves: its own, health and reflection.
 const SERVED_DESCRIPTOR_SETS: &[&[u8]] = &[
-    stella_proto::FILE_DESCRIPTOR_SET,
+    stella_proto::ATTESTOR_FILE_DESCRIPTOR_SET,
     tonic_health::pb::FILE_DESCRIPTOR_SET,
     tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
 ];
@@ -145,7 +146,7 @@ pub async fn run_with_metrics(
     health_reporter.set_serving::<AttestorServer<AttestorService>>().await;
     // Reflection lets grpcurl list and call the attestor and health services without the .proto files.
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(stella_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(stella_proto::ATTESTOR_FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the gRPC reflection service")?;

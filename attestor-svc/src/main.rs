@@ -53,7 +53,9 @@ async fn main() -> ExitCode {
     let _telemetry = match stella_telemetry::init("stella-attestor", args.log_format) {
         Ok(guard) => guard,
         Err(telemetry_error) => {
-            eprintln!("stella-attestor: {telemetry_error}");
+            if !telemetry_error.was_logged() {
+                eprintln!("stella-attestor: {telemetry_error}");
+            }
             return ExitCode::FAILURE;
         }
     };

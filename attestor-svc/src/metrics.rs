@@ -1,5 +1,6 @@
 //! Prometheus metrics of the attestor: verifications by outcome and reason code, inclusion
-//! proofs that do not verify, tile imports, and the size of the store. The gRPC request metrics
+//! proofs that do not verify, evidence reports served from the store, tile imports, the size of
+//! the store and the verification cache's counters. The gRPC request metrics
 //! come from [`stella_metrics::GrpcMetrics`].
 //!
 //! Label values come only from closed sets (verification kinds, outcomes, reason codes), never
@@ -11,9 +12,11 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use stella_metrics::GrpcMetrics;
+use stella_verify::cache::{EntryStats, VerificationCache};
 use stella_verify::reason::ReasonCode;
 use tracing::warn;
 
@@ -56,6 +59,16 @@ struct ImportLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportSourceLabels {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    kind: &'static str,
+}
+
 /// The attestor's metrics. [`AttestorMetrics::default`] registers them nowhere, for an attestor
 /// that serves no metrics endpoint.
 #[derive(Debug)]
@@ -65,10 +78,12 @@ pub struct AttestorMetrics {
     verifications: Family<OutcomeLabels, Counter>,
     verification_reasons: Family<ReasonLabels, Counter>,
     inclusion_proof_failures: Counter,
+    evidence_reports: Family<ReportSourceLabels, Counter>,
     tile_imports: Family<ImportLabels, Counter>,
     tiles_imported: Counter,
     tile_bytes_imported: Counter,
     store: Arc<StoreSizeCollector>,
+    cache: Arc<CacheCollector>,
 }
 
 impl Default for AttestorMetrics {
@@ -85,10 +100,12 @@ impl AttestorMetrics {
             verifications: Family::default(),
             verification_reasons: Family::default(),
             inclusion_proof_failures: Counter::default(),
+            evidence_reports: Family::default(),
             tile_imports: Family::default(),
             tiles_imported: Counter::default(),
             tile_bytes_imported: Counter::default(),
             store: Arc::new(StoreSizeCollector::default()),
+            cache: Arc::new(CacheCollector::default()),
         };
         registry.register(
             "stella_verifications",
@@ -102,8 +119,13 @@ impl AttestorMetrics {
         );
         registry.register(
             "stella_inclusion_proof_failures",
-            "Verifications with an inclusion proof that does not verify (ERR_REKOR_PROOF_INVALID); zero in normal operation",
+            "Verifications with an inclusion proof that does not verify for the entry given (ERR_REKOR_PROOF_INVALID); zero while callers check only entries taken from the log",
             metrics.inclusion_proof_failures.clone(),
+        );
+        registry.register(
+            "stella_evidence_reports",
+            "VerifyEvidence results by source: store (the report stored for the same evidence, trust root set and tile cache, returned without verifying again) or verified",
+            metrics.evidence_reports.clone(),
         );
         registry.register(
             "stella_tile_imports",
@@ -121,6 +143,7 @@ impl AttestorMetrics {
             metrics.tile_bytes_imported.clone(),
         );
         registry.register_collector(Box::new(Arc::clone(&metrics.store)));
+        registry.register_collector(Box::new(Arc::clone(&metrics.cache)));
         metrics
     }
 
@@ -129,8 +152,18 @@ impl AttestorMetrics {
         let _ = self.store.store.set(store);
     }
 
+    /// Lets the cache metrics read `cache`'s counters on each scrape. Only the first call has
+    /// effect.
+    pub fn watch_verification_cache(&self, cache: Arc<VerificationCache>) {
+        let _ = self.cache.cache.set(cache);
+    }
+
     /// Counts a finished VerifyEvidence.
     pub fn observe_evidence(&self, verified: &EvidenceVerification) {
+        let source = if verified.from_store { "store" } else { "verified" };
+        self.evidence_reports
+            .get_or_create(&ReportSourceLabels { source })
+            .inc();
         let outcome = if verified.outcome == "verified" {
             "verified"
         } else {
@@ -224,7 +257,7 @@ impl Collector for StoreSizeCollector {
         let tiles = ConstGauge::new(i64::try_from(size.tiles).unwrap_or(i64::MAX));
         tiles.encode(encoder.encode_descriptor(
             "stella_attestor_stored_tiles",
-            "Tiles stored for all tenants; RocksDB's estimate",
+            "Hash tiles and entry bundles stored for all tenants; RocksDB's estimate",
             None,
             tiles.metric_type(),
         )?)?;
@@ -235,6 +268,68 @@ impl Collector for StoreSizeCollector {
             None,
             bytes.metric_type(),
         )?)?;
+        Ok(())
+    }
+}
+
+/// Reads the verification cache's counters on each scrape.
+#[derive(Default)]
+struct CacheCollector {
+    cache: OnceLock<Arc<VerificationCache>>,
+}
+
+impl std::fmt::Debug for CacheCollector {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CacheCollector")
+            .field("watching", &self.cache.get().is_some())
+            .finish()
+    }
+}
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(cache) = self.cache.get() else {
+            return Ok(());
+        };
+        let stats = cache.stats();
+        let kinds: [(&'static str, EntryStats); 2] =
+            [("chain", stats.chains), ("signature", stats.signatures)];
+        let counters: [(&str, &str, fn(&EntryStats) -> u64); 3] = [
+            (
+                "stella_verification_cache_hits",
+                "Verification cache lookups that found a stored result, by kind (chain: certification paths, signature: checkpoint signatures)",
+                |entry| entry.hits,
+            ),
+            (
+                "stella_verification_cache_misses",
+                "Verification cache lookups that found nothing, so the full check ran, by kind",
+                |entry| entry.misses,
+            ),
+            (
+                "stella_verification_cache_evictions",
+                "Verification cache entries removed to make room for new ones, by kind",
+                |entry| entry.evictions,
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Counter)?;
+            for (kind, entry) in &kinds {
+                let labels = CacheLabels { kind: *kind };
+                ConstCounter::new(read(entry)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "stella_verification_cache_entries",
+            "Entries in the verification cache, by kind; at most the capacity",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (kind, entry) in &kinds {
+            let labels = CacheLabels { kind: *kind };
+            let entries = ConstGauge::new(i64::try_from(entry.len).unwrap_or(i64::MAX));
+            entries.encode(family.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }

@@ -11,7 +11,7 @@
 //! | ImportTrustRoots | `trust:import` |
 //! | ImportTiles, ImportTilesStream | `tiles:import` |
 //! | RegisterEvidence | `evidence:import` |
-//! | VerifyEvidence, VerifyInclusion, VerifyInclusionStream, ProveConsistency | `evidence:verify` |
+//! | VerifyEvidence, VerifyInclusion, VerifyInclusionStream, VerifyBundleStream, ProveConsistency | `evidence:verify` |
 //! | GetReport, ListCheckpoints | `reports:read` |
 //!
 //! The import RPCs run one at a time, in arrival order. This keeps "check against the
@@ -29,11 +29,12 @@ use stella_access::{Authenticator, Scope};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::field::{Empty, display};
-use tracing::{Span, info, instrument};
+use tracing::{Span, info, instrument, warn};
 
 use crate::attestor::{Attestor, AttestorState, rfc3339};
 use crate::consistency;
 use crate::error::{ServiceError, escape_for_log};
+use crate::bundle_stream;
 use crate::imports::TilesImport;
 use crate::inclusion_stream;
 use crate::spool;
@@ -261,10 +262,25 @@ impl AttestorRpc for AttestorService {
         let attestor = self.authorize_import(&request, "RegisterEvidence", Scope::EvidenceImport)?;
         let pb::ImportBundleRequest { file_name, archive } = request.into_inner();
         record_archive(&file_name, archive.len());
+        let verifier = attestor.clone();
         let registered = self
             .run_import(attestor, move |attestor, now| attestor.register_evidence(&file_name, &archive, now))
             .await?;
         info!(bundle_id = %registered.bundle_id, already_registered = registered.already_registered, "evidence bundle registered");
+        // Verified after the import turn is released, so other imports do not wait for it. A
+        // failure here leaves the registration in place: the first VerifyEvidence verifies.
+        let bundle_id = registered.bundle_id.clone();
+        match self.run(verifier, move |attestor, now| attestor.verify_registered(&bundle_id, now)).await {
+            Ok(Some(verified)) => {
+                info!(bundle_id = %registered.bundle_id, report_digest = %verified.report_digest, outcome = %verified.outcome, from_store = verified.from_store, "registered evidence verified");
+            }
+            Ok(None) => {
+                info!(bundle_id = %registered.bundle_id, "registered evidence not verified yet: no trust root set is valid now");
+            }
+            Err(status) => {
+                warn!(bundle_id = %registered.bundle_id, code = ?status.code(), message = %escape_for_log(status.message()), "verifying registered evidence failed; VerifyEvidence verifies it later");
+            }
+        }
         Ok(Response::new(pb::RegisterEvidenceResponse {
             bundle_id: registered.bundle_id,
             sigstore_bundles: registered.sigstore_bundles,
@@ -272,7 +288,7 @@ impl AttestorRpc for AttestorService {
         }))
     }
 
-    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, bundle_id = Empty))]
+    #[instrument(name = "attestor.VerifyEvidence", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty, bundle_id = Empty, from_store = Empty))]
     async fn verify_evidence(
         &self,
         request: Request<pb::VerifyEvidenceRequest>,
@@ -291,7 +307,8 @@ impl AttestorRpc for AttestorService {
                 attestor.verify_evidence(&id, at)
             })
             .await?;
-        info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = ?verified.reason_codes, verification_time, "evidence verified");
+        Span::current().record("from_store", verified.from_store);
+        info!(report_digest = %verified.report_digest, outcome = %verified.outcome, reason_codes = %verified.reason_codes.join(","), verification_time, from_store = verified.from_store, "evidence verified");
         self.state.metrics().observe_evidence(&verified);
         Ok(Response::new(pb::VerifyEvidenceResponse {
             bundle_id,
@@ -299,6 +316,7 @@ impl AttestorRpc for AttestorService {
             outcome: verified.outcome,
             reason_codes: verified.reason_codes,
             report_json: verified.report_json,
+            from_store: verified.from_store,
         }))
     }
 
@@ -331,7 +349,7 @@ impl AttestorRpc for AttestorService {
         let result = self
             .run(attestor, move |attestor, now| attestor.verify_inclusion(&origin, index, &entry, now))
             .await?;
-        info!(included = result.included, proof_source = %result.proof_source, reason_codes = ?result.reason_codes, "inclusion checked");
+        info!(included = result.included, proof_source = %result.proof_source, reason_codes = %result.reason_codes.join(","), "inclusion checked");
         Ok(Response::new(inclusion_stream::response(result, sequence)))
     }
 
@@ -352,6 +370,26 @@ impl AttestorRpc for AttestorService {
             .await?;
         info!(trust_set_version = trust.version, "inclusion stream started");
         let responses = inclusion_stream::start(Arc::new(tenant_attestor), trust, requests);
+        Ok(Response::new(responses))
+    }
+
+    type VerifyBundleStreamStream = bundle_stream::ResponseStream;
+
+    #[instrument(name = "attestor.VerifyBundleStream", skip_all, fields(tenant = Empty, subject = Empty, token_id = Empty))]
+    async fn verify_bundle_stream(
+        &self,
+        request: Request<Streaming<pb::VerifyBundleRequest>>,
+    ) -> Result<Response<Self::VerifyBundleStreamStream>, Status> {
+        // The token is checked before the first request message is read.
+        let attestor = self.authorize(&request, "VerifyBundleStream", Scope::EvidenceVerify)?;
+        let requests = request.into_inner();
+        // One clock read and one trust set for the whole call.
+        let tenant_attestor = attestor.clone();
+        let (trust, now) = self
+            .run(attestor, |attestor, now| Ok((attestor.valid_trust_set(now)?, now)))
+            .await?;
+        info!(trust_set_version = trust.version, "bundle stream started");
+        let responses = bundle_stream::start(Arc::new(tenant_attestor), trust, now, requests);
         Ok(Response::new(responses))
     }
 
@@ -387,7 +425,7 @@ impl AttestorRpc for AttestorService {
         let result = self
             .run(attestor, move |attestor, now| attestor.prove_consistency(&origin, old_size, new_size, now))
             .await?;
-        info!(consistent = result.consistent, proof_hashes = result.proof.len(), reason_codes = ?result.reason_codes, "consistency checked");
+        info!(consistent = result.consistent, proof_hashes = result.proof.len(), reason_codes = %result.reason_codes.join(","), "consistency checked");
         Ok(Response::new(consistency::response(result)))
     }
 }

@@ -1,6 +1,6 @@
 //! RocksDB storage of the attestor: trust root sets, checkpoints, tiles, tlog-proof files and
-//! their checkpoints, evidence bundles, verification reports, the import log, and the evidence of
-//! inconsistent checkpoints that imports were rejected for.
+//! their checkpoints, evidence bundles, verification reports and their index ([`report_index`]),
+//! the import log, and the evidence of inconsistent checkpoints that imports were rejected for.
 //!
 //! Each kind lives in its own column family, and every key starts with the tenant id. A
 //! [`Store`] is a view of one tenant ([`Store::for_tenant`]): it reads and writes only keys under
@@ -35,11 +35,13 @@ use sha2::{Digest as _, Sha256};
 use stella_authority::Tenant;
 
 mod inconsistencies;
+mod report_index;
 mod staging;
 #[cfg(test)]
 mod tenancy_tests;
 mod undo;
 pub use inconsistencies::EvidenceOutcome;
+pub use report_index::ReportKey;
 pub use staging::{StagedPaths, Staging};
 
 /// Memtable size of each column family, in bytes.
@@ -71,7 +73,7 @@ const CF_INCONSISTENCIES: &str = "inconsistencies";
 /// Tiles of the tile import in progress ([`staging`]); empty between imports.
 const CF_STAGING: &str = "staging";
 
-const COLUMN_FAMILIES: [&str; 11] = [
+const COLUMN_FAMILIES: [&str; 13] = [
     CF_TRUST_SETS,
     CF_CHECKPOINTS,
     CF_TILES,
@@ -83,6 +85,8 @@ const COLUMN_FAMILIES: [&str; 11] = [
     CF_INCONSISTENCIES,
     CF_STAGING,
     undo::CF_INGEST_UNDO,
+    report_index::CF_TLOG_STATE,
+    report_index::CF_REPORT_INDEX,
 ];
 
 /// Key suffixes inside the `trust_sets` column family.
@@ -417,6 +421,11 @@ impl Store {
         );
         // A tile import's undo log ends with the batch that completes the import.
         self.clear_ingest_undo(&mut write, &batch.record.digest)?;
+        // New tiles, checkpoints or tlog-proofs can change what the proof cache returns, so
+        // reports indexed under the old generation are no longer found.
+        if batch.record.summary.kind() == ImportKind::Tiles {
+            self.bump_tlog_generation(&mut write)?;
+        }
 
         self.db.write(write).map_err(rocks("write batch"))?;
         Ok(CommitOutcome::Imported)

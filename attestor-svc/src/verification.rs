@@ -1,30 +1,40 @@
 //! Offline verification requests: VerifyEvidence, GetReport and VerifyInclusion.
 //!
-//! Evidence is verified with `stella_verify::evidence::verify_bundle` against the current
+//! Evidence is verified with `stella_verify::evidence::verify_bundle_cached` against the current
 //! trust set, with inclusion proven from the local cache ([`Cache`]), never from the
 //! bundle's own proof and never over the network. Reports contain no wall-clock time, so
 //! verifying the same evidence against the same trust set and cache gives the same report
 //! digest.
+//!
+//! The verification time enters a report only through the trust set's validity check. While the
+//! trust set is valid, a report is therefore fixed by the evidence, the trust set digest, the
+//! tenant's tlog state generation (which every import that changes the cache increments) and
+//! [`REPORT_VERIFIER_VERSION`]. The attestor verifies each evidence bundle once for those inputs,
+//! at registration or at the first VerifyEvidence, and indexes the report under them
+//! ([`crate::store::ReportKey`]). Later calls return the stored bytes. A report for a trust set
+//! that is not valid at the requested time is verified every time and never indexed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use sha2::Digest as _;
 use stella_bundle::{EvidenceBundle, open_evidence};
 use stella_verify::bundle::{BundleContent, HashAlgorithm, parse_bundle};
 use stella_verify::evidence::{
-    Artifact, InclusionLookupError, InclusionSource, ProofSource, VerifyInput, verify_bundle,
+    Artifact, InclusionLookupError, InclusionSource, ProofSource, VerifyInput, verify_bundle_cached,
 };
 use stella_verify::merkle;
 use stella_verify::reason::{HasReasonCode, ReasonCode};
-use stella_verify::report::{Outcome, VerificationReport};
+use stella_verify::report::{Outcome, REPORT_VERIFIER_VERSION, VerificationReport};
 use stella_verify::trust_root::TrustSet;
+use tracing::warn;
 
 use crate::attestor::Attestor;
 use crate::cache::Cache;
 use crate::error::ServiceError;
-use crate::store::CheckpointSummary;
+use crate::store::{CheckpointSummary, ReportKey};
 
 /// Result of VerifyEvidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +47,8 @@ pub struct EvidenceVerification {
     pub reason_codes: Vec<String>,
     /// RFC 8785 JSON.
     pub report_json: Vec<u8>,
+    /// True when the report was read from the store instead of verified again.
+    pub from_store: bool,
 }
 
 /// Result of VerifyInclusion.
@@ -53,8 +65,11 @@ pub struct InclusionResult {
 }
 
 impl Attestor {
-    /// Verifies every Sigstore bundle of a registered evidence bundle, stores the report
-    /// under its digest and returns it.
+    /// Returns the verification report of a registered evidence bundle at `now`. When the trust
+    /// set is valid at `now` and a report is indexed for the current inputs, that report is
+    /// returned. Otherwise every Sigstore bundle is verified, and the report is stored under its
+    /// digest and indexed. When the trust set is not valid at `now`, the bundle is verified (the
+    /// report fails with the trust set's reason code) and the report is stored but not indexed.
     ///
     /// # Errors
     ///
@@ -62,35 +77,142 @@ impl Attestor {
     /// FAILED_PRECONDITION with `ERR_TRUST_ROOT_MISSING` without a trust set. Failed
     /// verification is not an error: it is a report with outcome "failed".
     pub fn verify_evidence(&self, bundle_id: &str, now: i64) -> Result<EvidenceVerification, ServiceError> {
-        let evidence = self.load_evidence(bundle_id)?;
+        self.require_registered(bundle_id)?;
         let trust = self.current_trust_set()?;
-        let cache = Cache::with_node_cache(&self.store, &trust, &self.state.node_cache);
+        if trust.check_valid_at(now).is_err() {
+            let report = self.verify_stored_evidence(bundle_id, &trust, now)?;
+            let verified = fresh_result(&report);
+            self.store.put_report(&verified.report_digest, &verified.report_json)?;
+            return Ok(verified);
+        }
+
+        // The generation is read before verification reads the cache. An import that commits
+        // meanwhile increments it, so this key is never looked up again and the report cannot
+        // outlive the cache state it was verified against.
+        let key = ReportKey {
+            bundle_id: bundle_id.to_owned(),
+            trust_set_digest: trust.digest.clone(),
+            tlog_generation: self.store.tlog_generation()?,
+            verifier_version: REPORT_VERIFIER_VERSION.to_owned(),
+        };
+        if let Some(stored) = self.stored_report(&key)? {
+            return Ok(stored);
+        }
+        self.verify_and_index(&key, &trust, now)
+    }
+
+    /// Verifies a registered evidence bundle again, ignoring the stored-report index, then
+    /// stores and indexes the report like a miss of [`Attestor::verify_evidence`]. The trust set
+    /// must be valid at `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Attestor::verify_evidence`], and FAILED_PRECONDITION with `ERR_TRUST_ROOT_EXPIRED`
+    /// when the trust set is not valid at `now`.
+    pub fn verify_evidence_again(&self, bundle_id: &str, now: i64) -> Result<EvidenceVerification, ServiceError> {
+        self.require_registered(bundle_id)?;
+        let trust = self.valid_trust_set(now)?;
+        let key = ReportKey {
+            bundle_id: bundle_id.to_owned(),
+            trust_set_digest: trust.digest.clone(),
+            tlog_generation: self.store.tlog_generation()?,
+            verifier_version: REPORT_VERIFIER_VERSION.to_owned(),
+        };
+        self.verify_and_index(&key, &trust, now)
+    }
+
+    /// Verifies a just registered evidence bundle and indexes its report, so that the first
+    /// VerifyEvidence finds it. Returns `None`, verifying nothing, when the tenant has no trust
+    /// set or its trust set is not valid at `now`: the first VerifyEvidence verifies then.
+    ///
+    /// # Errors
+    ///
+    /// As [`Attestor::verify_evidence`].
+    pub fn verify_registered(&self, bundle_id: &str, now: i64) -> Result<Option<EvidenceVerification>, ServiceError> {
+        if self.store.current_trust_set()?.is_none() {
+            return Ok(None);
+        }
+        if self.current_trust_set()?.check_valid_at(now).is_err() {
+            return Ok(None);
+        }
+        self.verify_evidence(bundle_id, now).map(Some)
+    }
+
+    /// Verifies the evidence of `key` against `trust`, then stores and indexes the report.
+    fn verify_and_index(
+        &self,
+        key: &ReportKey,
+        trust: &TrustSet,
+        now: i64,
+    ) -> Result<EvidenceVerification, ServiceError> {
+        let report = self.verify_stored_evidence(&key.bundle_id, trust, now)?;
+        let verified = fresh_result(&report);
+        self.store
+            .put_indexed_report(key, &verified.report_digest, &verified.report_json)?;
+        Ok(verified)
+    }
+
+    /// Returns the report indexed under `key`, or `None` when there is none or the stored bytes
+    /// are not the report the index names. Such a damaged entry is logged and treated as a miss,
+    /// so the caller verifies again instead of serving it.
+    fn stored_report(&self, key: &ReportKey) -> Result<Option<EvidenceVerification>, ServiceError> {
+        let Some(digest) = self.store.indexed_report_digest(key)? else {
+            return Ok(None);
+        };
+        let Some(report_json) = self.store.report(&digest)? else {
+            warn!(bundle_id = %key.bundle_id, report_digest = %digest, "indexed report is missing from the store; verifying again");
+            return Ok(None);
+        };
+        let actual_digest = report_digest(&report_json);
+        let report = serde_json::from_slice::<VerificationReport>(&report_json);
+        let report = match report {
+            Ok(report)
+                if actual_digest == digest
+                    && report.bundle_id == key.bundle_id
+                    && report.trust_set_digest == key.trust_set_digest =>
+            {
+                report
+            }
+            _ => {
+                warn!(bundle_id = %key.bundle_id, report_digest = %digest, %actual_digest, "indexed report does not match its index entry; verifying again");
+                return Ok(None);
+            }
+        };
+        Ok(Some(EvidenceVerification {
+            report_digest: digest,
+            outcome: outcome_text(report.outcome).to_owned(),
+            reason_codes: sorted_codes(report.reason_codes.iter().copied()),
+            report_json,
+            from_store: true,
+        }))
+    }
+
+    /// Verifies every Sigstore bundle of a registered evidence bundle against `trust` at `now`,
+    /// with inclusion from the tile cache.
+    fn verify_stored_evidence(
+        &self,
+        bundle_id: &str,
+        trust: &TrustSet,
+        now: i64,
+    ) -> Result<VerificationReport, ServiceError> {
+        let evidence = self.load_evidence(bundle_id)?;
+        let cache = Cache::with_node_cache(&self.store, trust, &self.state.node_cache);
 
         let mut entries = BTreeMap::new();
         for (path, json) in &evidence.sigstore_bundles {
             let input = VerifyInput {
                 bundle_json: json,
-                trust: &trust,
+                trust,
                 artifact: artifact_for(json, &evidence),
                 now,
             };
             let entry = tracing::info_span!("attestor.verify_entry", bundle_id, entry_path = %path)
-                .in_scope(|| verify_bundle(&input, &cache));
+                .in_scope(|| verify_bundle_cached(&input, &cache, &self.state.verification_cache));
             cache.take_error()?;
             entries.insert(path.clone(), entry);
         }
 
-        let report = VerificationReport::new(&evidence.id, &trust, entries);
-        let report_json = report.to_canonical_json();
-        let report_digest = report.digest();
-        self.store.put_report(&report_digest, &report_json)?;
-
-        Ok(EvidenceVerification {
-            report_digest,
-            outcome: outcome_text(report.outcome).to_owned(),
-            reason_codes: sorted_codes(report.reason_codes.iter().copied()),
-            report_json,
-        })
+        Ok(VerificationReport::new(&evidence.id, trust, entries))
     }
 
     /// Returns a stored report's JSON.
@@ -250,15 +372,24 @@ impl Attestor {
         }))
     }
 
-    fn load_evidence(&self, bundle_id: &str) -> Result<EvidenceBundle, ServiceError> {
-        let Some(archive) = self.store.evidence_archive(bundle_id)? else {
-            return Err(ServiceError::not_found(
+    /// Returns the archive of a registered evidence bundle.
+    ///
+    /// # Errors
+    ///
+    /// NOT_FOUND with `ERR_EVIDENCE_NOT_FOUND` for an unknown bundle id.
+    fn require_registered(&self, bundle_id: &str) -> Result<Vec<u8>, ServiceError> {
+        self.store.evidence_archive(bundle_id)?.ok_or_else(|| {
+            ServiceError::not_found(
                 ReasonCode::EvidenceNotFound,
                 format!(
                     "evidence bundle {bundle_id} is not registered; run `stella evidence verify --bundle FILE --offline` first"
                 ),
-            ));
-        };
+            )
+        })
+    }
+
+    fn load_evidence(&self, bundle_id: &str) -> Result<EvidenceBundle, ServiceError> {
+        let archive = self.require_registered(bundle_id)?;
         let label = format!("stored evidence bundle {bundle_id}");
         let opened = open_evidence(&label, &archive, &self.state.limits)
             .map_err(|error| ServiceError::Internal(format!("cannot reopen {label}: {error}")))?;
@@ -307,8 +438,25 @@ fn proof_source_text(source: ProofSource) -> &'static str {
     }
 }
 
+/// Returns `sha256:<hex>` of canonical report JSON, as [`VerificationReport::digest`] computes it.
+fn report_digest(report_json: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(report_json)))
+}
+
+/// Returns the response fields of a report that was just verified.
+fn fresh_result(report: &VerificationReport) -> EvidenceVerification {
+    let report_json = report.to_canonical_json();
+    EvidenceVerification {
+        report_digest: report_digest(&report_json),
+        outcome: outcome_text(report.outcome).to_owned(),
+        reason_codes: sorted_codes(report.reason_codes.iter().copied()),
+        report_json,
+        from_store: false,
+    }
+}
+
 /// Returns the outcome as the report JSON spells it.
-fn outcome_text(outcome: Outcome) -> &'static str {
+pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Verified => "verified",
         Outcome::Failed => "failed",

@@ -173,6 +173,19 @@ async fn counters_follow_calls() {
         sample(&text, "stella_attestor_store_sst_bytes").is_some(),
         "{text}"
     );
+    // Inclusion checks use no certificate paths, so the verification cache is still empty.
+    for kind in ["chain", "signature"] {
+        assert_eq!(
+            sample(&text, &format!(r#"stella_verification_cache_entries{{kind="{kind}"}}"#)),
+            Some(0.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, &format!(r#"stella_verification_cache_hits_total{{kind="{kind}"}}"#)),
+            Some(0.0),
+            "{text}"
+        );
+    }
 
     // Index 3 is "four", so this proof does not verify.
     let wrong = verify_inclusion(&mut client, 3, b"three").await;
@@ -253,6 +266,21 @@ async fn unknown_method_label_is_bounded() {
         .await
         .expect_err("unknown method answered");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
+    // A gate method is unknown here too: the attestor's metrics know only its own methods.
+    grpc.ready().await.expect("ready");
+    let gate_path = http::uri::PathAndQuery::from_static("/stella.gate.v1.Gate/GetSigningKey");
+    let codec =
+        tonic_prost::ProstCodec::<pb::VerifyInclusionRequest, pb::VerifyInclusionResponse>::default(
+        );
+    let status = grpc
+        .unary(
+            tonic::Request::new(pb::VerifyInclusionRequest::default()),
+            gate_path,
+            codec,
+        )
+        .await
+        .expect_err("gate method answered by the attestor");
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
 
     let text = scrape(server.metrics).await;
     assert_eq!(
@@ -260,10 +288,12 @@ async fn unknown_method_label_is_bounded() {
             &text,
             r#"stella_grpc_requests_total{method="unknown",code="UNIMPLEMENTED"}"#
         ),
-        Some(1.0),
+        Some(2.0),
         "{text}"
     );
     assert!(!text.contains("NoSuchMethod"), "{text}");
+    // The gate's methods are not the attestor's, so they get no series here.
+    assert!(!text.contains("/stella.gate.v1.Gate/"), "{text}");
 }
 
 #[tokio::test]
@@ -297,6 +327,7 @@ async fn reflection_lists_services() {
         .map(|service| service.name.as_str())
         .collect();
     assert!(names.contains(&"stella.attestor.v1.Attestor"), "{names:?}");
+    assert!(!names.contains(&"stella.gate.v1.Gate"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
     assert!(
         names.contains(&"grpc.reflection.v1.ServerReflection"),

@@ -175,7 +175,7 @@ pub async fn decide(
         requested_by = grant.requested_by.as_str(),
         expires_at = %rfc3339(grant.expires_at).unwrap_or_default(),
         overridden_decision = applied.overridden_decision.as_str(),
-        overridden_reason_codes = ?sorted_code_strings(&applied.overridden_reason_codes),
+        overridden_reason_codes = %sorted_code_strings(&applied.overridden_reason_codes).join(","),
         "break-glass override applied; the decision is not a standard verification"
     );
     Ok((overridden, Some(applied)))
@@ -201,6 +201,7 @@ pub fn to_proto(applied: &AppliedOverride) -> pb::BreakGlass {
 /// it, INVALID_ARGUMENT for an invalid field.
 fn refused(promotion_id: &str, request: &CheckedRequest, refusal: &Refusal) -> Status {
     warn!(
+        reason_code = %ReasonCode::BreakGlassRefused,
         promotion_id,
         ticket = request.ticket.as_str(),
         requested_by = request.requested_by.as_str(),

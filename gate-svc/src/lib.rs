@@ -45,7 +45,7 @@ use crate::store::Store;
 
 /// Encoded descriptor sets of every gRPC service the gate serves: its own, health and reflection.
 const SERVED_DESCRIPTOR_SETS: &[&[u8]] = &[
-    stella_proto::FILE_DESCRIPTOR_SET,
+    stella_proto::GATE_FILE_DESCRIPTOR_SET,
     tonic_health::pb::FILE_DESCRIPTOR_SET,
     tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
 ];
@@ -139,19 +139,22 @@ pub async fn run_with_metrics(
     health_reporter.set_serving::<GateServer<GateService>>().await;
     // Reflection lets grpcurl list and call the gate and health services without the .proto files.
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(stella_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(stella_proto::GATE_FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the gRPC reflection service")?;
     let grpc_metrics = GrpcMetricsLayer::for_descriptor_sets(Arc::clone(&metrics.grpc), SERVED_DESCRIPTOR_SETS)
         .context("cannot list the gRPC methods for the metrics")?;
 
-    let serves_tls = config.tls.is_some();
     let mut server = tonic::transport::Server::builder().layer(grpc_metrics);
-    if let Some(tls) = config.tls {
-        server = server.tls_config(tls).context("invalid TLS configuration of the gate server")?;
-    }
-    info!(%address, tls = serves_tls, attestor = %config.attestor_url, "gate listening");
+    let transport = match config.tls {
+        Some(tls) => {
+            server = server.tls_config(tls).context("invalid TLS configuration of the gate server")?;
+            "tls"
+        }
+        None => "plaintext",
+    };
+    info!(%address, transport, attestor = %config.attestor_url, "gate listening");
     server
         // One span per request, continuing the caller's W3C trace context when it sends one.
         .trace_fn(stella_telemetry::server_span)

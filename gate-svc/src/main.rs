@@ -73,7 +73,9 @@ async fn main() -> ExitCode {
     let _telemetry = match stella_telemetry::init("stella-gate", args.log_format) {
         Ok(guard) => guard,
         Err(telemetry_error) => {
-            eprintln!("stella-gate: {telemetry_error}");
+            if !telemetry_error.was_logged() {
+                eprintln!("stella-gate: {telemetry_error}");
+            }
             return ExitCode::FAILURE;
         }
     };

@@ -119,7 +119,7 @@ impl GateService {
         evaluation_time: i64,
     ) -> Result<(Promotion, Evaluation), Status> {
         if !request.offline_rekor {
-            return Err(Status::invalid_argument(
+            return Err(rejection_without_code(Code::InvalidArgument, 
                 "offline_rekor must be true: the gate proves Rekor inclusion only from the attestor's offline cache",
             ));
         }
@@ -172,7 +172,7 @@ impl GateService {
         for gate in evaluation.gates.iter().filter(|gate| !gate.satisfied) {
             info!(
                 gate = %gate.requirement,
-                reason_codes = ?sorted_code_strings(&gate.reason_codes),
+                reason_codes = %sorted_code_strings(&gate.reason_codes).join(","),
                 detail = ?gate.detail,
                 "gate not satisfied"
             );
@@ -197,7 +197,7 @@ impl Gate for GateService {
             &request.target_environment,
             &request.evidence_bundle_ids,
         )
-        .map_err(|error| Status::invalid_argument(format!("invalid promotion: {error}")))?;
+        .map_err(|error| rejection_without_code(Code::InvalidArgument, format!("invalid promotion: {error}")))?;
 
         let store = caller.store;
         let to_store = promotion.clone();
@@ -236,7 +236,7 @@ impl Gate for GateService {
         span.record("promotion_id", message.promotion_id.as_str());
         break_glass_rpc::reject_in_preview(message)?;
         if !message.request_id.is_empty() {
-            return Err(Status::invalid_argument(
+            return Err(rejection_without_code(Code::InvalidArgument, 
                 "request_id applies only to Evaluate: a preview writes no record to return again",
             ));
         }
@@ -258,7 +258,7 @@ impl Gate for GateService {
         let preview = record::preview(&promotion, &evaluation, context).map_err(internal)?;
         info!(
             decision = evaluation.decision.as_str(),
-            reason_codes = ?sorted_code_strings(&evaluation.reason_codes),
+            reason_codes = %sorted_code_strings(&evaluation.reason_codes).join(","),
             policy_version = selected.version,
             "gates previewed"
         );
@@ -325,7 +325,7 @@ impl Gate for GateService {
                 self.metrics.observe_decision(evaluation.decision, applied.is_some());
                 info!(
                     decision = evaluation.decision.as_str(),
-                    reason_codes = ?sorted_code_strings(&evaluation.reason_codes),
+                    reason_codes = %sorted_code_strings(&evaluation.reason_codes).join(","),
                     policy_version = selected.version,
                     sequence,
                     record_digest = %record.record_digest,
@@ -360,7 +360,7 @@ impl Gate for GateService {
         // Another tenant's record is NOT_FOUND with the same message as a missing one.
         match blocking(move || store.decision(&id)).await? {
             Some(stored) => Ok(Response::new(decision_message(stored, true)?)),
-            None => Err(Status::not_found(format!(
+            None => Err(rejection_without_code(Code::NotFound, format!(
                 "decision record {record_id:?} does not exist"
             ))),
         }
@@ -390,7 +390,7 @@ impl Gate for GateService {
             0 => DEFAULT_PAGE_SIZE,
             size if size <= MAX_PAGE_SIZE => usize::try_from(size).unwrap_or(DEFAULT_PAGE_SIZE),
             size => {
-                return Err(Status::invalid_argument(format!(
+                return Err(rejection_without_code(Code::InvalidArgument, format!(
                     "page_size {size} is too large; the maximum is {MAX_PAGE_SIZE}"
                 )));
             }
@@ -455,7 +455,7 @@ pub(crate) async fn load_promotion(store: &TenantStore, promotion_id: &str) -> R
     let id = promotion_id.to_owned();
     match blocking(move || store.promotion(&id)).await? {
         Some(promotion) => Ok(promotion),
-        None => Err(Status::not_found(format!("promotion {promotion_id:?} does not exist"))),
+        None => Err(rejection_without_code(Code::NotFound, format!("promotion {promotion_id:?} does not exist"))),
     }
 }
 
@@ -521,7 +521,7 @@ where
 {
     match tokio::task::spawn_blocking(call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(StoreError::PromotionConflict { promotion_id })) => Err(Status::already_exists(format!(
+        Ok(Err(StoreError::PromotionConflict { promotion_id })) => Err(rejection_without_code(Code::AlreadyExists, format!(
             "promotion {promotion_id:?} already exists with different subjects, target or evidence"
         ))),
         Ok(Err(store_error)) => Err(internal(store_error)),
@@ -540,6 +540,15 @@ pub(crate) fn rejection(code: Code, reason: ReasonCode, message: impl std::fmt::
         status.metadata_mut().insert(REASON_CODE_METADATA_KEY, value);
     }
     status
+}
+
+/// Builds the status of a rejected request that has no reason code (a malformed field, an
+/// unknown id, a conflicting promotion) and logs it at INFO, as [`rejection`] does for coded
+/// rejections.
+pub(crate) fn rejection_without_code(code: Code, message: impl std::fmt::Display) -> Status {
+    let message = message.to_string();
+    info!(code = ?code, detail = message.as_str(), "request rejected");
+    Status::new(code, message)
 }
 
 /// Logs an internal error once and returns a generic status.
@@ -562,7 +571,7 @@ fn preview_time(requested: i64) -> Result<i64, Status> {
     match requested {
         0 => Ok(unix_now()),
         1..=MAX_EVALUATION_TIME => Ok(requested),
-        other => Err(Status::invalid_argument(format!(
+        other => Err(rejection_without_code(Code::InvalidArgument, format!(
             "evaluation_time {other} is out of range: give Unix seconds from 1 to {MAX_EVALUATION_TIME} \
              (9999-12-31T23:59:59Z), or 0 to evaluate now"
         ))),

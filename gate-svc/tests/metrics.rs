@@ -177,6 +177,7 @@ async fn reflection_lists_gate_services() {
         .map(|service| service.name.as_str())
         .collect();
     assert!(names.contains(&"stella.gate.v1.Gate"), "{names:?}");
+    assert!(!names.contains(&"stella.attestor.v1.Attestor"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
     gate.stop().await;
 }

@@ -82,7 +82,7 @@ impl GrpcMetrics {
 }
 
 /// Returns the method paths (`/package.Service/Method`) of every service in an encoded
-/// `FileDescriptorSet`, such as `stella_proto::FILE_DESCRIPTOR_SET`.
+/// `FileDescriptorSet`, such as `stella_proto::ATTESTOR_FILE_DESCRIPTOR_SET`.
 ///
 /// # Errors
 ///

@@ -6,6 +6,7 @@
 //! Without `OTEL_EXPORTER_OTLP_ENDPOINT` no exporter is built, so the process opens no
 //! connection for telemetry. The OTLP exporter would otherwise fall back to `localhost:4317`.
 
+mod export;
 mod propagation;
 
 use std::io::IsTerminal;
@@ -55,7 +56,8 @@ impl Drop for Guard {
 /// Errors of [`init`].
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// The OTLP exporter could not be built from the `OTEL_EXPORTER_OTLP_*` variables.
+    /// The OTLP exporter could not be built from the `OTEL_EXPORTER_OTLP_*` variables. [`init`]
+    /// has already logged it in the requested log format.
     #[error("cannot set up OTLP span export to {endpoint} (from {OTLP_ENDPOINT_VAR}): {source}")]
     Exporter {
         endpoint: String,
@@ -66,6 +68,14 @@ pub enum TelemetryError {
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
 }
 
+impl TelemetryError {
+    /// Reports whether [`init`] wrote this error to the log already, so the caller need not
+    /// print it again.
+    pub fn was_logged(&self) -> bool {
+        matches!(self, TelemetryError::Exporter { .. })
+    }
+}
+
 /// Installs the global tracing subscriber of a service: log lines in `format` on standard
 /// error, filtered by `RUST_LOG` (default `info`), and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 /// set and not empty, an OTLP exporter over gRPC whose spans carry `service.name` =
@@ -74,14 +84,19 @@ pub enum TelemetryError {
 ///
 /// # Errors
 ///
-/// [`TelemetryError::Exporter`] when the endpoint is not a valid URL, and
+/// [`TelemetryError::Exporter`] when the endpoint is not a valid URL: the log is installed
+/// without span export and the error logged in `format` before it is returned.
 /// [`TelemetryError::Subscriber`] when called twice.
 pub fn init(service_name: &'static str, format: LogFormat) -> Result<Guard, TelemetryError> {
-    let provider = match std::env::var(OTLP_ENDPOINT_VAR) {
-        Ok(endpoint) if !endpoint.trim().is_empty() => {
-            Some(tracer_provider(service_name, &endpoint)?)
-        }
-        _ => None,
+    let endpoint = std::env::var(OTLP_ENDPOINT_VAR)
+        .ok()
+        .filter(|endpoint| !endpoint.trim().is_empty());
+    let (provider, exporter_error) = match &endpoint {
+        Some(endpoint) => match tracer_provider(service_name, endpoint) {
+            Ok(provider) => (Some(provider), None),
+            Err(exporter_error) => (None, Some(exporter_error)),
+        },
+        None => (None, None),
     };
     let otel_layer = provider
         .as_ref()
@@ -114,8 +129,16 @@ pub fn init(service_name: &'static str, format: LogFormat) -> Result<Guard, Tele
         .with(json_layer)
         .with(otel_layer)
         .try_init()?;
-    if provider.is_some() {
-        tracing::info!(service = service_name, "exporting spans over OTLP");
+    if let Some(exporter_error) = exporter_error {
+        tracing::error!(service = service_name, error = %exporter_error, "cannot start");
+        return Err(exporter_error);
+    }
+    if let Some(endpoint) = endpoint.as_deref().filter(|_| provider.is_some()) {
+        tracing::info!(
+            service = service_name,
+            endpoint = %endpoint_for_log(endpoint),
+            "exporting spans over OTLP"
+        );
     }
     Ok(Guard { provider })
 }
@@ -130,12 +153,46 @@ fn tracer_provider(
         .with_endpoint(endpoint)
         .build()
         .map_err(|source| TelemetryError::Exporter {
-            endpoint: endpoint.to_owned(),
+            endpoint: endpoint_for_log(endpoint),
             source,
         })?;
+    let exporter = export::LoggingExporter::new(exporter, endpoint_for_log(endpoint));
     let resource = Resource::builder().with_service_name(service_name).build();
     Ok(SdkTracerProvider::builder()
         .with_resource(resource)
         .with_batch_exporter(exporter)
         .build())
+}
+
+/// Returns the endpoint for log lines, with any user name and password in it replaced by
+/// `***`.
+fn endpoint_for_log(endpoint: &str) -> String {
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return endpoint.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => endpoint.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_for_log;
+
+    #[test]
+    fn endpoint_for_log_hides_credentials() {
+        assert_eq!(endpoint_for_log("http://127.0.0.1:4317"), "http://127.0.0.1:4317");
+        assert_eq!(
+            endpoint_for_log("https://user:secret@collector:4317/v1"),
+            "https://***@collector:4317/v1"
+        );
+        assert_eq!(endpoint_for_log("collector:4317"), "collector:4317");
+        // An @ in the path is not a credential.
+        assert_eq!(
+            endpoint_for_log("http://collector:4317/a@b"),
+            "http://collector:4317/a@b"
+        );
+    }
 }

@@ -195,9 +195,11 @@ fn evaluation_is_one_trace() {
         .service_env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .start();
     let case = vectors.case(DSSE_HAPPY);
+    // Registered before any trust root set exists, so the attestor cannot verify the evidence at
+    // registration and the evaluation's VerifyEvidence runs every verification step.
+    let bundle_id = env.register_case(&case);
     env.install_trust(&vectors.staging_trusted_root(), &[]);
     env.install_proofs(&[&case.bundle()]);
-    let bundle_id = env.register_case(&case);
     env.promotion_create("traced", PROD, &[&bundle_id]);
 
     // Without TRACEPARENT the CLI starts a trace and prints its id.
@@ -243,6 +245,8 @@ fn evaluation_is_one_trace() {
         ),
         (attestor, "attestor.VerifyEvidence", "tenant", TENANT_A),
         (attestor, "attestor.VerifyEvidence", "bundle_id", bundle),
+        // The first evaluation verifies: registration came before the trust root set.
+        (attestor, "attestor.VerifyEvidence", "from_store", "false"),
         (attestor, "attestor.verify_entry", "bundle_id", bundle),
         (attestor, "verify.tile_lookup", "origin", ALPHA3_ORIGIN),
         (attestor, "verify.checkpoint", "origin", ALPHA3_ORIGIN),
@@ -295,10 +299,100 @@ fn evaluation_is_one_trace() {
     output.assert_ok();
     assert_eq!(output.str_field("trace_id"), CALLER_TRACE_ID, "{output}");
     let joined = wait_for_trace(&receiver, CALLER_TRACE_ID);
+    // Nothing changed since the first evaluation, so the attestor returns the stored report.
+    let stored = find_span(&joined, attestor, "attestor.VerifyEvidence");
+    assert_eq!(stored.attribute("from_store"), Some("true"), "{stored:?}");
+    assert!(
+        joined.iter().all(|span| span.name != "attestor.verify_entry"),
+        "the second evaluation verified again"
+    );
     let services: BTreeSet<&str> = joined.iter().map(|span| span.service.as_str()).collect();
     assert_eq!(
         services,
         BTreeSet::from(["stella-attestor", "stella-gate"]),
         "spans of the caller's trace"
     );
+}
+
+/// Waits until `read_log()` contains `needle`, failing with the log after [`EXPORT_TIMEOUT`].
+fn wait_for_log(read_log: impl Fn() -> String, needle: &str) -> String {
+    let deadline = Instant::now() + EXPORT_TIMEOUT;
+    loop {
+        let log = read_log();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "log has no {needle:?} within {EXPORT_TIMEOUT:?}:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn unreachable_collector_is_logged() {
+    let Some(vectors) = Vectors::locate() else {
+        return;
+    };
+    // Nothing listens on this port once the probe socket is closed.
+    let port = stella_e2e::service::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = Env::builder("traces-unreachable")
+        .gate(&policy::standard())
+        .service_env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .service_env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .start();
+    // A call makes spans for the exporter to send.
+    env.install_trust(&vectors.staging_trusted_root(), &[]);
+
+    let attestor = env.attestor();
+    let log = wait_for_log(
+        || attestor.log_text(),
+        "cannot export spans to the OTLP collector",
+    );
+    assert!(
+        log.contains("exporting spans over OTLP") && log.contains(&endpoint),
+        "the start line does not name the endpoint {endpoint}:\n{log}"
+    );
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("cannot export spans to the OTLP collector"))
+        .count();
+    // Later failures within a minute are counted, not logged again.
+    std::thread::sleep(Duration::from_millis(500));
+    let later = attestor
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("cannot export spans to the OTLP collector"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+    assert_eq!(later, 1, "repeated export failures logged again");
+}
+
+#[test]
+fn invalid_endpoint_logged_as_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, br#"{"keys":[]}"#).expect("write JWKS");
+    let output = std::process::Command::new(stella_e2e::binaries::locate("stella-attestor"))
+        .args(["--listen", "127.0.0.1:0", "--plaintext-loopback", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--authority-jwks")
+        .arg(&jwks)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[not-an-address")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run stella-attestor");
+    assert!(!output.status.success(), "the attestor started with an invalid endpoint");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one log line:\n{stderr}");
+    let line: serde_json::Value =
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(line["level"], "ERROR", "{stderr}");
+    assert_eq!(line["fields"]["message"], "cannot start", "{stderr}");
+    let error = line["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("OTLP"), "{stderr}");
 }

@@ -19,8 +19,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use thiserror::Error;
 
+use crate::cache::VerificationCache;
 use crate::merkle::Hash;
-use crate::note::{KeyType, NoteError, NoteVerifier, VerifiedSignature, verify_note};
+use crate::note::{KeyType, NoteError, NoteVerifier, VerifiedSignature, verify_note_with};
 use crate::reason::{HasReasonCode, ReasonCode};
 
 /// Errors from parsing or verifying a checkpoint.
@@ -179,8 +180,8 @@ impl OriginRule {
     }
 }
 
-/// A checkpoint whose log signature verified. Only [`verify_checkpoint`] and
-/// [`verify_checkpoint_with_rule`] construct it.
+/// A checkpoint whose log signature verified. Only [`verify_checkpoint`],
+/// [`verify_checkpoint_with_rule`] and their cached forms construct it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCheckpoint {
     checkpoint: Checkpoint,
@@ -221,7 +222,7 @@ impl VerifiedCheckpoint {
 ///
 /// # Errors
 ///
-/// [`CheckpointError::Note`] from [`verify_note`], a parse error from
+/// [`CheckpointError::Note`] from [`crate::note::verify_note`], a parse error from
 /// [`parse_checkpoint_body`], or [`CheckpointError::NoLogSignature`].
 pub fn verify_checkpoint(
     note: &[u8],
@@ -241,7 +242,45 @@ pub fn verify_checkpoint_with_rule(
     verifiers: &[NoteVerifier],
     rule: OriginRule,
 ) -> Result<VerifiedCheckpoint, CheckpointError> {
-    let verified = verify_note(note, verifiers)?;
+    verify_checkpoint_with(note, verifiers, rule, None)
+}
+
+/// Verifies a signed checkpoint like [`verify_checkpoint`], skipping the note signature checks
+/// that `cache` has stored as verified (see [`crate::note::verify_note_cached`]).
+///
+/// # Errors
+///
+/// As [`verify_checkpoint`].
+pub fn verify_checkpoint_cached(
+    note: &[u8],
+    verifiers: &[NoteVerifier],
+    cache: &VerificationCache,
+) -> Result<VerifiedCheckpoint, CheckpointError> {
+    verify_checkpoint_with(note, verifiers, OriginRule::KeyNameIsOrigin, Some(cache))
+}
+
+/// Verifies a signed checkpoint like [`verify_checkpoint_with_rule`], skipping the note
+/// signature checks that `cache` has stored as verified.
+///
+/// # Errors
+///
+/// As [`verify_checkpoint`].
+pub fn verify_checkpoint_with_rule_cached(
+    note: &[u8],
+    verifiers: &[NoteVerifier],
+    rule: OriginRule,
+    cache: &VerificationCache,
+) -> Result<VerifiedCheckpoint, CheckpointError> {
+    verify_checkpoint_with(note, verifiers, rule, Some(cache))
+}
+
+fn verify_checkpoint_with(
+    note: &[u8],
+    verifiers: &[NoteVerifier],
+    rule: OriginRule,
+    cache: Option<&VerificationCache>,
+) -> Result<VerifiedCheckpoint, CheckpointError> {
+    let verified = verify_note_with(note, verifiers, cache)?;
     let checkpoint = parse_checkpoint_body(verified.text())?;
 
     let (log_signatures, cosignatures): (Vec<&VerifiedSignature>, Vec<&VerifiedSignature>) =

@@ -320,7 +320,7 @@ mod tests {
 
     fn test_key() -> (p256::ecdsa::SigningKey, PublicKey) {
         let signing = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("valid scalar");
-        let public = PublicKey::P256(*signing.verifying_key());
+        let public = PublicKey::try_from(*signing.verifying_key()).expect("valid P-256 key");
         (signing, public)
     }
 

@@ -50,6 +50,7 @@ use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use crate::bundle::{BundleContent, BundleError, HashAlgorithm, SigstoreBundle, parse_bundle};
+use crate::cache::VerificationCache;
 use crate::checkpoint::CheckpointError;
 use crate::dsse::DsseError;
 use crate::merkle::ProofError;
@@ -277,7 +278,7 @@ impl HasReasonCode for EvidenceError {
 /// Verifies a Sigstore bundle with the bundle's own inclusion proof and checkpoint (checked with
 /// the trust set's checkpoint verifiers).
 pub fn verify_bundle_with_own_proof(input: &VerifyInput) -> EntryReport {
-    verify_with_own_proof(input, None)
+    verify_with_own_proof(input, None, None)
 }
 
 /// Verifies a Sigstore bundle like [`verify_bundle_with_own_proof`] and requires the signer the
@@ -286,13 +287,13 @@ pub fn verify_bundle_with_own_proof_signed_by(
     input: &VerifyInput,
     signer: &ExpectedSigner,
 ) -> EntryReport {
-    verify_with_own_proof(input, Some(signer))
+    verify_with_own_proof(input, Some(signer), None)
 }
 
 /// Verifies one Sigstore bundle offline and reports every failed check. Bad input yields a failed
 /// report, never a panic.
 pub fn verify_bundle(input: &VerifyInput, inclusion: &dyn InclusionSource) -> EntryReport {
-    verify_with(input, None, inclusion)
+    verify_with(input, None, inclusion, None)
 }
 
 /// Verifies one Sigstore bundle like [`verify_bundle`] and requires the signer the caller
@@ -302,7 +303,52 @@ pub fn verify_bundle_signed_by(
     signer: &ExpectedSigner,
     inclusion: &dyn InclusionSource,
 ) -> EntryReport {
-    verify_with(input, Some(signer), inclusion)
+    verify_with(input, Some(signer), inclusion, None)
+}
+
+/// Verifies one Sigstore bundle like [`verify_bundle`], reusing certification paths that `cache`
+/// stores and storing new ones. The report is byte for byte the one [`verify_bundle`] returns.
+///
+/// The cache reaches the Fulcio and TSA chain checks only. Checkpoints come verified from
+/// `inclusion`, so a source that should reuse checkpoint signatures verifies them with
+/// [`crate::checkpoint::verify_checkpoint_cached`] (as [`BundleInclusionSource::with_cache`]
+/// does).
+pub fn verify_bundle_cached(
+    input: &VerifyInput,
+    inclusion: &dyn InclusionSource,
+    cache: &VerificationCache,
+) -> EntryReport {
+    verify_with(input, None, inclusion, Some(cache))
+}
+
+/// Verifies one Sigstore bundle like [`verify_bundle_signed_by`], with `cache` as
+/// [`verify_bundle_cached`] uses it.
+pub fn verify_bundle_signed_by_cached(
+    input: &VerifyInput,
+    signer: &ExpectedSigner,
+    inclusion: &dyn InclusionSource,
+    cache: &VerificationCache,
+) -> EntryReport {
+    verify_with(input, Some(signer), inclusion, Some(cache))
+}
+
+/// Verifies a Sigstore bundle like [`verify_bundle_with_own_proof`], with `cache` for the chain
+/// checks and the bundle's checkpoint signatures.
+pub fn verify_bundle_with_own_proof_cached(
+    input: &VerifyInput,
+    cache: &VerificationCache,
+) -> EntryReport {
+    verify_with_own_proof(input, None, Some(cache))
+}
+
+/// Verifies a Sigstore bundle like [`verify_bundle_with_own_proof_signed_by`], with `cache` for
+/// the chain checks and the bundle's checkpoint signatures.
+pub fn verify_bundle_with_own_proof_signed_by_cached(
+    input: &VerifyInput,
+    signer: &ExpectedSigner,
+    cache: &VerificationCache,
+) -> EntryReport {
+    verify_with_own_proof(input, Some(signer), Some(cache))
 }
 
 /// Checks that a report names the expected signer: subject alternative name and OIDC issuer equal,
@@ -340,14 +386,22 @@ fn match_identity(
     })
 }
 
-fn verify_with_own_proof(input: &VerifyInput, signer: Option<&ExpectedSigner>) -> EntryReport {
+fn verify_with_own_proof(
+    input: &VerifyInput,
+    signer: Option<&ExpectedSigner>,
+    cache: Option<&VerificationCache>,
+) -> EntryReport {
     match parse_bundle(input.bundle_json) {
         Ok(bundle) => {
-            let source = BundleInclusionSource::new(&bundle, input.trust.checkpoint_verifiers());
-            verify_with(input, signer, &source)
+            let verifiers = input.trust.checkpoint_verifiers();
+            let source = match cache {
+                Some(cache) => BundleInclusionSource::with_cache(&bundle, verifiers, cache),
+                None => BundleInclusionSource::new(&bundle, verifiers),
+            };
+            verify_with(input, signer, &source, cache)
         }
         // verify_with reports the parse error and never calls the inclusion source.
-        Err(_) => verify_with(input, signer, &NoInclusion),
+        Err(_) => verify_with(input, signer, &NoInclusion, cache),
     }
 }
 
@@ -355,8 +409,12 @@ fn verify_with(
     input: &VerifyInput,
     signer: Option<&ExpectedSigner>,
     inclusion: &dyn InclusionSource,
+    cache: Option<&VerificationCache>,
 ) -> EntryReport {
-    let mut run = Run::default();
+    let mut run = Run {
+        cache,
+        ..Run::default()
+    };
     if let Err(error) = input.trust.check_valid_at(input.now) {
         run.fail(EvidenceError::TrustSet(error));
     }
@@ -379,10 +437,12 @@ struct SigningKey {
 
 /// State of one verification: the failures so far and what was proven.
 #[derive(Default)]
-struct Run {
+struct Run<'c> {
     codes: BTreeSet<ReasonCode>,
     detail: Vec<String>,
     report: Proven,
+    /// Stored chain validations to reuse, when the caller passed a cache.
+    cache: Option<&'c VerificationCache>,
 }
 
 /// The facts verification established, and the signer the bundle claims.
@@ -400,7 +460,7 @@ struct Proven {
     chain_verified: bool,
 }
 
-impl Run {
+impl Run<'_> {
     fn fail(&mut self, error: EvidenceError) {
         let code = error.reason_code();
         self.codes.insert(code);

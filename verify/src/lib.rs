@@ -25,6 +25,7 @@ pub mod sct;
 pub mod rekor;
 pub mod evidence;
 pub mod report;
+pub mod cache;
 
 #[cfg(test)]
 mod test_vectors;

@@ -30,6 +30,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use thiserror::Error;
 
+use crate::cache::{VerificationCache, note_signature_key};
 use crate::reason::{HasReasonCode, ReasonCode};
 
 mod keys;
@@ -242,7 +243,7 @@ pub struct VerifiedSignature {
 }
 
 /// A note with at least one signature verified by a trusted key.
-/// Only [`verify_note`] constructs it.
+/// Only [`verify_note`] and [`verify_note_cached`] construct it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedNote {
     text: String,
@@ -284,6 +285,28 @@ impl VerifiedNote {
 /// Any [`parse_note`] error, [`NoteError::InvalidSignature`] if a trusted key's
 /// signature fails, or [`NoteError::NoTrustedSignature`] if no trusted key signed.
 pub fn verify_note(bytes: &[u8], verifiers: &[NoteVerifier]) -> Result<VerifiedNote, NoteError> {
+    verify_note_with(bytes, verifiers, None)
+}
+
+/// Verifies a note like [`verify_note`], skipping the signature checks that `cache` has stored
+/// as verified for the same key, text and signature. Signatures that verify are stored.
+///
+/// # Errors
+///
+/// As [`verify_note`].
+pub fn verify_note_cached(
+    bytes: &[u8],
+    verifiers: &[NoteVerifier],
+    cache: &VerificationCache,
+) -> Result<VerifiedNote, NoteError> {
+    verify_note_with(bytes, verifiers, Some(cache))
+}
+
+pub(crate) fn verify_note_with(
+    bytes: &[u8],
+    verifiers: &[NoteVerifier],
+    cache: Option<&VerificationCache>,
+) -> Result<VerifiedNote, NoteError> {
     let note = parse_note(bytes)?;
     let mut verified = Vec::new();
     let mut seen = BTreeSet::new();
@@ -301,9 +324,7 @@ pub fn verify_note(bytes: &[u8], verifiers: &[NoteVerifier]) -> Result<VerifiedN
         // NOTE: when several trusted keys share a name and key ID, any one of
         // them may verify the line; Go's note.Open rejects such key sets instead.
         let outcome = candidates.find_map(|verifier| {
-            verifier
-                .verify(&note.text, &line.signature)
-                .ok()
+            verify_line(verifier, &note.text, &line.signature, cache)
                 .map(|timestamp| (verifier.key_type(), timestamp))
         });
         let Some((key_type, timestamp)) = outcome else {
@@ -334,6 +355,26 @@ pub fn verify_note(bytes: &[u8], verifiers: &[NoteVerifier]) -> Result<VerifiedN
         verified,
         unverified,
     })
+}
+
+/// Checks one signature line with `verifier`, or finds it verified in `cache`. Returns the
+/// cosignature timestamp (`None` for other key types) when the signature verifies.
+fn verify_line(
+    verifier: &NoteVerifier,
+    text: &str,
+    signature: &[u8],
+    cache: Option<&VerificationCache>,
+) -> Option<Option<u64>> {
+    let Some(cache) = cache else {
+        return verifier.verify(text, signature).ok();
+    };
+    let key = note_signature_key(&verifier.to_vkey(), text, signature);
+    if let Some(timestamp) = cache.signature(&key) {
+        return Some(timestamp);
+    }
+    let timestamp = verifier.verify(text, signature).ok()?;
+    cache.insert_signature(key, timestamp);
+    Some(timestamp)
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ use crate::trust_root::TrustSet;
 /// Schema identifier of [`VerificationReport`].
 pub const REPORT_SCHEMA: &str = "stella.verification-report/v1";
 
+/// Version of the verification semantics behind a report. A service that stores reports and
+/// serves them again keys them by this version, so bump it whenever the same inputs may give
+/// another report: a check added, removed or changed, or another reason code or detail text.
+pub const REPORT_VERIFIER_VERSION: &str = "1";
+
 /// Whether verification succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

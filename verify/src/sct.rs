@@ -245,12 +245,15 @@ fn log_spki_der(log: &TransparencyLogInstance) -> Result<Vec<u8>, X509Error> {
     }
 }
 
-/// A trusted CT log with its computed ID and parsed key.
+/// A trusted CT log with its computed ID and its key as a SubjectPublicKeyInfo.
+///
+/// The key is parsed only when an SCT names the log: parsing an RSA key costs more than hashing
+/// it, and most trusted CT logs sign none of a bundle's SCTs.
 struct TrustedLog<'a> {
     instance: &'a TransparencyLogInstance,
     /// The computed log ID, or the trusted root's `logId` when the key cannot be wrapped.
     log_id: Vec<u8>,
-    key: Result<PublicKey, X509Error>,
+    spki: Result<Vec<u8>, X509Error>,
 }
 
 impl<'a> TrustedLog<'a> {
@@ -259,13 +262,20 @@ impl<'a> TrustedLog<'a> {
             Ok(spki) => TrustedLog {
                 instance,
                 log_id: Sha256::digest(&spki).to_vec(),
-                key: PublicKey::from_spki_der(&spki),
+                spki: Ok(spki),
             },
             Err(error) => TrustedLog {
                 instance,
                 log_id: instance.log_id.clone(),
-                key: Err(error),
+                spki: Err(error),
             },
+        }
+    }
+
+    fn key(&self) -> Result<PublicKey, X509Error> {
+        match &self.spki {
+            Ok(spki) => PublicKey::from_spki_der(spki),
+            Err(error) => Err(error.clone()),
         }
     }
 
@@ -321,9 +331,9 @@ fn verify_sct(
     log: &TrustedLog<'_>,
     signed_data: &[u8],
 ) -> Result<(), SctError> {
-    let key = log.key.as_ref().map_err(|source| SctError::LogKey {
+    let key = log.key().map_err(|source| SctError::LogKey {
         log: log.name(),
-        source: source.clone(),
+        source,
     })?;
 
     // u64::MAX / 1000 is below i64::MAX, so the fallback is unreachable.

@@ -27,6 +27,7 @@
 use thiserror::Error;
 
 use crate::bundle::HashAlgorithm;
+use crate::cache::VerificationCache;
 use crate::reason::{HasReasonCode, ReasonCode};
 use crate::trust_root::{CertificateAuthority, format_time};
 use crate::x509::{Certificate, KeyPurpose, X509Error, verify_chain};
@@ -173,6 +174,31 @@ pub fn verify_timestamp(
     signature: &[u8],
     authorities: &[CertificateAuthority],
 ) -> Result<VerifiedTimestamp, TimestampError> {
+    verify_timestamp_with(response_der, signature, authorities, None)
+}
+
+/// Verifies a timestamp like [`verify_timestamp`], reusing the TSA signer's certification path
+/// when `cache` stores it for the same certificate and authority. The time checks still run at
+/// `genTime`, and a newly validated path is stored.
+///
+/// # Errors
+///
+/// As [`verify_timestamp`].
+pub fn verify_timestamp_cached(
+    response_der: &[u8],
+    signature: &[u8],
+    authorities: &[CertificateAuthority],
+    cache: &VerificationCache,
+) -> Result<VerifiedTimestamp, TimestampError> {
+    verify_timestamp_with(response_der, signature, authorities, Some(cache))
+}
+
+pub(crate) fn verify_timestamp_with(
+    response_der: &[u8],
+    signature: &[u8],
+    authorities: &[CertificateAuthority],
+    cache: Option<&VerificationCache>,
+) -> Result<VerifiedTimestamp, TimestampError> {
     let token = parse_response(response_der)?;
     let tst_info = parse_tst_info(token.tst_info_der)?;
 
@@ -228,18 +254,20 @@ pub fn verify_timestamp(
         };
         // The chain goes first so that a token from an untrusted TSA reports the missing trust,
         // whatever algorithm it is signed with.
-        let outcome = verify_chain(
-            signer_cert,
-            authority,
-            tst_info.gen_time,
-            KeyPurpose::TimeStamping,
-        )
-        .map_err(|source| TimestampError::Chain {
-            uri: authority.uri.clone(),
-            gen_time: tst_info.gen_time,
-            source,
-        })
-        .and_then(|()| signer.verify_signature(signer_cert));
+        let at = tst_info.gen_time;
+        let chain = match cache {
+            Some(cache) => cache
+                .validate_path(signer_cert, authority, at, KeyPurpose::TimeStamping)
+                .map(|_| ()),
+            None => verify_chain(signer_cert, authority, at, KeyPurpose::TimeStamping),
+        };
+        let outcome = chain
+            .map_err(|source| TimestampError::Chain {
+                uri: authority.uri.clone(),
+                gen_time: tst_info.gen_time,
+                source,
+            })
+            .and_then(|()| signer.verify_signature(signer_cert));
         match outcome {
             Ok(()) => {
                 return Ok(VerifiedTimestamp {
@@ -447,6 +475,7 @@ mod tests {
             ],
             valid_for: TimeRange::default(),
             operator: None,
+            prepared: Default::default(),
         }
     }
 

@@ -188,6 +188,10 @@ pub struct CertificateAuthority {
     pub cert_chain: Vec<Vec<u8>>,
     pub valid_for: TimeRange,
     pub operator: Option<String>,
+    /// `cert_chain` parsed, with the issuer links whose signatures verified at load time; path
+    /// validation uses it only while it matches `cert_chain`. `PreparedChain::default()` leaves
+    /// every check to path validation.
+    pub prepared: crate::x509::PreparedChain,
 }
 
 /// A parsed Sigstore trusted root.
@@ -454,10 +458,12 @@ fn convert_authority(
         cert_chain.push(der);
     }
     let subject = raw.subject.unwrap_or_default();
+    let prepared = crate::x509::PreparedChain::prepare(&cert_chain);
     Ok(CertificateAuthority {
         common_name: subject.common_name,
         organization: subject.organization,
         uri: raw.uri.unwrap_or_default(),
+        prepared,
         cert_chain,
         valid_for: convert_range(raw.valid_for, &format!("{field}.validFor"))?,
         operator: raw.operator,

@@ -30,14 +30,18 @@ use crate::bundle::HashAlgorithm;
 use crate::reason::{HasReasonCode, ReasonCode};
 use crate::trust_root::{format_bound, format_time};
 
+pub(crate) mod backend;
 mod chain;
 mod key;
+mod prepared;
 
+pub use backend::EcdsaKey;
 pub use chain::{
     VerifiedPath, verify_chain, verify_chain_path, verify_fulcio_chain, verify_fulcio_chain_path,
     verify_with_any_authority, verify_with_any_authority_path,
 };
 pub use key::{MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, SignatureAlgorithm, rsa_pkcs1_to_spki_der};
+pub use prepared::PreparedChain;
 
 const EXT_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");

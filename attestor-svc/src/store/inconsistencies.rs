@@ -68,6 +68,8 @@ impl Store {
             write.put_cf(cf, self.not_recorded_key(origin), not_recorded.to_be_bytes());
             EvidenceOutcome::LimitReached { not_recorded }
         };
+        // The proof cache reads these records, so reports verified before them are stale.
+        self.bump_tlog_generation(&mut write)?;
         self.db.write(write).map_err(rocks("write inconsistency"))?;
         Ok(outcome)
     }

@@ -5,6 +5,8 @@
 //! progress text.
 
 use std::io::{IsTerminal, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{
@@ -25,6 +27,8 @@ pub(crate) fn should_draw(format: OutputFormat, stderr_is_terminal: bool) -> boo
 pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
+    /// Bytes read so far by a [`Progress::files`] spinner, whose position counts files.
+    bytes_read: Arc<AtomicU64>,
 }
 
 impl Progress {
@@ -38,6 +42,7 @@ impl Progress {
         Progress {
             bar: ProgressBar::with_draw_target(length, target),
             started: Instant::now(),
+            bytes_read: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -52,12 +57,36 @@ impl Progress {
         progress
     }
 
-    /// Creates a spinner that counts tiles, showing tiles per second.
-    pub(crate) fn tiles(format: OutputFormat, message: &str) -> Progress {
+    /// Creates a spinner that counts the files and bytes read, with their average rates since
+    /// the start.
+    pub(crate) fn files(format: OutputFormat, message: &str) -> Progress {
         let progress = Progress::new(format, None);
-        progress.bar.set_style(style(
-            "{spinner} {msg}: {pos} tiles, {tiles_per_second}, {elapsed}",
-        ));
+        let bytes_read = Arc::clone(&progress.bytes_read);
+        let template = "{spinner} {msg}: {pos} files, {bytes_read} read ({read_rates}), {elapsed}";
+        let style = style(template)
+            .with_key(
+                "bytes_read",
+                {
+                    let bytes_read = Arc::clone(&bytes_read);
+                    move |_: &ProgressState, writer: &mut dyn std::fmt::Write| {
+                        let _ = write!(writer, "{}", HumanBytes(bytes_read.load(Ordering::Relaxed)));
+                    }
+                },
+            )
+            .with_key(
+                "read_rates",
+                move |state: &ProgressState, writer: &mut dyn std::fmt::Write| {
+                    let seconds = state.elapsed().as_secs_f64().max(0.001);
+                    let bytes = bytes_read.load(Ordering::Relaxed) as f64;
+                    let _ = write!(
+                        writer,
+                        "{:.0} files/s, {}/s",
+                        state.pos() as f64 / seconds,
+                        HumanBytes((bytes / seconds) as u64)
+                    );
+                },
+            );
+        progress.bar.set_style(style);
         progress.bar.set_message(message.to_owned());
         progress
             .bar
@@ -82,9 +111,15 @@ impl Progress {
         self.bar.set_message(message);
     }
 
-    /// Adds `count` to the tiles of a [`Progress::tiles`] spinner.
-    pub(crate) fn add_tiles(&self, count: u64) {
-        self.bar.inc(count);
+    /// Counts one file of `bytes` bytes read, on a [`Progress::files`] spinner.
+    pub(crate) fn add_file(&self, bytes: u64) {
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        self.bar.inc(1);
+    }
+
+    /// Clears the bar without a closing line, for a step that did no work worth a rate.
+    pub(crate) fn clear(&self) {
+        self.bar.finish_and_clear();
     }
 
     /// Clears the bar and prints a closing line with the tile and byte rates since the start,
@@ -141,14 +176,7 @@ impl Drop for Progress {
 /// a bug; the default style is used then.
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
-        .map(|style| {
-            style.progress_chars("=> ").with_key(
-                "tiles_per_second",
-                |state: &ProgressState, writer: &mut dyn std::fmt::Write| {
-                    let _ = write!(writer, "{:.0} tiles/s", state.per_sec());
-                },
-            )
-        })
+        .map(|style| style.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
@@ -168,7 +196,7 @@ mod tests {
     fn templates_parse() {
         for template in [
             "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, {eta} left",
-            "{spinner} {msg}: {pos} tiles, {tiles_per_second}, {elapsed}",
+            "{spinner} {msg}: {pos} files, {bytes_read} read ({read_rates}), {elapsed}",
             "{spinner} {msg} ({elapsed})",
         ] {
             assert!(ProgressStyle::with_template(template).is_ok(), "{template}");
@@ -186,5 +214,14 @@ mod tests {
         assert_eq!(text, "tiles");
         assert!(progress.bar.is_hidden());
         assert_eq!(progress.bar.position(), 5);
+    }
+
+    #[test]
+    fn files_spinner_counts_files_and_bytes() {
+        let progress = Progress::files(OutputFormat::Json, "packing");
+        progress.add_file(10);
+        progress.add_file(32);
+        assert_eq!(progress.bar.position(), 2);
+        assert_eq!(progress.bytes_read.load(Ordering::Relaxed), 42);
     }
 }

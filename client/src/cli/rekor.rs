@@ -20,7 +20,7 @@ pub fn pack_tiles(args: &TilesPackArgs, format: OutputFormat) -> Result<Report, 
             "nothing to pack: give at least one --sigstore-bundle FILE or --tiles-dir DIR",
         ));
     }
-    let progress = Progress::tiles(format, "packing");
+    let progress = Progress::files(format, "packing");
     let packed = tiles_input::pack(&args.sigstore_bundles, &args.tiles_dirs, &args.out, &progress)?;
     progress.set_message(format!("writing {}", args.out.display()));
     files::write_atomically(&args.out, &packed.archive)?;
@@ -64,7 +64,12 @@ pub async fn import_tiles(
             StreamImportError::Read { source, .. } => Failure::io("read", &args.bundle, &source),
             StreamImportError::Call(call) => Failure::from(call),
         })?;
-    progress.finish(response.tiles_imported + response.entry_bundles_imported, metadata.len());
+    if response.already_imported {
+        // Nothing was stored, so a rate would describe nothing.
+        progress.clear();
+    } else {
+        progress.finish(response.tiles_imported + response.entry_bundles_imported, metadata.len());
+    }
 
     let checkpoints: Vec<Value> = response
         .checkpoints

@@ -16,6 +16,7 @@ use stella_verify::tiles::{EntryBundleId, TileId, root_from_tiles};
 
 use super::files;
 use super::output::Failure;
+use super::progress::Progress;
 use super::tiles_input::checkpoint_body;
 
 /// Name of the checkpoint file in a tlog-tiles directory.
@@ -58,11 +59,11 @@ enum Placement {
 ///
 /// Partial tiles of smaller trees and `checkpoint.<N>` files (other checkpoints of the same
 /// log, as Tessera's test data keeps them) are skipped and listed. Any other file is an error
-/// naming it.
-pub(super) fn read_tiles_dir(dir: &Path) -> Result<TilesDir, Failure> {
+/// naming it. Each file read advances `progress` by one file and its size.
+pub(super) fn read_tiles_dir(dir: &Path, progress: &Progress) -> Result<TilesDir, Failure> {
     let label = dir.display().to_string();
     let mut all_files = BTreeMap::new();
-    collect_files(dir, "", &mut all_files)?;
+    collect_files(dir, "", &mut all_files, progress)?;
 
     let checkpoint_note = all_files.remove(CHECKPOINT_FILE).ok_or_else(|| {
         Failure::rejected(
@@ -216,6 +217,7 @@ fn collect_files(
     dir: &Path,
     prefix: &str,
     out: &mut BTreeMap<String, Vec<u8>>,
+    progress: &Progress,
 ) -> Result<(), Failure> {
     let entries =
         std::fs::read_dir(dir).map_err(|error| Failure::io("read directory", dir, &error))?;
@@ -235,7 +237,7 @@ fn collect_files(
             .file_type()
             .map_err(|error| Failure::io("inspect", &path, &error))?;
         if file_type.is_dir() {
-            collect_files(&path, &format!("{relative}/"), out)?;
+            collect_files(&path, &format!("{relative}/"), out, progress)?;
             continue;
         }
         let metadata =
@@ -252,7 +254,9 @@ fn collect_files(
                 &format!("{}, not a regular file", files::describe_type(&metadata)),
             ));
         }
-        out.insert(relative, files::read(&path)?);
+        let content = files::read(&path)?;
+        progress.add_file(content.len() as u64);
+        out.insert(relative, content);
     }
     Ok(())
 }

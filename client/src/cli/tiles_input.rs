@@ -156,8 +156,7 @@ pub fn pack(
     let mut origins: BTreeMap<String, PathBuf> = BTreeMap::new();
     for dir in tiles_dirs {
         progress.set_message(format!("reading {}", dir.display()));
-        let read = read_tiles_dir(dir)?;
-        progress.add_tiles((read.tile_count + read.entry_bundle_count) as u64);
+        let read = read_tiles_dir(dir, progress)?;
         if let Some(first) = origins.insert(read.checkpoint.origin.clone(), dir.clone()) {
             return Err(Failure::usage(format!(
                 "{} and {} both hold log {:?}; give one directory per log",

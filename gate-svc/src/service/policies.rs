@@ -7,7 +7,7 @@ use stella_verify::reason::ReasonCode;
 use tonic::{Code, Status};
 use tracing::info;
 
-use super::{GateService, internal, off_runtime, rejection};
+use super::{GateService, internal, off_runtime, rejection, rejection_without_code};
 use crate::policy_versions::{ImportError, LookupError, SelectedPolicy};
 use crate::store::TenantStore;
 
@@ -126,7 +126,7 @@ fn lookup_status(error: LookupError) -> Status {
 /// NOT_FOUND for a digest the tenant does not have. Another tenant's version gets the same
 /// message as a digest that no one imported.
 fn policy_not_found(digest: &str) -> Status {
-    Status::not_found(format!(
+    rejection_without_code(Code::NotFound, format!(
         "policy {digest} does not exist: it is neither a version imported by this tenant nor the gate's default policy"
     ))
 }
@@ -138,7 +138,7 @@ fn check_digest(field: &str, digest: &str) -> Result<(), Status> {
     if valid {
         return Ok(());
     }
-    Err(Status::invalid_argument(format!(
+    Err(rejection_without_code(Code::InvalidArgument, format!(
         "{field} {digest:?} is invalid: expected sha256: followed by 64 lowercase hex digits"
     )))
 }
@@ -149,7 +149,7 @@ fn import_file_name(requested: &str) -> Result<String, Status> {
         return Ok(DEFAULT_FILE_NAME.to_owned());
     }
     if requested.len() > MAX_FILE_NAME_BYTES || requested.chars().any(char::is_control) {
-        return Err(Status::invalid_argument(format!(
+        return Err(rejection_without_code(Code::InvalidArgument, format!(
             "file_name must have at most {MAX_FILE_NAME_BYTES} bytes and no control characters"
         )));
     }

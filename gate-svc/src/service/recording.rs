@@ -8,7 +8,7 @@ use stella_verify::reason::ReasonCode;
 use tonic::{Code, Status};
 use tracing::info;
 
-use super::{GateService, blocking, internal, new_record_id, rejection};
+use super::{GateService, blocking, internal, new_record_id, rejection, rejection_without_code};
 use crate::chain::{AppendOutcome, SignedRecord};
 use crate::break_glass::Override;
 use crate::evaluate::Evaluation;
@@ -32,17 +32,17 @@ pub(super) enum Recorded {
 /// INVALID_ARGUMENT naming the field.
 pub(super) fn check_evaluate_request(message: &pb::EvaluateRequest) -> Result<(), Status> {
     if message.evaluation_time != 0 {
-        return Err(Status::invalid_argument(
+        return Err(rejection_without_code(Code::InvalidArgument, 
             "evaluation_time applies only to PreviewGates: Evaluate always evaluates at the gate's clock",
         ));
     }
     if !message.policy_digest.is_empty() {
-        return Err(Status::invalid_argument(
+        return Err(rejection_without_code(Code::InvalidArgument, 
             "policy_digest applies only to PreviewGates: Evaluate always uses the tenant's active policy",
         ));
     }
     if !message.request_id.is_empty() {
-        validate_request_id(&message.request_id).map_err(Status::invalid_argument)?;
+        validate_request_id(&message.request_id).map_err(|message| rejection_without_code(Code::InvalidArgument, message))?;
     }
     Ok(())
 }

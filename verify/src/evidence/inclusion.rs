@@ -3,8 +3,10 @@
 use thiserror::Error;
 
 use crate::bundle::SigstoreBundle;
+use crate::cache::VerificationCache;
 use crate::checkpoint::{
     CheckpointError, OriginRule, VerifiedCheckpoint, verify_checkpoint_with_rule,
+    verify_checkpoint_with_rule_cached,
 };
 use crate::merkle::{Hash, ProofError};
 use crate::note::NoteVerifier;
@@ -130,12 +132,32 @@ pub trait InclusionSource {
 pub struct BundleInclusionSource<'a> {
     bundle: &'a SigstoreBundle,
     verifiers: Vec<NoteVerifier>,
+    cache: Option<&'a VerificationCache>,
 }
 
 impl<'a> BundleInclusionSource<'a> {
     /// Wraps a parsed bundle and the checkpoint verifiers.
     pub fn new(bundle: &'a SigstoreBundle, verifiers: Vec<NoteVerifier>) -> Self {
-        BundleInclusionSource { bundle, verifiers }
+        BundleInclusionSource {
+            bundle,
+            verifiers,
+            cache: None,
+        }
+    }
+
+    /// Wraps a parsed bundle and the checkpoint verifiers, and verifies checkpoints with
+    /// [`verify_checkpoint_with_rule_cached`], so checkpoint signatures that `cache` stores as
+    /// verified are not checked again.
+    pub fn with_cache(
+        bundle: &'a SigstoreBundle,
+        verifiers: Vec<NoteVerifier>,
+        cache: &'a VerificationCache,
+    ) -> Self {
+        BundleInclusionSource {
+            bundle,
+            verifiers,
+            cache: Some(cache),
+        }
     }
 }
 
@@ -153,11 +175,12 @@ impl InclusionSource for BundleInclusionSource<'_> {
         else {
             return Err(InclusionLookupError::Missing { paths: Vec::new() });
         };
-        let checkpoint = verify_checkpoint_with_rule(
-            proof.checkpoint.as_bytes(),
-            &self.verifiers,
-            OriginRule::RekorV1TreeId,
-        )?;
+        let note = proof.checkpoint.as_bytes();
+        let rule = OriginRule::RekorV1TreeId;
+        let checkpoint = match self.cache {
+            Some(cache) => verify_checkpoint_with_rule_cached(note, &self.verifiers, rule, cache),
+            None => verify_checkpoint_with_rule(note, &self.verifiers, rule),
+        }?;
         if checkpoint.checkpoint().origin != origin {
             return Err(InclusionLookupError::OriginMismatch {
                 expected: origin.to_owned(),

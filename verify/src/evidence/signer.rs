@@ -9,7 +9,7 @@ use crate::rekor::EntryVerifier;
 use crate::trust_root::TrustSet;
 use crate::x509::{Certificate, PublicKey};
 
-impl Run {
+impl Run<'_> {
     /// Resolves the key that must have signed the bundle. On failure, records it and returns
     /// `None`.
     pub(super) fn resolve_key(

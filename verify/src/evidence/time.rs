@@ -7,11 +7,11 @@ use super::{EvidenceError, Run, SigningKey};
 use crate::bundle::SigstoreBundle;
 use crate::rekor::entry_format;
 use crate::sct::verify_embedded_scts;
-use crate::timestamp::verify_timestamp;
+use crate::timestamp::verify_timestamp_with;
 use crate::trust_root::TrustSet;
-use crate::x509::verify_fulcio_chain_path;
+use crate::x509::{KeyPurpose, verify_fulcio_chain_path};
 
-impl Run {
+impl Run<'_> {
     /// Verifies the bundle's RFC 3161 timestamps and adds `integrated_time`, the time a verified
     /// Rekor v1 signed entry timestamp vouches for. Returns the distinct verified times, in
     /// ascending order.
@@ -33,7 +33,7 @@ impl Run {
             // fails the imprint check, and the envelope check reports the missing signature.
             let signature = bundle.content.signature_bytes().unwrap_or_default();
             for (index, response) in bundle.rfc3161_timestamps.iter().enumerate() {
-                match verify_timestamp(response, signature, authorities) {
+                match verify_timestamp_with(response, signature, authorities, self.cache) {
                     Ok(verified) => {
                         times.insert(verified.gen_time);
                     }
@@ -75,14 +75,20 @@ impl Run {
             // Without a trusted time the chain cannot be checked, and the time failure is reported.
             return;
         }
+        let authorities = &trust.trusted_root.certificate_authorities;
         let mut issuer = None;
         let mut all_valid = true;
         for &at in times {
-            match verify_fulcio_chain_path(
-                certificate,
-                &trust.trusted_root.certificate_authorities,
-                at,
-            ) {
+            let validated = match self.cache {
+                Some(cache) => cache.validate_path_any_authority(
+                    certificate,
+                    authorities,
+                    at,
+                    KeyPurpose::CodeSigning,
+                ),
+                None => verify_fulcio_chain_path(certificate, authorities, at),
+            };
+            match validated {
                 Ok(path) => {
                     issuer.get_or_insert(path.issuer);
                 }

@@ -27,7 +27,7 @@ struct ProofTarget {
     claimed_tree: Option<(u64, Vec<u8>)>,
 }
 
-impl Run {
+impl Run<'_> {
     /// Checks the bundle's tlog entry against the signer and proves it logged. Returns the
     /// integrated time when a Rekor v1 signed entry timestamp vouches for it.
     pub(super) fn verify_tlog(

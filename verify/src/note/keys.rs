@@ -7,9 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer as _, SigningKey};
 use p256::pkcs8::DecodePublicKey;
 use sha2::{Digest, Sha256};
-use signature::Verifier as _;
 
 use super::{NoteError, SIGNATURE_PREFIX, check_text_characters};
+use crate::x509::EcdsaKey;
 
 /// Key type byte of an Ed25519 note key.
 const TYPE_ED25519: u8 = 0x01;
@@ -86,8 +86,11 @@ impl fmt::Display for KeyFault {
 /// A parsed public key, kept beside its encoded bytes.
 #[derive(Clone)]
 enum PublicKey {
+    /// An Ed25519 key, checked with ed25519-dalek's `verify_strict`. aws-lc-rs was within 10 % of
+    /// its speed in the backend benchmark (docs/benchmarks.md) but does not reject small-order
+    /// keys and R points, so ed25519-dalek stays.
     Ed25519(ed25519_dalek::VerifyingKey),
-    EcdsaP256(p256::ecdsa::VerifyingKey),
+    EcdsaP256(EcdsaKey),
     CosignatureEd25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -179,7 +182,9 @@ impl NoteVerifier {
     pub fn ecdsa_p256_spki(name: &str, spki_der: &[u8]) -> Result<Self, NoteError> {
         check_key_name(name)?;
         let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
-            .map_err(|_| invalid_key(name, TYPE_ECDSA, spki_der))?;
+            .ok()
+            .and_then(|key| EcdsaKey::p256(&key).ok())
+            .ok_or_else(|| invalid_key(name, TYPE_ECDSA, spki_der))?;
         Ok(Self::from_parts(
             name,
             TYPE_ECDSA,
@@ -261,8 +266,8 @@ impl NoteVerifier {
                 Ok(None)
             }
             PublicKey::EcdsaP256(key) => {
-                let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| ())?;
-                key.verify(text.as_bytes(), &signature).map_err(|_| ())?;
+                key.verify_digest(&Sha256::digest(text.as_bytes()), signature)
+                    .map_err(|_| ())?;
                 Ok(None)
             }
             PublicKey::CosignatureEd25519(key) => {

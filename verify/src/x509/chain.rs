@@ -5,10 +5,11 @@ use const_oid::ObjectIdentifier;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use super::{
-    Certificate, EKU_ANY, EKU_CODE_SIGNING, EKU_TIME_STAMPING, EXT_BASIC_CONSTRAINTS,
+    Certificate, PreparedChain, EKU_ANY, EKU_CODE_SIGNING, EKU_TIME_STAMPING, EXT_BASIC_CONSTRAINTS,
     EXT_EXTENDED_KEY_USAGE, EXT_KEY_USAGE, EXT_SUBJECT_ALT_NAME, KeyPurpose, SignatureAlgorithm,
     X509Error,
 };
+use crate::cache::{VerificationCache, chain_key};
 use crate::trust_root::CertificateAuthority;
 
 /// A certification path that passed validation.
@@ -56,19 +57,20 @@ pub fn verify_chain_path(
     at: i64,
     purpose: KeyPurpose,
 ) -> Result<VerifiedPath, X509Error> {
-    if !authority.valid_for.contains(at) {
-        return Err(X509Error::AuthorityNotValid {
-            uri: authority.uri.clone(),
-            at,
-            start: authority.valid_for.start,
-            end: authority.valid_for.end,
-        });
-    }
-    let pool = authority
-        .cert_chain
-        .iter()
-        .map(|der| Certificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
+    check_authority_valid_at(authority, at)?;
+    // Parsed once when the trusted root was loaded, when the authority was prepared then.
+    let parsed;
+    let (pool, prepared) = match authority.prepared.certificates_for(&authority.cert_chain) {
+        Some(certificates) => (certificates, Some(&authority.prepared)),
+        None => {
+            parsed = authority
+                .cert_chain
+                .iter()
+                .map(|der| Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()?;
+            (parsed.as_slice(), None)
+        }
+    };
     let Some(anchor) = pool.last() else {
         return Err(X509Error::NoIssuer {
             subject: leaf.subject(),
@@ -76,7 +78,7 @@ pub fn verify_chain_path(
         });
     };
 
-    let path = build_path(leaf, &pool, anchor)?;
+    let path = build_path(leaf, pool, anchor, prepared)?;
     for cert in &path {
         cert.check_valid_at(at)?;
         cert.check_critical_extensions()?;
@@ -150,9 +152,23 @@ pub fn verify_with_any_authority_path(
     at: i64,
     purpose: KeyPurpose,
 ) -> Result<VerifiedPath, X509Error> {
+    with_any_authority(leaf, authorities, purpose, |authority| {
+        verify_chain_path(leaf, authority, at, purpose)
+    })
+}
+
+/// Runs `validate` on each authority in turn and returns the first validated path, with its
+/// authority's index. On failure, returns the error of an authority that issued the leaf, as
+/// [`verify_with_any_authority_path`] documents.
+fn with_any_authority(
+    leaf: &Certificate,
+    authorities: &[CertificateAuthority],
+    purpose: KeyPurpose,
+    validate: impl Fn(&CertificateAuthority) -> Result<VerifiedPath, X509Error>,
+) -> Result<VerifiedPath, X509Error> {
     let mut most_relevant = None;
     for (index, authority) in authorities.iter().enumerate() {
-        match verify_chain_path(leaf, authority, at, purpose) {
+        match validate(authority) {
             Ok(verified) => {
                 return Ok(VerifiedPath {
                     authority_index: index,
@@ -180,27 +196,107 @@ pub fn verify_with_any_authority_path(
     }))
 }
 
+/// Checks that `at` lies in the authority's `validFor` window, both ends included.
+fn check_authority_valid_at(authority: &CertificateAuthority, at: i64) -> Result<(), X509Error> {
+    if authority.valid_for.contains(at) {
+        return Ok(());
+    }
+    Err(X509Error::AuthorityNotValid {
+        uri: authority.uri.clone(),
+        at,
+        start: authority.valid_for.start,
+        end: authority.valid_for.end,
+    })
+}
+
+/// Cached path validation. A stored path passed every check of [`verify_chain_path`] at some
+/// time, and only the time checks depend on the time. A hit runs those again at `at`, in the
+/// order of [`verify_chain_path`]: the authority's window, then each certificate of the path from
+/// the leaf up. So a hit returns the same path or the same error as a fresh validation. The other
+/// checks (signatures, critical extensions, roles) passed for this exact input and do not read the
+/// time.
+impl VerificationCache {
+    /// Validates `leaf` like [`verify_chain_path`], reusing a path this cache stores for the same
+    /// leaf, authority and purpose. A newly validated path is stored.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_chain_path`].
+    pub fn validate_path(
+        &self,
+        leaf: &Certificate,
+        authority: &CertificateAuthority,
+        at: i64,
+        purpose: KeyPurpose,
+    ) -> Result<VerifiedPath, X509Error> {
+        let key = chain_key(authority, purpose, leaf.der());
+        if let Some(stored) = self.chain(&key) {
+            check_authority_valid_at(authority, at)?;
+            for cert in &stored.path {
+                cert.check_valid_at(at)?;
+            }
+            return Ok(VerifiedPath::clone(&stored));
+        }
+        let verified = verify_chain_path(leaf, authority, at, purpose)?;
+        self.insert_chain(key, &verified);
+        Ok(verified)
+    }
+
+    /// Validates `leaf` like [`verify_with_any_authority_path`], with [`Self::validate_path`]
+    /// for each authority.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_with_any_authority_path`].
+    pub fn validate_path_any_authority(
+        &self,
+        leaf: &Certificate,
+        authorities: &[CertificateAuthority],
+        at: i64,
+        purpose: KeyPurpose,
+    ) -> Result<VerifiedPath, X509Error> {
+        with_any_authority(leaf, authorities, purpose, |authority| {
+            self.validate_path(leaf, authority, at, purpose)
+        })
+    }
+}
+
 /// Walks from `leaf` to `anchor` through issuers in `pool`, checking each signature on the way.
+/// A link between two certificates of the pool that `prepared` recorded as verified is taken
+/// without checking its signature again.
 fn build_path<'a>(
     leaf: &'a Certificate,
     pool: &'a [Certificate],
     anchor: &'a Certificate,
+    prepared: Option<&PreparedChain>,
 ) -> Result<Vec<&'a Certificate>, X509Error> {
     let mut path = vec![leaf];
     let mut current = leaf;
     while current != anchor {
         // Each step adds a distinct pool certificate, so the loop ends within pool.len() steps.
-        let candidates: Vec<&Certificate> = pool
+        // A leaf equal to a pool certificate (a TSA chain starts with the TSA's certificate)
+        // counts as that certificate.
+        let current_index = pool.iter().position(|member| member == current);
+        let candidates: Vec<(usize, &Certificate)> = pool
             .iter()
-            .filter(|candidate| !path.contains(candidate))
-            .filter(|candidate| {
+            .enumerate()
+            .filter(|(_, candidate)| !path.contains(candidate))
+            .filter(|(_, candidate)| {
                 candidate.inner.tbs_certificate().subject()
                     == current.inner.tbs_certificate().issuer()
             })
             .collect();
         let mut last_error = None;
         let mut issuer = None;
-        for candidate in candidates {
+        for (candidate_index, candidate) in candidates {
+            let verified_before = match (prepared, current_index) {
+                (Some(prepared), Some(subject)) => prepared.link_verified(subject, candidate_index),
+                _ => false,
+            };
+            if verified_before {
+                issuer = Some(candidate);
+                break;
+            }
             match current.verify_issued_by(candidate) {
                 Ok(()) => {
                     issuer = Some(candidate);
@@ -223,7 +319,7 @@ fn build_path<'a>(
 
 impl Certificate {
     /// Verifies this certificate's signature with `issuer`'s key.
-    fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), X509Error> {
+    pub(super) fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), X509Error> {
         let identifier = self.inner.signature_algorithm();
         let unsupported = |algorithm: String| X509Error::UnsupportedSignatureAlgorithm {
             subject: self.subject(),
@@ -630,6 +726,114 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    /// Validates at `at` with and without the cache and checks that both give the same result.
+    fn validate_both_ways(
+        cache: &VerificationCache,
+        leaf: &Certificate,
+        authorities: &[CertificateAuthority],
+        at: i64,
+    ) -> Result<VerifiedPath, X509Error> {
+        let uncached =
+            verify_with_any_authority_path(leaf, authorities, at, KeyPurpose::CodeSigning);
+        let cached =
+            cache.validate_path_any_authority(leaf, authorities, at, KeyPurpose::CodeSigning);
+        assert_eq!(cached, uncached, "at {at}");
+        cached
+    }
+
+    #[test]
+    fn cached_path_rechecks_time() {
+        let Some(fixture) = fixture() else { return };
+        let cache = VerificationCache::default();
+        let (leaf, authorities) = (&fixture.leaf, fixture.authorities.as_slice());
+
+        assert!(validate_both_ways(&cache, leaf, authorities, SIGNING_TIME).is_ok());
+        assert_eq!(cache.stats().chains.misses, 1, "cold cache");
+        assert_eq!(cache.stats().chains.len, 1, "the validated path is stored");
+
+        // Both ends of the leaf's validity are included, on a warm cache too.
+        let warm_times = [SIGNING_TIME, leaf.not_before(), leaf.not_after()];
+        for at in warm_times {
+            assert!(validate_both_ways(&cache, leaf, authorities, at).is_ok());
+        }
+        let err = validate_both_ways(&cache, leaf, authorities, leaf.not_after() + 1)
+            .expect_err("leaf expired");
+        assert!(matches!(err, X509Error::NotValidAt { .. }), "{err:?}");
+        let err = validate_both_ways(&cache, leaf, authorities, leaf.not_before() - 1)
+            .expect_err("leaf not yet valid");
+        assert!(matches!(err, X509Error::NotValidAt { .. }), "{err:?}");
+        assert_eq!(cache.stats().chains.hits, 5, "each warm lookup is a hit");
+        assert_eq!(cache.stats().chains.misses, 1, "failures are not stored");
+    }
+
+    #[test]
+    fn cached_path_keyed_by_authority_window() {
+        let Some(fixture) = fixture() else { return };
+        let cache = VerificationCache::default();
+        assert!(
+            validate_both_ways(&cache, &fixture.leaf, &fixture.authorities, SIGNING_TIME).is_ok()
+        );
+
+        // The authority retired before the signing time: another key, and the same error as
+        // without the cache.
+        let mut retired = fixture.authorities.clone();
+        retired[0].valid_for = TimeRange {
+            start: None,
+            end: Some(SIGNING_TIME - 1),
+        };
+        let err = validate_both_ways(&cache, &fixture.leaf, &retired, SIGNING_TIME)
+            .expect_err("CA retired");
+        assert!(
+            matches!(err, X509Error::AuthorityNotValid { .. }),
+            "{err:?}"
+        );
+        assert_eq!(cache.stats().chains.hits, 0);
+
+        // The stored path is for the original window, whose own check still applies on a hit.
+        let start = fixture.authorities[0].valid_for.start;
+        if let Some(start) = start {
+            let err = validate_both_ways(&cache, &fixture.leaf, &fixture.authorities, start - 1)
+                .expect_err("before the authority's window");
+            assert!(
+                matches!(err, X509Error::AuthorityNotValid { .. }),
+                "{err:?}"
+            );
+            assert_eq!(cache.stats().chains.hits, 1);
+        }
+    }
+
+    #[test]
+    fn cached_path_keyed_by_purpose() {
+        let Some(fixture) = fixture() else { return };
+        let cache = VerificationCache::default();
+        let tsa_leaf = Certificate::from_der(&fixture.tsa.cert_chain[0]).expect("TSA leaf parses");
+        let as_tsa = cache.validate_path(
+            &tsa_leaf,
+            &fixture.tsa,
+            SIGNING_TIME,
+            KeyPurpose::TimeStamping,
+        );
+        assert!(as_tsa.is_ok(), "{as_tsa:?}");
+        // The path stored for timestamping does not make the TSA leaf a code signer.
+        let as_signer = cache.validate_path(
+            &tsa_leaf,
+            &fixture.tsa,
+            SIGNING_TIME,
+            KeyPurpose::CodeSigning,
+        );
+        assert_eq!(
+            as_signer,
+            verify_chain_path(
+                &tsa_leaf,
+                &fixture.tsa,
+                SIGNING_TIME,
+                KeyPurpose::CodeSigning
+            )
+        );
+        assert!(as_signer.is_err());
+        assert_eq!(cache.stats().chains.hits, 0);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use der::{Decode, Encode};
 use rsa::traits::PublicKeyParts as _;
 
 use super::X509Error;
+use super::backend::EcdsaKey;
 use crate::bundle::HashAlgorithm;
 
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -125,8 +126,10 @@ impl SignatureAlgorithm {
 /// A signature verification key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    /// An ECDSA P-256 key.
+    P256(EcdsaKey),
+    /// An ECDSA P-384 key.
+    P384(EcdsaKey),
     /// An RSA key of [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`] bits, used with PKCS#1 v1.5 padding.
     Rsa(rsa::PublicKey),
 }
@@ -163,13 +166,13 @@ impl PublicKey {
             .as_bytes()
             .ok_or_else(|| unsupported("key BIT STRING has unused bits".to_owned()))?;
         if curve == SECP256R1 {
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(PublicKey::P256)
-                .map_err(|_| unsupported("invalid P-256 point".to_owned()))
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| unsupported("invalid P-256 point".to_owned()))?;
+            Self::try_from(key)
         } else if curve == SECP384R1 {
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(PublicKey::P384)
-                .map_err(|_| unsupported("invalid P-384 point".to_owned()))
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| unsupported("invalid P-384 point".to_owned()))?;
+            Self::try_from(key)
         } else {
             Err(unsupported(format!("curve {curve} is not P-256 or P-384")))
         }
@@ -286,22 +289,12 @@ impl PublicKey {
         digest: &[u8],
         signature: &[u8],
     ) -> Result<(), X509Error> {
-        use signature::hazmat::PrehashVerifier as _;
         let invalid = || X509Error::SignatureInvalid {
             key: self.type_name(),
         };
         match (self, algorithm) {
-            (PublicKey::P256(key), SignatureAlgorithm::Ecdsa(_)) => {
-                let signature =
-                    p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| invalid())?;
-                key.verify_prehash(digest, &signature)
-                    .map_err(|_| invalid())
-            }
-            (PublicKey::P384(key), SignatureAlgorithm::Ecdsa(_)) => {
-                let signature =
-                    p384::ecdsa::DerSignature::from_bytes(signature).map_err(|_| invalid())?;
-                key.verify_prehash(digest, &signature)
-                    .map_err(|_| invalid())
+            (PublicKey::P256(key) | PublicKey::P384(key), SignatureAlgorithm::Ecdsa(_)) => {
+                key.verify_digest(digest, signature).map_err(|_| invalid())
             }
             (PublicKey::Rsa(key), SignatureAlgorithm::RsaPkcs1v15(hash)) => {
                 // Each call checks that the digest has the hash's output length.
@@ -326,6 +319,40 @@ impl PublicKey {
                 })
             }
         }
+    }
+}
+
+impl TryFrom<p256::ecdsa::VerifyingKey> for PublicKey {
+    type Error = X509Error;
+
+    /// Wraps a P-256 key, parsing it for the signature backend.
+    ///
+    /// # Errors
+    ///
+    /// [`X509Error::UnsupportedKey`] if the backend rejects the point.
+    fn try_from(key: p256::ecdsa::VerifyingKey) -> Result<Self, X509Error> {
+        EcdsaKey::p256(&key)
+            .map(PublicKey::P256)
+            .map_err(|_| X509Error::UnsupportedKey {
+                detail: "P-256 point rejected by the signature backend".to_owned(),
+            })
+    }
+}
+
+impl TryFrom<p384::ecdsa::VerifyingKey> for PublicKey {
+    type Error = X509Error;
+
+    /// Wraps a P-384 key, parsing it for the signature backend.
+    ///
+    /// # Errors
+    ///
+    /// [`X509Error::UnsupportedKey`] if the backend rejects the point.
+    fn try_from(key: p384::ecdsa::VerifyingKey) -> Result<Self, X509Error> {
+        EcdsaKey::p384(&key)
+            .map(PublicKey::P384)
+            .map_err(|_| X509Error::UnsupportedKey {
+                detail: "P-384 point rejected by the signature backend".to_owned(),
+            })
     }
 }
 
