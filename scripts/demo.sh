@@ -9,7 +9,8 @@
 # decision.
 #
 # Environment: DEMO_DIR (default ./demo-out, wiped first if this script made it), ATTESTOR_PORT (default 7401),
-# GATE_PORT (default 7402).
+# GATE_PORT (default 7402), CARGO_TARGET_DIR (cargo's build directory), STELLA_BIN_DIR (the binaries'
+# directory, default $CARGO_TARGET_DIR/debug or target/debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,8 @@ gate_port="${GATE_PORT:-7402}"
 scripts/install-deps.sh
 echo "==> Building (the first build compiles RocksDB and takes about 10 minutes on 2 cores)"
 cargo build --locked --workspace --bins
-bin="$PWD/target/debug"
+# STELLA_BIN_DIR, else CARGO_TARGET_DIR/debug, else target/debug: where cargo put the binaries.
+bin="${STELLA_BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/debug}"
 
 # Wipe only a folder this script made before (it carries a marker file), never other data.
 if [ -e "$demo_dir" ] && [ -n "$(ls -A "$demo_dir" 2>/dev/null)" ] && [ ! -e "$demo_dir/.stella-demo" ]; then

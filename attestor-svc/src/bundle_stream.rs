@@ -45,7 +45,8 @@ use crate::verification::{outcome_text, sorted_codes};
 pub const MAX_STREAM_REQUESTS: u64 = 1_000_000;
 
 /// Maximum size of one Sigstore bundle, in bytes: 4 MiB. Bundles are a few KiB unless their DSSE
-/// payload is large, and the limit bounds the memory of the requests in flight.
+/// payload is large. The check runs after the message is decoded, so it bounds the bundles that
+/// are verified; the memory of one request is bounded by the server's message size limit.
 pub const MAX_BUNDLE_JSON_BYTES: usize = 4 * 1024 * 1024;
 
 /// Maximum length, in bytes, of an artifact digest that a failed response quotes.
@@ -128,7 +129,10 @@ async fn read_requests(
 
         let next = match parse_request(&request) {
             Ok(artifact) => Pending::Verifying(spawn_verification(&attestor, &trust, now, request, artifact)),
-            Err(rejection) => Pending::Ready(rejection),
+            Err(rejection) => {
+                attestor.state.metrics().observe_bundle(&rejection);
+                Pending::Ready(rejection)
+            }
         };
         if pending.send(next).await.is_err() {
             // The writer has stopped because the client went away.
@@ -196,7 +200,9 @@ fn spawn_verification(
                 now,
                 request.allow_bundle_proof,
             )?;
-            Ok(response(request.sequence, &entry))
+            let verified = response(request.sequence, &entry);
+            attestor.state.metrics().observe_bundle(&verified);
+            Ok(verified)
         })
     })
 }

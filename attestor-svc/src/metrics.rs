@@ -31,6 +31,8 @@ pub enum VerificationKind {
     Evidence,
     /// VerifyInclusion and each request of VerifyInclusionStream.
     Inclusion,
+    /// Each request of VerifyBundleStream.
+    Bundle,
 }
 
 impl VerificationKind {
@@ -38,6 +40,7 @@ impl VerificationKind {
         match self {
             VerificationKind::Evidence => "evidence",
             VerificationKind::Inclusion => "inclusion",
+            VerificationKind::Bundle => "bundle",
         }
     }
 }
@@ -109,7 +112,7 @@ impl AttestorMetrics {
         };
         registry.register(
             "stella_verifications",
-            "Verifications finished, by kind (evidence, inclusion) and outcome (verified, failed)",
+            "Verifications finished, by kind (evidence, inclusion, bundle) and outcome (verified, failed)",
             metrics.verifications.clone(),
         );
         registry.register(
@@ -144,6 +147,22 @@ impl AttestorMetrics {
         );
         registry.register_collector(Box::new(Arc::clone(&metrics.store)));
         registry.register_collector(Box::new(Arc::clone(&metrics.cache)));
+        // Series with closed label sets start at 0, so that a rate or increase over them sees
+        // the first event after a start.
+        for kind in [VerificationKind::Evidence, VerificationKind::Inclusion, VerificationKind::Bundle] {
+            for outcome in ["verified", "failed"] {
+                let _ = metrics.verifications.get_or_create(&OutcomeLabels {
+                    kind: kind.as_str(),
+                    outcome,
+                });
+            }
+        }
+        for source in ["store", "verified"] {
+            let _ = metrics.evidence_reports.get_or_create(&ReportSourceLabels { source });
+        }
+        for result in ["new", "already_imported"] {
+            let _ = metrics.tile_imports.get_or_create(&ImportLabels { result });
+        }
         metrics
     }
 
@@ -158,7 +177,8 @@ impl AttestorMetrics {
         let _ = self.cache.cache.set(cache);
     }
 
-    /// Counts a finished VerifyEvidence.
+    /// Counts a finished VerifyEvidence. A report returned from the store counts as a
+    /// verification but not as a new inclusion-proof failure: no proof was checked again.
     pub fn observe_evidence(&self, verified: &EvidenceVerification) {
         let source = if verified.from_store { "store" } else { "verified" };
         self.evidence_reports
@@ -169,7 +189,17 @@ impl AttestorMetrics {
         } else {
             "failed"
         };
-        self.observe(VerificationKind::Evidence, outcome, &verified.reason_codes);
+        self.observe(VerificationKind::Evidence, outcome, &verified.reason_codes, !verified.from_store);
+    }
+
+    /// Counts one response of VerifyBundleStream.
+    pub fn observe_bundle(&self, response: &stella_proto::attestor::v1::VerifyBundleResponse) {
+        let outcome = if response.outcome == "verified" {
+            "verified"
+        } else {
+            "failed"
+        };
+        self.observe(VerificationKind::Bundle, outcome, &response.reason_codes, true);
     }
 
     /// Counts one inclusion check.
@@ -179,10 +209,11 @@ impl AttestorMetrics {
         } else {
             "failed"
         };
-        self.observe(VerificationKind::Inclusion, outcome, &result.reason_codes);
+        self.observe(VerificationKind::Inclusion, outcome, &result.reason_codes, true);
     }
 
-    fn observe(&self, kind: VerificationKind, outcome: &'static str, reason_codes: &[String]) {
+    /// Counts one verification; `proofs_checked` is false for a result read from the store.
+    fn observe(&self, kind: VerificationKind, outcome: &'static str, reason_codes: &[String], proofs_checked: bool) {
         let kind = kind.as_str();
         self.verifications
             .get_or_create(&OutcomeLabels { kind, outcome })
@@ -195,9 +226,10 @@ impl AttestorMetrics {
                 })
                 .inc();
         }
-        if reason_codes
-            .iter()
-            .any(|code| code == ReasonCode::RekorProofInvalid.as_str())
+        if proofs_checked
+            && reason_codes
+                .iter()
+                .any(|code| code == ReasonCode::RekorProofInvalid.as_str())
         {
             self.inclusion_proof_failures.inc();
         }

@@ -165,6 +165,15 @@ async fn counters_follow_calls() {
         "{text}"
     );
     assert_eq!(sample(&text, PROOF_FAILURES), Some(0.0), "{text}");
+    // Series of closed label sets exist from the start, before their first event.
+    for series in [
+        r#"stella_verifications_total{kind="bundle",outcome="failed"}"#,
+        r#"stella_verifications_total{kind="evidence",outcome="verified"}"#,
+        r#"stella_evidence_reports_total{source="store"}"#,
+        r#"stella_tile_imports_total{result="already_imported"}"#,
+    ] {
+        assert_eq!(sample(&text, series), Some(0.0), "{series}: {text}");
+    }
     assert!(
         sample(&text, "stella_attestor_stored_tiles").is_some(),
         "{text}"

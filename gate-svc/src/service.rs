@@ -147,7 +147,13 @@ impl GateService {
                 Ok((bundle_id, Ok(outcome))) => evidence.push(EvidenceResult { bundle_id, outcome }),
                 Ok((bundle_id, Err(CallerRejected(status)))) => {
                     // Dropping `calls` aborts the calls still running.
-                    info!(%bundle_id, code = ?status.code(), detail = status.message(), "attestor rejected the caller's token");
+                    let reason_code = status
+                        .metadata()
+                        .get(REASON_CODE_METADATA_KEY)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    info!(%bundle_id, reason_code, code = ?status.code(), detail = status.message(), "attestor rejected the caller's token");
                     return Err(status);
                 }
                 Err(join_error) => {

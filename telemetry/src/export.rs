@@ -66,7 +66,7 @@ impl<E> LoggingExporter<E> {
                     tracing::warn!(
                         endpoint = %self.endpoint,
                         error = %export_error,
-                        dropped_spans = spans,
+                        spans_in_failed_batch = spans,
                         failed_exports = log.unreported,
                         "cannot export spans to the OTLP collector; spans are dropped until it is reachable"
                     );

@@ -57,12 +57,10 @@ impl Drop for Guard {
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The OTLP exporter could not be built from the `OTEL_EXPORTER_OTLP_*` variables. [`init`]
-    /// has already logged it in the requested log format.
-    #[error("cannot set up OTLP span export to {endpoint} (from {OTLP_ENDPOINT_VAR}): {source}")]
-    Exporter {
-        endpoint: String,
-        source: opentelemetry_otlp::ExporterBuildError,
-    },
+    /// has already logged it in the requested log format. `endpoint` and `detail` have any
+    /// credentials of the endpoint masked.
+    #[error("cannot set up OTLP span export to {endpoint} (from {OTLP_ENDPOINT_VAR}): {detail}")]
+    Exporter { endpoint: String, detail: String },
     /// A global tracing subscriber was already installed.
     #[error("cannot install the tracing subscriber: {0}")]
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
@@ -148,14 +146,18 @@ fn tracer_provider(
     service_name: &'static str,
     endpoint: &str,
 ) -> Result<SdkTracerProvider, TelemetryError> {
+    let masked = endpoint_for_log(endpoint);
+    let rejected = |detail: String| TelemetryError::Exporter {
+        endpoint: masked.clone(),
+        // The library's message quotes the endpoint as given, credentials included.
+        detail: detail.replace(endpoint, &masked),
+    };
+    check_endpoint(endpoint).map_err(rejected)?;
     let exporter = SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
         .build()
-        .map_err(|source| TelemetryError::Exporter {
-            endpoint: endpoint_for_log(endpoint),
-            source,
-        })?;
+        .map_err(|source| rejected(source.to_string()))?;
     let exporter = export::LoggingExporter::new(exporter, endpoint_for_log(endpoint));
     let resource = Resource::builder().with_service_name(service_name).build();
     Ok(SdkTracerProvider::builder()
@@ -164,22 +166,88 @@ fn tracer_provider(
         .build())
 }
 
+/// Checks that `endpoint` is an `http://` URI with a host and a valid port. The workspace builds
+/// tonic without a TLS connector for the exporter, so an `https://` collector cannot be reached,
+/// and an endpoint without a scheme would be taken as `https://`.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|error| format!("not a valid URI: {error}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(
+                "https is not supported: this build exports spans over plaintext gRPC only; \
+                 give an http:// endpoint, such as a collector on the same host or network"
+                    .to_owned(),
+            );
+        }
+        Some(other) => return Err(format!("scheme {other:?} is not supported; give an http:// endpoint")),
+        None => return Err("the endpoint has no scheme; give an http:// endpoint".to_owned()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the endpoint has no host".to_owned());
+    }
+    // `http::Uri` keeps a port that does not fit in 16 bits as text, so it is checked here.
+    let authority = uri.authority().map_or("", |authority| authority.as_str());
+    let host_and_port = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some((_, port)) = host_and_port.rsplit_once(':')
+        && !port.ends_with(']')
+        && !matches!(port.parse::<u16>(), Ok(1..))
+    {
+        return Err(format!("port {port:?} is out of range; give a port from 1 to 65535"));
+    }
+    Ok(())
+}
+
 /// Returns the endpoint for log lines, with any user name and password in it replaced by
-/// `***`.
+/// `***`. Without a scheme, the whole text before the first `/` counts as the authority.
 fn endpoint_for_log(endpoint: &str) -> String {
-    let Some((scheme, rest)) = endpoint.split_once("://") else {
-        return endpoint.to_owned();
+    let (prefix, rest) = match endpoint.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), endpoint),
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        Some(at) => format!("{prefix}***@{}", &rest[at + 1..]),
         None => endpoint.to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint_for_log;
+    use super::{check_endpoint, endpoint_for_log, tracer_provider};
+
+    #[test]
+    fn only_http_endpoints_accepted() {
+        assert_eq!(check_endpoint("http://127.0.0.1:4317"), Ok(()));
+        for (endpoint, expected) in [
+            ("https://collector:4317", "https is not supported"),
+            ("collector:4317", "no scheme"),
+            ("ftp://collector:4317", "scheme \"ftp\""),
+            ("http://collector:99999", "out of range"),
+            ("http://[not-an-address", "not a valid URI"),
+        ] {
+            let error = check_endpoint(endpoint).expect_err(endpoint);
+            assert!(error.contains(expected), "{endpoint}: {error}");
+        }
+    }
+
+    #[test]
+    fn setup_error_masks_credentials() {
+        for endpoint in [
+            "http://user:s3cret@bad host:4317",
+            "https://user:s3cret@collector:4317",
+            "user:s3cret@127.0.0.1:4317",
+        ] {
+            let Err(error) = tracer_provider("test", endpoint) else {
+                panic!("{endpoint} accepted");
+            };
+            let text = error.to_string();
+            assert!(!text.contains("s3cret"), "{text}");
+            assert!(text.contains("***@"), "{text}");
+        }
+    }
 
     #[test]
     fn endpoint_for_log_hides_credentials() {
@@ -189,6 +257,10 @@ mod tests {
             "https://***@collector:4317/v1"
         );
         assert_eq!(endpoint_for_log("collector:4317"), "collector:4317");
+        assert_eq!(
+            endpoint_for_log("user:s3cret@127.0.0.1:4317"),
+            "***@127.0.0.1:4317"
+        );
         // An @ in the path is not a credential.
         assert_eq!(
             endpoint_for_log("http://collector:4317/a@b"),

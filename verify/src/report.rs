@@ -19,10 +19,11 @@ use crate::trust_root::TrustSet;
 /// Schema identifier of [`VerificationReport`].
 pub const REPORT_SCHEMA: &str = "stella.verification-report/v1";
 
-/// Version of the verification semantics behind a report. A service that stores reports and
-/// serves them again keys them by this version, so bump it whenever the same inputs may give
-/// another report: a check added, removed or changed, or another reason code or detail text.
-pub const REPORT_VERIFIER_VERSION: &str = "1";
+/// Version of the verification code behind a report: `1-` and the SHA-256 of this crate's
+/// sources, computed by `build.rs`. A service that stores reports and serves them again keys them
+/// by this version, so any change to the verifier (even a comment) makes it verify again instead
+/// of serving a report that the new code might not give.
+pub const REPORT_VERIFIER_VERSION: &str = concat!("1-", env!("STELLA_VERIFY_SOURCE_DIGEST"));
 
 /// Whether verification succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -335,5 +336,19 @@ mod tests {
         );
         let parsed: VerificationReport = serde_json::from_slice(&json).expect("parses back");
         assert_eq!(parsed, report);
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::REPORT_VERIFIER_VERSION;
+
+    #[test]
+    fn verifier_version_carries_source_digest() {
+        let digest = REPORT_VERIFIER_VERSION
+            .strip_prefix("1-")
+            .expect("version starts with 1-");
+        assert_eq!(digest.len(), 64, "{REPORT_VERIFIER_VERSION}");
+        assert!(digest.bytes().all(|byte| byte.is_ascii_hexdigit()), "{REPORT_VERIFIER_VERSION}");
     }
 }

@@ -122,16 +122,17 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 
-    /// Clears the bar and prints a closing line with the tile and byte rates since the start,
-    /// such as `1200 tiles and 3.50 MiB in 2.0 s: 600 tiles/s, 1.75 MiB/s`. Hidden bars print
-    /// nothing.
-    pub(crate) fn finish(&self, tiles: u64, bytes: u64) {
+    /// Clears the bar and prints a closing line with the tiles and the size of the archive, and
+    /// their rates since the start, such as
+    /// `1200 tiles, 3.50 MiB archive, in 2.0 s: 600 tiles/s, 1.75 MiB/s of archive`. Hidden bars
+    /// print nothing.
+    pub(crate) fn finish(&self, tiles: u64, archive_bytes: u64) {
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         let tiles_per_second = tiles as f64 / seconds;
-        let bytes_per_second = HumanBytes((bytes as f64 / seconds) as u64);
+        let bytes_per_second = HumanBytes((archive_bytes as f64 / seconds) as u64);
         self.bar.println(format!(
-            "{tiles} tiles and {} in {seconds:.1} s: {tiles_per_second:.0} tiles/s, {bytes_per_second}/s",
-            HumanBytes(bytes)
+            "{tiles} tiles, {} archive, in {seconds:.1} s: {tiles_per_second:.0} tiles/s, {bytes_per_second}/s of archive",
+            HumanBytes(archive_bytes)
         ));
         self.bar.finish_and_clear();
     }
