@@ -45,8 +45,8 @@ use crate::verification::{outcome_text, sorted_codes};
 pub const MAX_STREAM_REQUESTS: u64 = 1_000_000;
 
 /// Maximum size of one Sigstore bundle, in bytes: 4 MiB. Bundles are a few KiB unless their DSSE
-/// payload is large. The check runs after the message is decoded, so it bounds the bundles that
-/// are verified; the memory of one request is bounded by the server's message size limit.
+/// payload is large. The check runs after the message is decoded, so it limits the bundles that
+/// are verified. The server's message size limit bounds the memory of one request.
 pub const MAX_BUNDLE_JSON_BYTES: usize = 4 * 1024 * 1024;
 
 /// Maximum length, in bytes, of an artifact digest that a failed response quotes.
@@ -252,7 +252,7 @@ impl Attestor {
 
 /// Proves inclusion from the tile cache, and from the bundle's own proof only when the cache has
 /// no proof of the entry. Any other cache failure (invalid tiles, a recorded split view) is
-/// returned as it is, so the bundle's proof never overrides what the cache knows about the log.
+/// returned as it is, so the bundle's proof never overrides what the cache records about the log.
 struct CacheThenBundle<'a> {
     cache: &'a Cache<'a>,
     own_proof: Option<&'a BundleInclusionSource<'a>>,
