@@ -11,8 +11,11 @@
 //! 0.8.
 //!
 //! Run it with `cargo bench -p stella-attestor --bench verify_stream`. Set
-//! `VERIFY_STREAM_BUNDLES` to stream another number of bundles than 10,000. The client runs on the
-//! same machine and shares its cores with the attestor.
+//! `VERIFY_STREAM_BUNDLES` to stream another number of bundles than 10,000. By default the client
+//! runs on the same cores as the attestor. To keep them apart, set `VERIFY_STREAM_ATTESTOR_CPUS`
+//! to a CPU list such as `0` or `0-1`: the attestor then runs under `taskset -c` on those CPUs,
+//! and "cores" is their number. Start the benchmark itself on other CPUs
+//! (`taskset -c 1 cargo bench ...`), so that the client and the in-process loop run there.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
@@ -95,19 +98,32 @@ fn run() -> Result<(), String> {
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or("ARTIFACT_SHA256 is not 64 hex digits")?;
     let artifact_digest = format!("sha256:{ARTIFACT_SHA256}");
-    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let attestor_cpus = std::env::var("VERIFY_STREAM_ATTESTOR_CPUS").ok();
+    let cores = match &attestor_cpus {
+        Some(list) => count_cpus(list)?,
+        None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
-    let stream_rate = runtime.block_on(measure_stream(&trust_archive, &bundle_json, &artifact_digest, bundles))?;
+    let stream_rate = runtime.block_on(measure_stream(
+        &trust_archive,
+        &bundle_json,
+        &artifact_digest,
+        bundles,
+        attestor_cpus.as_deref(),
+    ))?;
     let in_process_rate = measure_in_process(&trust_archive, &bundle_json, artifact)?;
 
     let ratio = stream_rate / (in_process_rate * cores as f64);
     println!("VerifyBundleStream, {bundles} bundles in one call: {stream_rate:.0} bundles/s");
     println!("in-process verify_bundle_with_own_proof_cached, one thread: {in_process_rate:.0} bundles/s");
-    println!("cores (available_parallelism): {cores}");
+    match &attestor_cpus {
+        Some(list) => println!("cores: {cores} (attestor pinned to CPUs {list})"),
+        None => println!("cores (available_parallelism, shared with the client): {cores}"),
+    }
     println!("ratio stream / (in-process x cores): {ratio:.2} (target at least 0.80)");
     Ok(())
 }
@@ -119,6 +135,7 @@ async fn measure_stream(
     bundle_json: &[u8],
     artifact_digest: &str,
     bundles: u64,
+    attestor_cpus: Option<&str>,
 ) -> Result<f64, String> {
     let work = tempfile::tempdir().map_err(|error| format!("temporary directory: {error}"))?;
     let authority = DevAuthority::generate();
@@ -126,7 +143,13 @@ async fn measure_stream(
     authority.write_jwks(&jwks_path);
     let port = free_port()?;
     let log_path = work.path().join("attestor.log");
-    let _attestor = start_attestor(port, &work.path().join("data"), &jwks_path, &log_path)?;
+    let _attestor = start_attestor(
+        port,
+        &work.path().join("data"),
+        &jwks_path,
+        &log_path,
+        attestor_cpus,
+    )?;
 
     let token = BearerToken::new(&authority.token(TENANT, &all_scopes()))
         .map_err(|error| format!("the token is not valid metadata: {error}"))?;
@@ -213,15 +236,50 @@ fn check_verified(entry: &stella_verify::evidence::EntryReport) -> Result<(), St
     }
 }
 
-/// Spawns the attestor binary of this build, logging to `log_path`.
-fn start_attestor(port: u16, data_dir: &Path, jwks_path: &Path, log_path: &Path) -> Result<AttestorProcess, String> {
+/// Counts the CPUs of a `taskset -c` list such as `0`, `0,2` or `0-3`.
+fn count_cpus(list: &str) -> Result<usize, String> {
+    let invalid = || format!("VERIFY_STREAM_ATTESTOR_CPUS={list:?} is not a CPU list such as 0 or 0-1");
+    let mut count = 0;
+    for part in list.split(',') {
+        count += match part.split_once('-') {
+            Some((first, last)) => {
+                let first: usize = first.trim().parse().map_err(|_| invalid())?;
+                let last: usize = last.trim().parse().map_err(|_| invalid())?;
+                last.checked_sub(first).ok_or_else(invalid)? + 1
+            }
+            None => {
+                part.trim().parse::<usize>().map_err(|_| invalid())?;
+                1
+            }
+        };
+    }
+    Ok(count)
+}
+
+/// Spawns the attestor binary of this build, logging to `log_path`, under `taskset -c` when
+/// `cpus` is set.
+fn start_attestor(
+    port: u16,
+    data_dir: &Path,
+    jwks_path: &Path,
+    log_path: &Path,
+    cpus: Option<&str>,
+) -> Result<AttestorProcess, String> {
     let binary = env!("CARGO_BIN_EXE_stella-attestor");
     let log =
         std::fs::File::create(log_path).map_err(|error| format!("creating {} failed: {error}", log_path.display()))?;
     let log_for_stderr = log
         .try_clone()
         .map_err(|error| format!("duplicating the log handle failed: {error}"))?;
-    let child = Command::new(binary)
+    let mut command = match cpus {
+        Some(list) => {
+            let mut taskset = Command::new("taskset");
+            taskset.arg("-c").arg(list).arg(binary);
+            taskset
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")

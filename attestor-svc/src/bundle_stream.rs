@@ -1,7 +1,7 @@
 //! VerifyBundleStream: verification of many Sigstore bundles over one bidirectional gRPC stream.
 //!
 //! Each request carries one Sigstore bundle, verified with
-//! `stella_verify::evidence::verify_bundle_cached` and the attestor's shared verification cache
+//! `stella_verify::evidence::verify_parsed_bundle_cached` and the attestor's shared verification cache
 //! against the trust set that was read and checked against the clock once, when the call started,
 //! and at that time. A call that lasts past the trust set's expiry therefore keeps using the set
 //! that was valid at its start, as VerifyInclusionStream does. Inclusion comes from the tenant's
@@ -22,10 +22,9 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use stella_proto::attestor::v1 as pb;
-use stella_verify::bundle::parse_bundle;
 use stella_verify::evidence::{
     Artifact, BundleInclusionSource, CachedInclusion, EntryReport, InclusionLookupError, InclusionSource, Outcome,
-    VerifyInput, verify_bundle_cached,
+    VerifyInput, parse_bundle_traced, verify_parsed_bundle_cached,
 };
 use stella_verify::reason::ReasonCode;
 use stella_verify::trust_root::TrustSet;
@@ -225,15 +224,17 @@ impl Attestor {
     ) -> Result<EntryReport, ServiceError> {
         let verification_cache = &self.state.verification_cache;
         let cache = Cache::with_node_cache(&self.store, trust, &self.state.node_cache);
-        // A bundle that does not parse gets no fallback; verify_bundle reports the parse error.
-        let parsed = if allow_bundle_proof {
-            parse_bundle(bundle_json).ok()
-        } else {
-            None
+        // The bundle is parsed once, for its own inclusion proof and for the checks. A bundle that
+        // does not parse gets no fallback, and the report names the parse error.
+        let parsed = parse_bundle_traced(bundle_json);
+        let own_proof = match &parsed {
+            Ok(bundle) if allow_bundle_proof => Some(BundleInclusionSource::with_cache(
+                bundle,
+                trust.checkpoint_verifiers(),
+                verification_cache,
+            )),
+            _ => None,
         };
-        let own_proof = parsed
-            .as_ref()
-            .map(|bundle| BundleInclusionSource::with_cache(bundle, trust.checkpoint_verifiers(), verification_cache));
         let source = CacheThenBundle {
             cache: &cache,
             own_proof: own_proof.as_ref(),
@@ -244,7 +245,12 @@ impl Attestor {
             artifact,
             now,
         };
-        let entry = verify_bundle_cached(&input, &source, verification_cache);
+        let entry = verify_parsed_bundle_cached(
+            &input,
+            parsed.as_ref().map_err(Clone::clone),
+            &source,
+            verification_cache,
+        );
         cache.take_error()?;
         Ok(entry)
     }

@@ -391,22 +391,56 @@ fn verify_with_own_proof(
     signer: Option<&ExpectedSigner>,
     cache: Option<&VerificationCache>,
 ) -> EntryReport {
-    match parse_bundle(input.bundle_json) {
+    // The bundle is parsed once, for its inclusion proof and for the checks.
+    match parse_bundle_traced(input.bundle_json) {
         Ok(bundle) => {
             let verifiers = input.trust.checkpoint_verifiers();
             let source = match cache {
                 Some(cache) => BundleInclusionSource::with_cache(&bundle, verifiers, cache),
                 None => BundleInclusionSource::new(&bundle, verifiers),
             };
-            verify_with(input, signer, &source, cache)
+            verify_parsed(input, Ok(&bundle), signer, &source, cache)
         }
-        // verify_with reports the parse error and never calls the inclusion source.
-        Err(_) => verify_with(input, signer, &NoInclusion, cache),
+        // verify_parsed reports the parse error and never calls the inclusion source.
+        Err(error) => verify_parsed(input, Err(error), signer, &NoInclusion, cache),
     }
 }
 
 fn verify_with(
     input: &VerifyInput,
+    signer: Option<&ExpectedSigner>,
+    inclusion: &dyn InclusionSource,
+    cache: Option<&VerificationCache>,
+) -> EntryReport {
+    match parse_bundle_traced(input.bundle_json) {
+        Ok(bundle) => verify_parsed(input, Ok(&bundle), signer, inclusion, cache),
+        Err(error) => verify_parsed(input, Err(error), signer, inclusion, cache),
+    }
+}
+
+/// Verifies one Sigstore bundle like [`verify_bundle_cached`], for a caller that has already
+/// parsed `input.bundle_json` with [`parse_bundle_traced`] (to build an inclusion source from it,
+/// say). `parsed` must be that call's result; the report is then byte for byte the one
+/// [`verify_bundle_cached`] returns.
+pub fn verify_parsed_bundle_cached(
+    input: &VerifyInput,
+    parsed: Result<&SigstoreBundle, BundleError>,
+    inclusion: &dyn InclusionSource,
+    cache: &VerificationCache,
+) -> EntryReport {
+    verify_parsed(input, parsed, None, inclusion, Some(cache))
+}
+
+/// Parses a Sigstore bundle with [`parse_bundle`] inside the `verify.bundle_integrity` span, as
+/// every verification function here does.
+pub fn parse_bundle_traced(bundle_json: &[u8]) -> Result<SigstoreBundle, BundleError> {
+    tracing::info_span!("verify.bundle_integrity", bytes = bundle_json.len())
+        .in_scope(|| parse_bundle(bundle_json))
+}
+
+fn verify_parsed(
+    input: &VerifyInput,
+    parsed: Result<&SigstoreBundle, BundleError>,
     signer: Option<&ExpectedSigner>,
     inclusion: &dyn InclusionSource,
     cache: Option<&VerificationCache>,
@@ -418,10 +452,8 @@ fn verify_with(
     if let Err(error) = input.trust.check_valid_at(input.now) {
         run.fail(EvidenceError::TrustSet(error));
     }
-    let parsed = tracing::info_span!("verify.bundle_integrity", bytes = input.bundle_json.len())
-        .in_scope(|| parse_bundle(input.bundle_json));
     match parsed {
-        Ok(bundle) => run.verify(&bundle, input, signer, inclusion),
+        Ok(bundle) => run.verify(bundle, input, signer, inclusion),
         Err(error) => run.fail(EvidenceError::Bundle(error)),
     }
     run.finish()

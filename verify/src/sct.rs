@@ -238,45 +238,91 @@ pub fn ct_log_id(log: &TransparencyLogInstance) -> Result<[u8; 32], X509Error> {
 }
 
 fn log_spki_der(log: &TransparencyLogInstance) -> Result<Vec<u8>, X509Error> {
-    if log.key_details.starts_with(KEY_DETAILS_PKCS1_PREFIX) {
-        rsa_pkcs1_to_spki_der(&log.public_key_der)
+    spki_der(&log.public_key_der, &log.key_details)
+}
+
+fn spki_der(public_key_der: &[u8], key_details: &str) -> Result<Vec<u8>, X509Error> {
+    if key_details.starts_with(KEY_DETAILS_PKCS1_PREFIX) {
+        rsa_pkcs1_to_spki_der(public_key_der)
     } else {
-        Ok(log.public_key_der.clone())
+        Ok(public_key_der.to_vec())
     }
 }
 
-/// A trusted CT log with its computed ID and its key as a SubjectPublicKeyInfo.
+/// A CT log's ID and key, derived from its trusted-root entry when the trusted root is loaded.
 ///
-/// The key is parsed only when an SCT names the log: parsing an RSA key costs more than hashing
-/// it, and most trusted CT logs sign none of a bundle's SCTs.
-struct TrustedLog<'a> {
-    instance: &'a TransparencyLogInstance,
+/// Computing an ID wraps and validates a PKCS#1 key, and checking an SCT parses the log's key.
+/// Both depend only on the trusted root, so doing them per certificate repeats the same work, and
+/// validating an RSA key costs more than the SCT check itself. The values are used only while the
+/// entry still contains the key they came from, so an entry changed after loading is derived again.
+/// Equality ignores them, as it does for [`crate::x509::PreparedChain`].
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedCtLog {
+    /// The `public_key_der` and `key_details` the values came from.
+    source: (Vec<u8>, String),
     /// The computed log ID, or the trusted root's `logId` when the key cannot be wrapped.
     log_id: Vec<u8>,
-    spki: Result<Vec<u8>, X509Error>,
+    key: Result<PublicKey, X509Error>,
+}
+
+impl PartialEq for PreparedCtLog {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PreparedCtLog {}
+
+impl PreparedCtLog {
+    /// Computes the log ID and parses the key of a trusted-root log entry: its
+    /// `publicKey.rawBytes`, `publicKey.keyDetails` and `logId.keyId`.
+    pub fn prepare(public_key_der: &[u8], key_details: &str, trusted_log_id: &[u8]) -> Self {
+        let (log_id, key) = match spki_der(public_key_der, key_details) {
+            Ok(spki) => (
+                Sha256::digest(&spki).to_vec(),
+                PublicKey::from_spki_der(&spki),
+            ),
+            Err(error) => (trusted_log_id.to_vec(), Err(error)),
+        };
+        PreparedCtLog {
+            source: (public_key_der.to_vec(), key_details.to_owned()),
+            log_id,
+            key,
+        }
+    }
+
+    fn matches(&self, instance: &TransparencyLogInstance) -> bool {
+        let (der, details) = &self.source;
+        *der == instance.public_key_der && *details == instance.key_details
+    }
+}
+
+/// A trusted CT log with its ID and key, prepared at load time or derived for this call.
+struct TrustedLog<'a> {
+    instance: &'a TransparencyLogInstance,
+    prepared: std::borrow::Cow<'a, PreparedCtLog>,
 }
 
 impl<'a> TrustedLog<'a> {
     fn new(instance: &'a TransparencyLogInstance) -> Self {
-        match log_spki_der(instance) {
-            Ok(spki) => TrustedLog {
-                instance,
-                log_id: Sha256::digest(&spki).to_vec(),
-                spki: Ok(spki),
-            },
-            Err(error) => TrustedLog {
-                instance,
-                log_id: instance.log_id.clone(),
-                spki: Err(error),
-            },
-        }
+        let prepared = if instance.prepared_ct.matches(instance) {
+            std::borrow::Cow::Borrowed(&instance.prepared_ct)
+        } else {
+            std::borrow::Cow::Owned(PreparedCtLog::prepare(
+                &instance.public_key_der,
+                &instance.key_details,
+                &instance.log_id,
+            ))
+        };
+        TrustedLog { instance, prepared }
     }
 
-    fn key(&self) -> Result<PublicKey, X509Error> {
-        match &self.spki {
-            Ok(spki) => PublicKey::from_spki_der(spki),
-            Err(error) => Err(error.clone()),
-        }
+    fn log_id(&self) -> &[u8] {
+        &self.prepared.log_id
+    }
+
+    fn key(&self) -> Result<&PublicKey, X509Error> {
+        self.prepared.key.as_ref().map_err(Clone::clone)
     }
 
     fn name(&self) -> String {
@@ -301,7 +347,7 @@ fn verify_scts(
 
     let mut verified_logs: Vec<&[u8]> = Vec::new();
     for (index, sct) in embedded.scts.iter().enumerate() {
-        let Some(log) = logs.iter().find(|log| log.log_id == sct.log_id) else {
+        let Some(log) = logs.iter().find(|log| log.log_id() == sct.log_id) else {
             continue;
         };
         let signed_data = signed_data(sct, &issuer_key_hash, &embedded.precertificate_tbs)
@@ -311,8 +357,8 @@ fn verify_scts(
                 detail,
             })?;
         verify_sct(index, sct, log, &signed_data)?;
-        if !verified_logs.contains(&log.log_id.as_slice()) {
-            verified_logs.push(&log.log_id);
+        if !verified_logs.contains(&log.log_id()) {
+            verified_logs.push(log.log_id());
         }
     }
     if verified_logs.is_empty() {
@@ -850,6 +896,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn changed_log_key_ignores_preparation() {
+        let (Some(production_case), Some(staging_case)) =
+            (case("happy-path-v0.3"), case("rekor2-happy-path"))
+        else {
+            return;
+        };
+        let issuer = issuer_of(&staging_case);
+        assert_eq!(verify_case(&staging_case), Ok(1));
+        // Give every staging CT log a production key after loading: the SCT's log is then
+        // unknown, as it is for a root loaded with those keys, whatever was prepared at load.
+        let production_log = &production_case.root.ctlogs[0];
+        let mut changed = staging_case.root.ctlogs.clone();
+        for log in &mut changed {
+            log.public_key_der = production_log.public_key_der.clone();
+            log.key_details = production_log.key_details.clone();
+        }
+        let err = verify_embedded_scts(&staging_case.leaf, &issuer, &changed)
+            .expect_err("the SCT's log key was replaced");
+        assert!(matches!(err, SctError::NoTrustedSct { .. }), "{err:?}");
+        // A key that no longer parses after loading fails as it does at load time.
+        let mut broken = staging_case.root.ctlogs.clone();
+        for log in &mut broken {
+            log.public_key_der.truncate(10);
+        }
+        let loaded_broken: Vec<_> = broken
+            .iter()
+            .map(|log| {
+                let mut fresh = log.clone();
+                fresh.prepared_ct =
+                    PreparedCtLog::prepare(&log.public_key_der, &log.key_details, &log.log_id);
+                fresh
+            })
+            .collect();
+        assert_eq!(
+            verify_embedded_scts(&staging_case.leaf, &issuer, &broken),
+            verify_embedded_scts(&staging_case.leaf, &issuer, &loaded_broken),
+        );
     }
 
     /// Builds a trusted root whose only CT log has the RSA test key, stored as PKCS#1.

@@ -131,6 +131,11 @@ pub struct TransparencyLogInstance {
     pub valid_for: TimeRange,
     pub operator: Option<String>,
     origin: String,
+    /// The CT log ID and key derived from `public_key_der` at load time; SCT verification uses
+    /// them only while they match `public_key_der` and `key_details`.
+    pub(crate) prepared_ct: crate::sct::PreparedCtLog,
+    /// The checkpoint verifier built from `public_key_der` at load time.
+    prepared_note: PreparedNoteVerifier,
 }
 
 impl TransparencyLogInstance {
@@ -147,31 +152,72 @@ impl TransparencyLogInstance {
     /// [`TrustRootError::NoteKey`] when the key type cannot sign checkpoints (such as RSA) or the
     /// key bytes are malformed.
     pub fn note_verifier(&self) -> Result<NoteVerifier, TrustRootError> {
-        let key_error = |detail: String| TrustRootError::NoteKey {
-            origin: self.origin.clone(),
-            key_details: self.key_details.clone(),
-            detail,
-        };
-        match self.key_details.as_str() {
-            KEY_DETAILS_ED25519 => {
-                let raw = self
-                    .public_key_der
-                    .strip_prefix(&ED25519_SPKI_PREFIX[..])
-                    .ok_or_else(|| key_error("not a DER SPKI of an Ed25519 key".to_owned()))?;
-                let key: [u8; 32] = raw.try_into().map_err(|_| {
-                    key_error(format!("Ed25519 key has {} bytes, expected 32", raw.len()))
-                })?;
-                NoteVerifier::ed25519(&self.origin, &key)
-                    .map_err(|e: NoteError| key_error(e.to_string()))
-            }
-            KEY_DETAILS_ECDSA_P256 => {
-                NoteVerifier::ecdsa_p256_spki(&self.origin, &self.public_key_der)
-                    .map_err(|e: NoteError| key_error(e.to_string()))
-            }
-            _ => Err(key_error(
-                "only Ed25519 and ECDSA P-256 log keys sign checkpoints".to_owned(),
-            )),
+        if self.prepared_note.matches(self) {
+            return self.prepared_note.verifier.clone();
         }
+        build_note_verifier(&self.origin, &self.key_details, &self.public_key_der)
+    }
+}
+
+/// The checkpoint verifier of a log entry, built when the trusted root is loaded. Building one
+/// decompresses an Ed25519 point, which took about as many instructions as checking a checkpoint
+/// signature (callgrind, `cargo bench -p stella-bench --bench bundle_verify`).
+/// [`TransparencyLogInstance::note_verifier`] uses it only while the entry still contains the key it
+/// came from. Equality ignores it.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedNoteVerifier {
+    /// The `public_key_der` and `key_details` it was built from.
+    source: (Vec<u8>, String),
+    verifier: Result<NoteVerifier, TrustRootError>,
+}
+
+impl PartialEq for PreparedNoteVerifier {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PreparedNoteVerifier {}
+
+impl PreparedNoteVerifier {
+    fn prepare(origin: &str, key_details: &str, public_key_der: &[u8]) -> Self {
+        PreparedNoteVerifier {
+            source: (public_key_der.to_vec(), key_details.to_owned()),
+            verifier: build_note_verifier(origin, key_details, public_key_der),
+        }
+    }
+
+    fn matches(&self, instance: &TransparencyLogInstance) -> bool {
+        let (der, details) = &self.source;
+        *der == instance.public_key_der && *details == instance.key_details
+    }
+}
+
+fn build_note_verifier(
+    origin: &str,
+    key_details: &str,
+    public_key_der: &[u8],
+) -> Result<NoteVerifier, TrustRootError> {
+    let key_error = |detail: String| TrustRootError::NoteKey {
+        origin: origin.to_owned(),
+        key_details: key_details.to_owned(),
+        detail,
+    };
+    match key_details {
+        KEY_DETAILS_ED25519 => {
+            let raw = public_key_der
+                .strip_prefix(&ED25519_SPKI_PREFIX[..])
+                .ok_or_else(|| key_error("not a DER SPKI of an Ed25519 key".to_owned()))?;
+            let key: [u8; 32] = raw.try_into().map_err(|_| {
+                key_error(format!("Ed25519 key has {} bytes, expected 32", raw.len()))
+            })?;
+            NoteVerifier::ed25519(origin, &key).map_err(|e: NoteError| key_error(e.to_string()))
+        }
+        KEY_DETAILS_ECDSA_P256 => NoteVerifier::ecdsa_p256_spki(origin, public_key_der)
+            .map_err(|e: NoteError| key_error(e.to_string())),
+        _ => Err(key_error(
+            "only Ed25519 and ECDSA P-256 log keys sign checkpoints".to_owned(),
+        )),
     }
 }
 
@@ -421,6 +467,8 @@ fn convert_log(raw: RawLog, field: &str) -> Result<TransparencyLogInstance, Trus
         None => None,
     };
 
+    let prepared_ct = crate::sct::PreparedCtLog::prepare(&public_key_der, &key_details, &log_id);
+    let prepared_note = PreparedNoteVerifier::prepare(&origin, &key_details, &public_key_der);
     Ok(TransparencyLogInstance {
         base_url,
         hash_algorithm: raw.hash_algorithm.unwrap_or_default(),
@@ -431,6 +479,8 @@ fn convert_log(raw: RawLog, field: &str) -> Result<TransparencyLogInstance, Trus
         valid_for,
         operator: raw.operator,
         origin,
+        prepared_ct,
+        prepared_note,
     })
 }
 
@@ -716,6 +766,40 @@ mod tests {
         assert_eq!(verifier.key_id(), 0xf30d_5a99);
         assert_eq!(root.timestamp_authorities.len(), 1);
         assert_eq!(root.certificate_authorities[0].cert_chain.len(), 2);
+    }
+
+    #[test]
+    fn changed_log_key_rebuilds_note_verifier() {
+        let Some(json) = read_vector(PRODUCTION) else {
+            return;
+        };
+        let root = parse_trusted_root(&json).expect("production root parses");
+        let find = |origin: &str| {
+            root.tlogs
+                .iter()
+                .find(|log| log.origin() == origin)
+                .cloned()
+                .expect("log listed")
+        };
+        let v1 = find("rekor.sigstore.dev");
+        let mut changed = find("log2025-1.rekor.sigstore.dev");
+        // The entry now contains the v1 P-256 key: the verifier prepared for its Ed25519 key at
+        // load time must not be used.
+        changed.public_key_der = v1.public_key_der.clone();
+        changed.key_details = v1.key_details.clone();
+        let verifier = changed.note_verifier().expect("P-256 key");
+        assert_eq!(
+            verifier.key_id(),
+            build_note_verifier(changed.origin(), &v1.key_details, &v1.public_key_der)
+                .expect("P-256 key")
+                .key_id()
+        );
+        assert_ne!(verifier.key_id(), 0xcf11_9915);
+        changed.public_key_der.truncate(5);
+        assert!(matches!(
+            changed.note_verifier(),
+            Err(TrustRootError::NoteKey { .. })
+        ));
     }
 
     #[test]

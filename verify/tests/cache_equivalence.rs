@@ -5,8 +5,9 @@
 //! runs without a cache, with a fresh cache, again with that now-warm cache, with a cache warmed
 //! by every other case first, and with a cache of one entry that evicts on every new path. The
 //! canonical JSON of the entry reports must be byte-identical across all of them. Further tests check that warm runs
-//! hit the cache, that a hit still checks the time, that changed trust material misses, and that
-//! the caches stay within their capacity.
+//! hit the cache, that a hit still checks the time, that changed trust material misses, that
+//! the caches stay within their capacity, and that verifying a bundle parsed beforehand (as the
+//! attestor's bundle stream does) gives the same report.
 
 mod common;
 
@@ -15,8 +16,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 use stella_verify::cache::{CacheCapacity, CacheStats, VerificationCache};
 use stella_verify::evidence::{
-    Artifact, EntryReport, ExpectedSigner, Outcome, VerifyInput,
-    verify_bundle_with_own_proof_signed_by, verify_bundle_with_own_proof_signed_by_cached,
+    Artifact, BundleInclusionSource, CachedInclusion, EntryReport, ExpectedSigner,
+    InclusionLookupError, InclusionSource, Outcome, VerifyInput, parse_bundle_traced,
+    verify_bundle_with_own_proof, verify_bundle_with_own_proof_signed_by,
+    verify_bundle_with_own_proof_signed_by_cached, verify_parsed_bundle_cached,
 };
 use stella_verify::note::{NoteSigner, verify_note, verify_note_cached};
 use stella_verify::reason::ReasonCode;
@@ -370,4 +373,48 @@ fn note_cache_stays_bounded() {
         assert_eq!(after.hits, before.hits, "attempt {attempt}");
         assert_eq!(after.misses, before.misses + 1, "attempt {attempt}");
     }
+}
+
+/// An inclusion source with no proofs, for bundles that do not parse.
+struct NoProofs;
+
+impl InclusionSource for NoProofs {
+    fn inclusion(&self, _origin: &str, _index: u64) -> Result<CachedInclusion, InclusionLookupError> {
+        Err(InclusionLookupError::Missing { paths: Vec::new() })
+    }
+}
+
+#[test]
+fn pre_parsed_bundle_gives_same_report() {
+    let Some(cases) = load_cases() else { return };
+    let mut compared = 0;
+    for case in &cases {
+        let Some(trust) = case.trust.as_ref() else {
+            continue;
+        };
+        let input = VerifyInput {
+            bundle_json: &case.bundle,
+            trust,
+            artifact: Artifact::Sha256(case.artifact_sha256),
+            now: NOW,
+        };
+        let expected = canonical_json(&verify_bundle_with_own_proof(&input));
+
+        // The attestor's path: parse once, prove inclusion from the parsed bundle's own proof.
+        let cache = VerificationCache::default();
+        let parsed = parse_bundle_traced(&case.bundle);
+        let report = match &parsed {
+            Ok(bundle) => {
+                let source =
+                    BundleInclusionSource::with_cache(bundle, trust.checkpoint_verifiers(), &cache);
+                verify_parsed_bundle_cached(&input, Ok(bundle), &source, &cache)
+            }
+            Err(error) => {
+                verify_parsed_bundle_cached(&input, Err(error.clone()), &NoProofs, &cache)
+            }
+        };
+        assert_eq!(canonical_json(&report), expected, "case {}", case.name);
+        compared += 1;
+    }
+    assert!(compared >= 30, "{compared} cases compared");
 }
