@@ -258,8 +258,8 @@ fn spki_der(public_key_der: &[u8], key_details: &str) -> Result<Vec<u8>, X509Err
 /// Equality ignores them, as it does for [`crate::x509::PreparedChain`].
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedCtLog {
-    /// The `public_key_der` and `key_details` the values came from.
-    source: (Vec<u8>, String),
+    /// The `public_key_der`, `key_details` and trusted `log_id` the values came from.
+    source: (Vec<u8>, String, Vec<u8>),
     /// The computed log ID, or the trusted root's `logId` when the key cannot be wrapped.
     log_id: Vec<u8>,
     key: Result<PublicKey, X509Error>,
@@ -285,15 +285,21 @@ impl PreparedCtLog {
             Err(error) => (trusted_log_id.to_vec(), Err(error)),
         };
         PreparedCtLog {
-            source: (public_key_der.to_vec(), key_details.to_owned()),
+            source: (
+                public_key_der.to_vec(),
+                key_details.to_owned(),
+                trusted_log_id.to_vec(),
+            ),
             log_id,
             key,
         }
     }
 
     fn matches(&self, instance: &TransparencyLogInstance) -> bool {
-        let (der, details) = &self.source;
-        *der == instance.public_key_der && *details == instance.key_details
+        let (der, details, log_id) = &self.source;
+        *der == instance.public_key_der
+            && *details == instance.key_details
+            && *log_id == instance.log_id
     }
 }
 
@@ -936,6 +942,20 @@ mod tests {
             verify_embedded_scts(&staging_case.leaf, &issuer, &broken),
             verify_embedded_scts(&staging_case.leaf, &issuer, &loaded_broken),
         );
+
+        // A key that cannot be wrapped falls back to the trusted root's `logId`, so a `logId`
+        // edited after loading must be read again too.
+        let mut relabelled = rsa_log_root().ctlogs;
+        relabelled[0].public_key_der.truncate(8);
+        let reloaded = PreparedCtLog::prepare(
+            &relabelled[0].public_key_der,
+            &relabelled[0].key_details,
+            &relabelled[0].log_id,
+        );
+        relabelled[0].prepared_ct = reloaded;
+        relabelled[0].log_id = vec![0x42; 32];
+        let log = TrustedLog::new(&relabelled[0]);
+        assert_eq!(log.log_id(), [0x42; 32].as_slice());
     }
 
     /// Builds a trusted root whose only CT log has the RSA test key, stored as PKCS#1.

@@ -467,6 +467,8 @@ fn convert_log(raw: RawLog, field: &str) -> Result<TransparencyLogInstance, Trus
         None => None,
     };
 
+    // NOTE: a CT log key that does not parse is not rejected here. It fails only the SCTs that
+    // name its log (ERR_SCT_INVALID), and a root whose other CT logs are valid still loads.
     let prepared_ct = crate::sct::PreparedCtLog::prepare(&public_key_der, &key_details, &log_id);
     let prepared_note = PreparedNoteVerifier::prepare(&origin, &key_details, &public_key_der);
     Ok(TransparencyLogInstance {
