@@ -338,8 +338,8 @@ fn parse_sha256_digest(text: &str) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(hex::decode(digits).ok()?).ok()
 }
 
-/// Builds the failed response of a request that was not verified, with an entry report that holds
-/// the reason code and the detail.
+/// Builds the failed response of a request that was not verified, with an entry report that
+/// contains the reason code and the detail.
 fn rejected(sequence: u64, code: ReasonCode, detail: String) -> pb::VerifyBundleResponse {
     let entry = EntryReport {
         outcome: Outcome::Failed,

@@ -147,7 +147,7 @@ impl AttestorMetrics {
         );
         registry.register_collector(Box::new(Arc::clone(&metrics.store)));
         registry.register_collector(Box::new(Arc::clone(&metrics.cache)));
-        // Series with closed label sets start at 0, so that a rate or increase over them sees
+        // Series with closed label sets start at 0, so that a rate or increase over them counts
         // the first event after a start.
         for kind in [VerificationKind::Evidence, VerificationKind::Inclusion, VerificationKind::Bundle] {
             for outcome in ["verified", "failed"] {

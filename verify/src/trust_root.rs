@@ -785,6 +785,7 @@ mod tests {
         };
         let v1 = find("rekor.sigstore.dev");
         let mut changed = find("log2025-1.rekor.sigstore.dev");
+
         // The entry now contains the v1 P-256 key: the verifier prepared for its Ed25519 key at
         // load time must not be used.
         changed.public_key_der = v1.public_key_der.clone();
@@ -797,6 +798,7 @@ mod tests {
                 .key_id()
         );
         assert_ne!(verifier.key_id(), 0xcf11_9915);
+
         changed.public_key_der.truncate(5);
         assert!(matches!(
             changed.note_verifier(),

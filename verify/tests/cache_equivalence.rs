@@ -5,9 +5,9 @@
 //! runs without a cache, with a fresh cache, again with that now-warm cache, with a cache warmed
 //! by every other case first, and with a cache of one entry that evicts on every new path. The
 //! canonical JSON of the entry reports must be byte-identical across all of them. Further tests check that warm runs
-//! hit the cache, that a hit still checks the time, that changed trust material misses, that
-//! the caches stay within their capacity, and that verifying a bundle parsed beforehand (as the
-//! attestor's bundle stream does) gives the same report.
+//! hit the cache, that a hit still checks the time, that changed trust material misses, and that
+//! the caches stay within their capacity. The last test checks that verifying a bundle parsed
+//! beforehand, as the attestor's bundle stream does, gives the same report.
 
 mod common;
 
